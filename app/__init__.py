@@ -1,0 +1,1 @@
+"""AI Orchestra reference service: the default system under test for the rollout harness."""

@@ -1,0 +1,79 @@
+"""The v2 chat HTTP API: POST /chat/v2/chat and GET /chat/v2/sessions/{session_id}/messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app import cache, db
+from app.auth import require_token
+from app.chat import DEFAULT_USER, run_exchange
+from app.state import AppState, get_state
+
+log = logging.getLogger(__name__)
+router = APIRouter(dependencies=[Depends(require_token)])
+State = Annotated[AppState, Depends(get_state)]
+
+
+class ChatRequest(BaseModel):
+    """The POST /chat/v2/chat body."""
+
+    message: str = Field(min_length=1, max_length=4000)
+    session_id: str = Field(min_length=1, max_length=128)
+    user_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+def _failure(status: int, error: str) -> JSONResponse:
+    """The chat endpoint's error body."""
+    return JSONResponse({"success": False, "error": error}, status_code=status)
+
+
+@router.post("/chat/v2/chat", response_model=None)
+async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse:
+    """Answer one chat turn, persisted in PostgreSQL and cached in Redis."""
+    user_id = body.user_id or DEFAULT_USER
+    if not state.flags.is_enabled("v2_api", user_id):
+        raise HTTPException(status_code=404, detail="v2 API not enabled")
+    if state.faults.active("chat_5xx"):
+        return _failure(500, "internal error")
+    try:
+        exchange = await run_exchange(state, user_id, body.session_id, body.message)
+    except Exception as exc:  # the database is down or refused the write
+        log.error("chat turn not stored: %s", type(exc).__name__)
+        return _failure(503, "database unavailable")
+    return {
+        "success": True,
+        "session_id": body.session_id,
+        "message_id": exchange.message_id,
+        "response": exchange.response,
+        "version": state.settings.app_version,
+    }
+
+
+@router.get("/chat/v2/sessions/{session_id}/messages", response_model=None)
+async def session_messages(session_id: str, state: State) -> dict[str, Any] | JSONResponse:
+    """A session's messages from PostgreSQL in id order, plus the cached last exchange."""
+    try:
+        rows = await db.session_messages(state.db(), session_id)
+    except Exception as exc:  # the database is down
+        log.error("session read failed: %s", type(exc).__name__)
+        return JSONResponse({"detail": "database unavailable"}, status_code=503)
+    if rows is None:
+        raise HTTPException(status_code=404, detail="session not found")
+    try:
+        cached = await asyncio.wait_for(cache.load_last(state.cache(), session_id), 1.0)
+    except Exception as exc:  # the cache is best-effort
+        log.warning("redis read failed: %s", type(exc).__name__)
+        cached = None
+    return {
+        "session_id": session_id,
+        "messages": [
+            {"id": r.id, "role": r.role, "content": r.content, "created_at": r.created_at.isoformat()} for r in rows
+        ],
+        "cached_last": cached,
+    }

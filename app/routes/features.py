@@ -1,0 +1,20 @@
+"""GET /features: every feature flag evaluated for one user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.state import AppState, get_state
+
+router = APIRouter()
+
+
+@router.get("/features")
+async def features(
+    state: Annotated[AppState, Depends(get_state)],
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict[str, dict[str, bool]]:
+    """{"flags": {name: bool}} with the guide's FeatureFlags semantics."""
+    return {"flags": state.flags.evaluate(user_id)}

@@ -1,0 +1,20 @@
+"""GET /metrics: Prometheus text from the app's own registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.state import AppState, get_state
+
+router = APIRouter()
+
+
+@router.get("/metrics")
+async def metrics(state: Annotated[AppState, Depends(get_state)]) -> Response:
+    """Exposition text; the metrics_missing fault drops the HTTP families."""
+    body = state.metrics.render(omit_http=state.faults.active("metrics_missing"))
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,184 @@
+"""The `harness` command: parse, build the objects, call the library, map the result to an exit code.
+
+Exit codes: 0 go, 1 no-go, 2 inconclusive (or a report/target problem), 64 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.config import load_settings
+from harness.errors import ExitCode, HarnessError, ReportError
+
+
+def _settings(**flags: Any) -> Any:
+    return load_settings(flags)
+
+
+def _common(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--stack",
+            type=click.Choice(["auto", "local", "external"]),
+            default=None,
+            help="How the target comes to exist [env HARNESS_STACK; default auto].",
+        ),
+        click.option(
+            "--target",
+            metavar="URL",
+            default=None,
+            help="Test this deployment instead of starting one [env HARNESS_TARGET]; token from HARNESS_TOKEN.",
+        ),
+        click.option(
+            "--app-port",
+            type=int,
+            default=None,
+            help="Port for the local stack's app [env HARNESS_APP_PORT; default: a free one].",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ai-orchestra-harness")
+def cli() -> None:
+    """AI Orchestra rollout validation harness: one go/no-go verdict per rollout phase."""
+
+
+@cli.command()
+@click.option("--phase", default=None, help="Rollout phase to gate [env HARNESS_PHASE; default internal].")
+@click.option(
+    "--suites",
+    default=None,
+    metavar="A,B",
+    help="Run only these suites; the verdict records the narrowing [env HARNESS_SUITES].",
+)
+@_common
+@click.option(
+    "--reports-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where verdict.json and the reports go [env HARNESS_REPORTS_DIR; default reports].",
+)
+@click.option(
+    "--policy-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Team policy merged onto the guide's defaults [env HARNESS_POLICY_FILE].",
+)
+@click.option(
+    "-n",
+    "--workers",
+    type=int,
+    default=None,
+    help="pytest-xdist workers for the suites [env HARNESS_WORKERS; default 0].",
+)
+def gate(**flags: Any) -> None:
+    """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
+    from harness.gate import run_gate
+    from harness.report.markdown import render_console
+
+    settings = _settings(**flags)
+    run = run_gate(settings)
+    for note in run.doc["notes"]:
+        if note.startswith(("stack:", "interrupted", "terminated")):
+            click.echo(f"harness: {note}", err=True)
+    click.echo(render_console(run.doc, run.reports_dir))
+    sys.exit(int(run.decision.exit_code))
+
+
+@cli.command()
+@_common
+def up(**flags: Any) -> None:
+    """Start a stack, print where it answers, keep it running until Ctrl-C or SIGTERM."""
+    from harness.stack import make_stack, running
+
+    settings = _settings(**flags)
+    with running(make_stack(settings)) as target:
+        click.echo(f"stack:    {target.stack}")
+        click.echo(f"base_url: {target.base_url}")
+        click.echo(f"ws_url:   {target.ws_url}")
+        click.echo(f"metrics:  {target.metrics_url}")
+        if target.ephemeral:
+            click.echo(f"database: {target.database_url}")
+            click.echo(f"redis:    {target.redis_url}")
+            click.echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}")
+        click.echo("running; Ctrl-C stops everything", err=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    click.echo("stopped", err=True)
+
+
+@cli.command()
+@click.option(
+    "--policy-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Team policy merged onto the guide's defaults [env HARNESS_POLICY_FILE].",
+)
+@click.argument("phase", required=False)
+def phases(phase: str | None, policy_file: Path | None) -> None:
+    """List the rollout phases and their gates (or one phase's)."""
+    from harness.policy import load_policy
+
+    settings = _settings(policy_file=policy_file)
+    policy = load_policy(settings.policy_file)
+    for p in [policy.phase(phase)] if phase else policy.phases.values():
+        click.echo(f"{p.name}  ({p.traffic}) {p.description}")
+        for g in p.gates:
+            click.echo(f"    {g.id:<32} {g.threshold_text():<12} {g.about}")
+
+
+@cli.command()
+@click.argument("verdict_file", type=click.Path(path_type=Path), default=Path("reports/verdict.json"))
+def report(verdict_file: Path) -> None:
+    """Validate a verdict.json against the v1 schema and print its summary; exit with its code."""
+    import jsonschema
+
+    from harness.report.markdown import render_console
+    from harness.verdict import EXIT_CODES, validate_verdict
+
+    try:
+        doc = json.loads(verdict_file.read_text())
+        validate_verdict(doc)
+    except FileNotFoundError:
+        raise ReportError(f"{verdict_file} does not exist; run `harness gate` first") from None
+    except (ValueError, jsonschema.ValidationError) as exc:
+        msg = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
+        raise ReportError(f"{verdict_file} is not a valid v1 verdict: {msg}") from None
+    click.echo(render_console(doc))
+    sys.exit(int(EXIT_CODES[doc["verdict"]]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error a user can cause ends in one line and a documented exit code."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"harness: error: {exc.format_message()}", err=True)
+        sys.exit(int(ExitCode.USAGE))
+    except click.Abort:
+        click.echo("harness: interrupted", err=True)
+        sys.exit(int(ExitCode.INCONCLUSIVE))
+    except HarnessError as exc:
+        click.echo(f"harness: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        click.echo("harness: interrupted", err=True)
+        sys.exit(int(ExitCode.INCONCLUSIVE))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""One Settings object, built once: [tool.harness] / harness.toml -> HARNESS_* environment -> CLI flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, did_you_mean
+
+STACKS = ("auto", "local", "external")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a run needs to know before it starts. Field docs double as `harness config` help."""
+
+    phase: str = "internal"
+    suites: tuple[str, ...] | None = None  # None: the phase's whole policy
+    stack: str = "auto"
+    target: str | None = None
+    token: str | None = field(default=None, repr=False)  # only from HARNESS_TOKEN, never from a file
+    reports_dir: Path = Path("reports")
+    suites_dir: Path = Path("tests")
+    policy_file: Path | None = None
+    ready_timeout_s: float = 30.0
+    external_timeout_s: float = 10.0
+    app_port: int = 0  # 0: pick a free port
+    pg_bin_dir: Path | None = None
+    redis_server: str = "redis-server"
+    workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
+    project_root: Path = Path(".")
+
+
+_TYPES: dict[str, type] = {
+    "phase": str,
+    "suites": tuple,
+    "stack": str,
+    "target": str,
+    "reports_dir": Path,
+    "suites_dir": Path,
+    "policy_file": Path,
+    "ready_timeout_s": float,
+    "external_timeout_s": float,
+    "app_port": int,
+    "pg_bin_dir": Path,
+    "redis_server": str,
+    "workers": int,
+}
+FILE_KEYS = tuple(_TYPES)  # token and project_root are deliberately not settable from a file
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above start holding harness.toml or a pyproject.toml."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "harness.toml").is_file() or (d / "pyproject.toml").is_file():
+            return d
+    return here
+
+
+def _read_file(root: Path) -> tuple[dict[str, Any], str]:
+    """Return ([tool.harness] or harness.toml table, where it came from)."""
+    path = root / "harness.toml"
+    try:
+        if path.is_file():
+            return tomllib.loads(path.read_text()), str(path)
+        path = root / "pyproject.toml"
+        if path.is_file():
+            return tomllib.loads(path.read_text()).get("tool", {}).get("harness", {}), f"{path} [tool.harness]"
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    return {}, "defaults"
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    kind = _TYPES[key]
+    try:
+        if value is None or value == "":
+            return None
+        if kind is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(s.strip() for s in items if str(s).strip())
+        if kind is Path:
+            return Path(value)
+        if kind is int and isinstance(value, str):
+            return int(value.strip())
+        if kind is float and isinstance(value, str):
+            return float(value.strip())
+        if kind is str and not isinstance(value, str):
+            raise TypeError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} = {value!r} is not a valid {kind.__name__}") from None
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    root: Path | None = None,
+) -> Settings:
+    """Build Settings from the project file, then HARNESS_* environment, then flags (None = not given)."""
+    env = dict(os.environ if env is None else env)
+    root = find_project_root(root)
+    table, where = _read_file(root)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS)}")
+        values[key] = _coerce(key, value, where)
+    for key in FILE_KEYS:
+        name = f"HARNESS_{key.upper()}"
+        if name in env:
+            values[key] = _coerce(key, env[name], f"environment {name}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+    values["token"] = env.get("HARNESS_TOKEN") or None
+    settings = replace(Settings(project_root=root), **values)
+    return _validated(settings)
+
+
+def _validated(s: Settings) -> Settings:
+    if s.stack not in STACKS:
+        raise ConfigError(f"stack {s.stack!r} is not one of {', '.join(STACKS)}{did_you_mean(s.stack, STACKS)}")
+    if s.target:
+        if not s.target.startswith(("http://", "https://")):
+            raise ConfigError(f"--target {s.target!r} must be an http:// or https:// URL")
+        if s.stack == "local":
+            raise ConfigError("--target and --stack local contradict each other; drop one of them")
+        s = replace(s, stack="external")
+    elif s.stack == "external":
+        raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
+    if s.workers < 0 or s.app_port < 0 or s.app_port > 65535:
+        raise ConfigError("workers and app_port must be >= 0 (app_port <= 65535)")
+    if s.ready_timeout_s <= 0 or s.external_timeout_s <= 0:
+        raise ConfigError("timeouts must be positive numbers of seconds")
+    root = s.project_root
+    return replace(
+        s,
+        reports_dir=s.reports_dir if s.reports_dir.is_absolute() else root / s.reports_dir,
+        suites_dir=s.suites_dir if s.suites_dir.is_absolute() else root / s.suites_dir,
+        policy_file=(s.policy_file if s.policy_file is None or s.policy_file.is_absolute() else root / s.policy_file),
+    )
+
+
+def describe() -> list[tuple[str, str]]:
+    """(key, default) rows for the README and `harness config`."""
+    return [(f.name, repr(f.default)) for f in fields(Settings) if f.name in FILE_KEYS]

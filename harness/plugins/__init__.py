@@ -1,0 +1,1 @@
+"""pytest plugins: `target` (where the suites run against) and `evidence` (what they found)."""

@@ -1,0 +1,185 @@
+"""Where the validation suites run: a Target handed down, given by --target, or a local stack we start.
+
+Under pytest-xdist the controller starts the one stack and hands its Target to every worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config import load_settings
+from harness.errors import HarnessError
+from harness.stack import make_stack, running
+from harness.target import Target, target_from_env
+
+TARGET_KEY = pytest.StashKey["TargetProvider"]()
+OWN_TEST_DIRS = {"unit", "e2e"}  # the harness's own tests need no target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness")
+    group.addoption(
+        "--target",
+        metavar="URL",
+        default=None,
+        help="run the validation suites against this deployment (env HARNESS_TARGET); "
+        "token from HARNESS_TOKEN. Default: start a local stack",
+    )
+    group.addoption(
+        "--stack",
+        default=None,
+        choices=("auto", "local", "external"),
+        help="how to get a target when none is handed down (env HARNESS_STACK)",
+    )
+
+
+class TargetProvider:
+    """Finds or starts the Target once per process, and stops what it started at unconfigure."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.target: Target | None = None
+        self.error: str | None = None
+        self._exit = ExitStack()
+
+    def get(self) -> Target:
+        if self.target is None and self.error is None:
+            try:
+                self.target = self._find() or self._start()
+            except HarnessError as exc:
+                self.error = str(exc)
+        if self.error is not None:
+            raise RuntimeError(self.error)
+        assert self.target is not None
+        return self.target
+
+    def _find(self) -> Target | None:
+        workerinput: dict[str, Any] | None = getattr(self.config, "workerinput", None)
+        if workerinput and workerinput.get("harness_target"):
+            return Target.from_json(workerinput["harness_target"])
+        return target_from_env()
+
+    def _start(self) -> Target:
+        flags = {"target": self.config.getoption("target"), "stack": self.config.getoption("stack")}
+        settings = load_settings(flags, root=Path(str(self.config.rootpath)))
+        return self._exit.enter_context(running(make_stack(settings)))
+
+    def close(self) -> None:
+        self._exit.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[TARGET_KEY] = TargetProvider(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    provider = config.stash.get(TARGET_KEY, None)
+    if provider is not None:
+        provider.close()
+
+
+def _runs_validation_suites(config: pytest.Config) -> bool:
+    """Whether the session's paths include a validation suite (tests/<suite>, not unit/e2e)."""
+    tests_dir = Path(str(config.rootpath)) / "tests"
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == tests_dir:
+            return True
+        try:
+            rel = path.relative_to(tests_dir)
+        except ValueError:
+            continue
+        if rel.parts and rel.parts[0] not in OWN_TEST_DIRS:
+            return True
+    return False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: start (once) the stack and hand its Target to each worker."""
+    config = node.config
+    if not _runs_validation_suites(config):
+        return
+    provider = config.stash[TARGET_KEY]
+    try:
+        node.workerinput["harness_target"] = provider.get().to_json()
+    except RuntimeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    """The deployment under test."""
+    try:
+        return pytestconfig.stash[TARGET_KEY].get()
+    except RuntimeError as exc:
+        pytest.fail(f"no target: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def api(target: Target, record_property: Callable[[str, object], None]) -> Iterator[Any]:
+    """An authenticated requests session; each request is recorded as a curl line for reproduction."""
+    import requests
+
+    from harness.plugins.evidence import CURL
+
+    session = requests.Session()
+    if target.token:
+        session.headers["Authorization"] = f"Bearer {target.token}"
+
+    def record(resp: requests.Response, *args: object, **kwargs: object) -> None:
+        record_property(CURL, curl_line(resp.request))
+
+    session.hooks["response"].append(record)
+    with session:
+        yield session
+
+
+def curl_line(req: Any) -> str:
+    """A curl command that repeats req; the token is left as $HARNESS_TOKEN."""
+    parts = ["curl", "-sS", "-X", req.method, f"'{req.url}'"]
+    for key, value in req.headers.items():
+        if key.lower() == "authorization":
+            parts += ["-H", "'Authorization: Bearer $HARNESS_TOKEN'".replace("'", '"')]
+        elif key.lower() == "content-type":
+            parts += ["-H", f"'{key}: {value}'"]
+    if req.body:
+        body = req.body.decode() if isinstance(req.body, bytes) else str(req.body)
+        parts += ["-d", "'" + body.replace("'", "'\\''") + "'"]
+    return " ".join(parts)
+
+
+@pytest.fixture
+def ws_connect(target: Target) -> Iterator[Callable[..., Any]]:
+    """Open WebSocket connections to target paths; every one is closed after the test."""
+    import websocket
+
+    opened: list[Any] = []
+
+    def connect(path: str, *, timeout: float = 5.0, token: bool = False, **kwargs: Any) -> Any:
+        headers = [f"Authorization: Bearer {target.token}"] if token and target.token else []
+        ws = websocket.create_connection(
+            f"{target.ws_url}/{path.lstrip('/')}", timeout=timeout, header=headers, **kwargs
+        )
+        opened.append(ws)
+        return ws
+
+    yield connect
+    for ws in opened:
+        ws.close()
+
+
+@pytest.fixture
+def measure(record_property: Callable[[str, object], None]) -> Callable[..., None]:
+    """measure(p95_ms=812.0, ...): attach measurements to this check's Evidence."""
+    from harness.plugins.evidence import MEASURE
+
+    def add(**values: float) -> None:
+        record_property(MEASURE, {k: float(v) for k, v in values.items()})
+
+    return add

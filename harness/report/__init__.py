@@ -1,0 +1,1 @@
+"""Writers that render a verdict document; none of them decides anything."""

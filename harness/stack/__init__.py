@@ -1,0 +1,59 @@
+"""How a Target comes to exist: one backend per module behind the Stack protocol."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from harness.config import Settings
+from harness.target import Target
+
+
+class Stack(Protocol):
+    """configure (constructor) -> check -> start (waits until ready) -> stop (always)."""
+
+    name: str
+
+    def check(self) -> None:
+        """Raise a HarnessError for anything the user must fix before a start can work."""
+
+    def start(self) -> Target:
+        """Bring the system under test up and return where it answers."""
+
+    def stop(self) -> None:
+        """Stop whatever start() started; safe to call twice and after a failed start."""
+
+
+def make_stack(settings: Settings) -> Stack:
+    """The backend the settings ask for (auto: local until the containers backend lands)."""
+    if settings.stack == "external":
+        from harness.stack.external import ExternalStack
+
+        return ExternalStack(settings)
+    from harness.stack.local import LocalStack
+
+    return LocalStack(settings)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so every `finally` runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def running(stack: Stack) -> Iterator[Target]:
+    """Start the stack and stop it whatever happens: success, failure, Ctrl-C or SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        stack.check()
+        try:
+            yield stack.start()
+        finally:
+            stack.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

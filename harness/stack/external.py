@@ -1,0 +1,44 @@
+"""The external stack: an existing deployment given by URL. Starts nothing, stops nothing."""
+
+from __future__ import annotations
+
+from harness.config import Settings
+from harness.errors import StackError, TargetUnreachable
+from harness.stack.local import _version
+from harness.stack.wait import HttpAnswers, wait_until
+from harness.target import Target
+
+
+class ExternalStack:
+    """A Target for a deployment that is already running (staging, production)."""
+
+    name = "external"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.target is not None
+        self.settings = settings
+        self.base_url = settings.target.rstrip("/")
+
+    def check(self) -> None:
+        """Nothing to check before reaching out."""
+
+    def start(self) -> Target:
+        try:
+            wait_until(
+                HttpAnswers(f"{self.base_url}/health", what=f"target {self.base_url}"), self.settings.external_timeout_s
+            )
+        except StackError as exc:
+            raise TargetUnreachable(
+                f"{exc}; check the URL and that the deployment is up (waited "
+                f"{self.settings.external_timeout_s:g} s, HARNESS_EXTERNAL_TIMEOUT_S)"
+            ) from None
+        return Target(
+            base_url=self.base_url,
+            stack=self.name,
+            token=self.settings.token,
+            version=_version(self.base_url),
+            ephemeral=False,
+        )
+
+    def stop(self) -> None:
+        """An external deployment is not ours to stop."""

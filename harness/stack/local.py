@@ -1,0 +1,339 @@
+"""The local stack: throwaway PostgreSQL, Redis and the app as child processes on free loopback ports."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import MissingBinaryError, PortInUseError, StackError
+from harness.stack.process import Service
+from harness.stack.wait import Callback, HttpAnswers, wait_until
+from harness.target import Target
+
+PG_TOOLS = ("initdb", "postgres")
+APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
+DB_NAME = "ai_orchestra"
+DB_USER = "orchestra"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def find_pg_bin(configured: Path | None) -> Path:
+    """The directory holding initdb and postgres: configured, on PATH, or the newest Debian install."""
+    candidates: list[Path] = []
+    if configured:
+        candidates.append(configured)
+    else:
+        on_path = shutil.which("initdb")
+        if on_path:
+            candidates.append(Path(os.path.realpath(on_path)).parent)
+        candidates += [
+            Path(p)
+            for p in sorted(
+                glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
+            )
+        ]
+    for d in candidates:
+        if all((d / tool).is_file() for tool in PG_TOOLS):
+            return d
+    where = str(configured) if configured else "PATH or /usr/lib/postgresql/*/bin"
+    raise MissingBinaryError(
+        f"PostgreSQL server binaries (initdb, postgres) not found in {where}; "
+        "install them (Debian: apt-get install -y postgresql) or set HARNESS_PG_BIN_DIR"
+    )
+
+
+def find_redis(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise MissingBinaryError(
+            f"redis-server ({name}) not found on PATH; install it (Debian: apt-get install -y redis-server) "
+            "or set HARNESS_REDIS_SERVER to its path"
+        )
+    return path
+
+
+def _server_user() -> tuple[int | None, int | None]:
+    """PostgreSQL refuses to run as root: drop to 'nobody' then."""
+    if os.geteuid() != 0:
+        return None, None
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+class LocalStack:
+    """PostgreSQL + Redis + app (uvicorn) as child processes; everything lives in one temp dir."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: list[Service] = []
+        self.workdir: Path | None = None
+
+    def check(self) -> None:
+        """Fail fast, before starting anything, on what the user must fix."""
+        self.pg_bin = find_pg_bin(self.settings.pg_bin_dir)
+        self.redis_bin = find_redis(self.settings.redis_server)
+        port = self.settings.app_port
+        if port and not port_is_free(port):
+            raise PortInUseError(
+                f"app port {port} on 127.0.0.1 is already in use; stop what holds it "
+                "or pick another with --app-port / HARNESS_APP_PORT (0 picks a free one)"
+            )
+
+    def start(self) -> Target:
+        if not hasattr(self, "pg_bin"):
+            self.check()
+        self.workdir = Path(tempfile.mkdtemp(prefix="harness-local-"))
+        self.workdir.chmod(0o755)
+        token = secrets.token_urlsafe(24)
+        db_url = self._start_postgres()
+        redis_url = self._start_redis()
+        self._migrate(db_url)
+        base_url = self._start_app(db_url, redis_url, token)
+        return Target(
+            base_url=base_url,
+            stack=self.name,
+            token=token,
+            version=_version(base_url),
+            database_url=db_url,
+            redis_url=redis_url,
+            ephemeral=True,
+        )
+
+    def _start_postgres(self) -> str:
+        assert self.workdir is not None
+        uid, gid = _server_user()
+        data, sock = self.workdir / "pg", self.workdir / "pgsock"
+        for d in (data, sock):
+            d.mkdir(mode=0o700)
+            if uid is not None:
+                os.chown(d, uid, gid or -1)
+        log = self.workdir / "postgres.log"
+        log.touch()
+        if uid is not None:
+            os.chown(log, uid, gid or -1)
+        init = subprocess.run(  # noqa: S603
+            [
+                str(self.pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                DB_USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
+            timeout=120,
+            cwd=self.workdir,
+            check=False,
+        )
+        if init.returncode != 0:
+            raise StackError(f"initdb failed in {data}: {init.stderr.strip().splitlines()[-1:]}")
+        port = free_port()
+        pg = Service(
+            "postgres",
+            [
+                str(self.pg_bin / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            log,
+            user=uid,
+            group=gid,
+            cwd=self.workdir,
+            stop_signal=signal.SIGINT,
+        )
+        self._launch(pg)
+        admin = f"postgresql://{DB_USER}@127.0.0.1:{port}/postgres"
+
+        def create_db() -> None:
+            import psycopg
+
+            with psycopg.connect(admin, autocommit=True, connect_timeout=2) as conn:
+                conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+        wait_until(Callback(create_db, "PostgreSQL"), self.settings.ready_timeout_s, alive=pg.exited)
+        return f"postgresql://{DB_USER}@127.0.0.1:{port}/{DB_NAME}"
+
+    def _start_redis(self) -> str:
+        assert self.workdir is not None
+        port = free_port()
+        redis = Service(
+            "redis-server",
+            [
+                self.redis_bin,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "no",
+            ],
+            self.workdir / "redis.log",
+            cwd=self.workdir,
+        )
+        self._launch(redis)
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def ping() -> None:
+            import redis as redis_py
+
+            client = redis_py.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                client.ping()
+            finally:
+                client.close()
+
+        wait_until(Callback(ping, "Redis"), self.settings.ready_timeout_s, alive=redis.exited)
+        return url
+
+    def _app_env(self, db_url: str, redis_url: str, token: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "PYTEST_"))}
+        env.update(
+            DATABASE_URL=db_url,
+            REDIS_URL=redis_url,
+            ORCHESTRA_API_TOKENS=token,
+            ENVIRONMENT="test",
+            PYTHONUNBUFFERED="1",
+        )
+        env.setdefault("LOG_LEVEL", "WARNING")
+        for key in APP_ENV_PASSTHROUGH:
+            if key in os.environ:
+                env[key] = os.environ[key]
+        return env
+
+    def _migrate(self, db_url: str) -> None:
+        env = self._app_env(db_url, "redis://unused", "unused")
+        try:
+            done = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "app", "migrate", "upgrade", "head"],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=self.settings.project_root,
+                timeout=self.settings.ready_timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise StackError(f"migrations did not finish in {self.settings.ready_timeout_s:g} s") from None
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise StackError(f"migrations failed (python -m app migrate upgrade head): {last[0]}")
+
+    def _start_app(self, db_url: str, redis_url: str, token: str) -> str:
+        assert self.workdir is not None
+        port = self.settings.app_port or free_port()
+        app = Service(
+            "app",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--ws-max-size",
+                "65536",
+            ],
+            self.workdir / "app.log",
+            env=self._app_env(db_url, redis_url, token),
+            cwd=self.settings.project_root,
+        )
+        self._launch(app)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(HttpAnswers(f"{base}/health", what="the app"), self.settings.ready_timeout_s, alive=app.exited)
+        return base
+
+    def _launch(self, service: Service) -> None:
+        self.services.append(service)
+        service.start()
+
+    def stop(self) -> None:
+        """Stop the app, then Redis, then PostgreSQL, then remove the temp dir; safe to call twice."""
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except OSError:
+                pass
+        self.services.clear()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+def _version(base_url: str) -> str | None:
+    """The version /health reports, if it says one."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=3) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as err:
+        body = err.read()
+    except OSError:
+        return None
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return str(version) if version is not None else None

@@ -1,0 +1,95 @@
+"""Readiness as objects with a timeout: poll a probe until it answers, the process dies, or time runs out."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.errors import StackError
+
+
+class Probe(Protocol):
+    """One readiness attempt: return None when ready, else a short reason why not yet."""
+
+    what: str
+
+    def __call__(self) -> str | None: ...
+
+
+@dataclass(slots=True)
+class HttpAnswers:
+    """Ready when url answers any HTTP status (the app is up; whether it is healthy is for the suites)."""
+
+    url: str
+    what: str = "HTTP"
+    timeout_s: float = 2.0
+
+    def __call__(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout_s):
+                return None
+        except urllib.error.HTTPError:
+            return None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return str(reason)
+
+
+@dataclass(slots=True)
+class TcpAccepts:
+    """Ready when host:port accepts a TCP connection."""
+
+    host: str
+    port: int
+    what: str = "TCP"
+
+    def __call__(self) -> str | None:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1.0):
+                return None
+        except OSError as exc:
+            return exc.strerror or str(exc)
+
+
+@dataclass(slots=True)
+class Callback:
+    """Ready when fn() returns without raising (e.g. a PostgreSQL connect, a Redis PING)."""
+
+    fn: Callable[[], object]
+    what: str
+
+    def __call__(self) -> str | None:
+        try:
+            self.fn()
+            return None
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def wait_until(
+    probe: Probe,
+    timeout_s: float,
+    *,
+    alive: Callable[[], str | None] | None = None,
+    interval_s: float = 0.05,
+    max_interval_s: float = 0.5,
+) -> None:
+    """Poll probe until ready; raise StackError naming what did not come up and the last reason."""
+    deadline = time.monotonic() + timeout_s
+    last = "not tried"
+    while True:
+        if alive is not None and (died := alive()) is not None:
+            raise StackError(f"{probe.what} exited before it was ready: {died}")
+        reason = probe()
+        if reason is None:
+            return
+        last = reason
+        if time.monotonic() >= deadline:
+            raise StackError(f"{probe.what} was not ready after {timeout_s:g} s: {last}")
+        time.sleep(interval_s)
+        interval_s = min(interval_s * 1.5, max_interval_s)

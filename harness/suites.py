@@ -1,0 +1,106 @@
+"""Run the validation suites against a Target in one pytest session (a child process) -> Evidence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Settings
+from harness.errors import ReportError
+from harness.evidence import Evidence, read_evidence
+from harness.target import TARGET_ENV, Target
+
+# pytest exit codes that mean the session itself broke (not that checks failed)
+BROKEN = {2: "was interrupted", 3: "hit an internal error", 4: "was misused (bad pytest arguments)"}
+
+
+def available_suites(suites_dir: Path) -> set[str]:
+    """Validation suites present in this build: tests/<name>/ with test files, minus the harness's own."""
+    if not suites_dir.is_dir():
+        return set()
+    return {
+        d.name
+        for d in suites_dir.iterdir()
+        if d.is_dir() and d.name not in ("unit", "e2e") and any(d.glob("test_*.py"))
+    }
+
+
+@dataclass(slots=True)
+class SuiteRun:
+    """What the pytest session left behind."""
+
+    records: list[Evidence]
+    suite_errors: dict[str, str]
+    log_path: Path
+
+
+def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout_s: float = 1800) -> SuiteRun:
+    """One pytest session over the suites; its evidence file is the only thing we read back."""
+    reports = settings.reports_dir
+    evidence_path, log_path = reports / "evidence.json", reports / "pytest.log"
+    evidence_path.unlink(missing_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(str(settings.suites_dir / s) for s in suites),
+        "-p",
+        "harness.plugins.target",
+        "-p",
+        "harness.plugins.evidence",
+        "--harness-evidence",
+        str(evidence_path),
+        "--junitxml",
+        str(reports / "junit.xml"),
+        "-o",
+        "junit_suite_name=harness.checks",
+        "-o",
+        "junit_family=xunit2",
+        "--rootdir",
+        str(settings.project_root),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rfE",
+    ]
+    if settings.workers:
+        argv += ["-n", str(settings.workers)]
+    env = {**os.environ, TARGET_ENV: target.to_json()}
+    proc = None
+    with open(log_path, "w") as log:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,  # noqa: S603
+                env=env,
+                cwd=settings.project_root,
+                start_new_session=True,
+            )
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+    errors: dict[str, str] = {}
+    if code is None:
+        errors = dict.fromkeys(suites, f"the suites did not finish within {timeout_s:g} s (log: {log_path})")
+    elif code in BROKEN:
+        errors = dict.fromkeys(suites, f"the pytest session {BROKEN[code]} (exit {code}; log: {log_path})")
+    try:
+        records = read_evidence(evidence_path).records
+    except ReportError as exc:
+        records = []
+        errors = errors or dict.fromkeys(suites, str(exc))
+    return SuiteRun(records, errors, log_path)

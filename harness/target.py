@@ -1,0 +1,74 @@
+"""Target: where the system under test answers. The only thing suites know about a stack."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
+
+TARGET_ENV = "HARNESS_TARGET_JSON"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A running AI Orchestra deployment and how to reach it."""
+
+    base_url: str
+    stack: str = "external"
+    token: str | None = field(default=None, repr=False)
+    version: str | None = None
+    database_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = None
+    ephemeral: bool = False
+
+    @property
+    def ws_url(self) -> str:
+        """Base URL for WebSocket connections (ws:// or wss://)."""
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/metrics"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def public(self) -> dict[str, object]:
+        """What reports may show: no token, no database credentials."""
+        return {"base_url": self.base_url, "stack": self.stack, "version": self.version}
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in a report."""
+        out = [s for s in (self.token,) if s]
+        if self.database_url:
+            pw = urlsplit(self.database_url).password
+            if pw:
+                out.append(pw)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Target:
+        return cls(**json.loads(text))
+
+    def with_version(self, version: str | None) -> Target:
+        return replace(self, version=version)
+
+
+def target_from_env(env: dict[str, str] | None = None) -> Target | None:
+    """The Target a parent process (harness gate, an xdist controller) handed down, if any."""
+    raw = (env if env is not None else os.environ).get(TARGET_ENV)
+    return Target.from_json(raw) if raw else None
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every secret in text with '***'."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text

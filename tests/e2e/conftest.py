@@ -1,0 +1,73 @@
+"""End-to-end helpers: run the real `harness` CLI against real stacks, and prove nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_MARKERS = ("harness-local-", "uvicorn app.main:app")
+
+
+def stack_processes() -> dict[int, str]:
+    """PIDs of PostgreSQL, Redis or app processes that a harness stack started (any run)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(m in cmd for m in STACK_MARKERS) or ("redis-server" in cmd and "127.0.0.1:" in cmd):
+            found[int(entry.name)] = cmd.strip()
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """After every e2e test, no PostgreSQL, Redis or uvicorn process the test started may remain."""
+    before = stack_processes()
+    yield
+    left = {pid: cmd for pid, cmd in stack_processes().items() if pid not in before}
+    assert not left, f"processes left behind: {left}"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    reports: Path
+
+    @property
+    def verdict(self) -> dict:
+        return json.loads((self.reports / "verdict.json").read_text())
+
+
+def harness_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "ORCHESTRA_", "PYTEST_"))}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def harness(tmp_path):
+    """harness(*args, env=...) -> Run: the real CLI in a child process, reports in a temp dir."""
+
+    def run(*args: str, timeout: float = 120, **env: str) -> Run:
+        reports = tmp_path / "reports"
+        argv = [sys.executable, "-m", "harness.cli", *args]
+        if args and args[0] == "gate":
+            argv += ["--reports-dir", str(reports)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              env=harness_env(**env), check=False)
+        return Run(done.returncode, done.stdout, done.stderr, reports)
+
+    return run

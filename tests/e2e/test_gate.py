@@ -1,0 +1,68 @@
+"""The gate end to end: real local stack, real smoke suite, real verdicts, and every gate can trip."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.verdict import validate_verdict
+
+SMOKE_GATE = ["gate", "--phase", "internal", "--suites", "smoke"]
+
+
+def test_clean_app_is_go(harness):
+    run = harness(*SMOKE_GATE)
+    assert run.code == 0, run.out + run.err
+    doc = run.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "go"
+    assert doc["scope"]["narrowed"] is True
+    assert {g["id"] for g in doc["gates"]} >= {"smoke.health", "smoke.chat_api", "smoke.websocket", "smoke.metrics"}
+    assert all(g["status"] == "pass" for g in doc["gates"])
+    assert doc["suites"]["smoke"]["passed"] >= 5 and doc["suites"]["smoke"]["failed"] == 0
+    assert run.out.startswith("GO ")
+    for name in ("summary.md", "junit.xml", "gates.xml", "evidence.json"):
+        assert (run.reports / name).is_file(), name
+
+
+@pytest.mark.parametrize(("fault", "gate"), [
+    ("health_503", "smoke.health"),
+    ("chat_5xx", "smoke.chat_api"),
+    ("ws_no_pong", "smoke.websocket"),
+    ("metrics_missing", "smoke.metrics"),
+])
+def test_each_fault_is_no_go_naming_its_gate(harness, fault, gate):
+    run = harness(*SMOKE_GATE, ORCHESTRA_FAULTS=fault)
+    assert run.code == 1, run.out + run.err
+    doc = run.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "no-go"
+    statuses = {g["id"]: g["status"] for g in doc["gates"]}
+    assert statuses[gate] == "fail"
+    assert doc["reasons"][0].startswith(f"{gate}:"), doc["reasons"]
+    assert "reproduce: pytest tests/smoke/" in doc["reasons"][0]
+    assert gate in run.out
+
+
+def test_whole_phase_is_inconclusive_while_suites_are_missing(harness):
+    run = harness("gate", "--phase", "internal")
+    assert run.code == 2, run.out + run.err
+    doc = run.verdict
+    assert doc["verdict"] == "inconclusive"
+    assert doc["scope"]["narrowed"] is False
+    assert {g["id"]: g["status"] for g in doc["gates"]}["smoke.health"] == "pass"
+    assert any(r.startswith("load.p95_ms:") for r in doc["reasons"])
+
+
+def test_unreachable_target_is_inconclusive_in_one_line_within_30s(harness):
+    t0 = time.monotonic()
+    run = harness(*SMOKE_GATE, "--target", "http://127.0.0.1:9", HARNESS_EXTERNAL_TIMEOUT_S="5")
+    assert time.monotonic() - t0 < 30
+    assert run.code == 2, run.out + run.err
+    assert "Traceback" not in run.out + run.err
+    doc = run.verdict
+    assert doc["verdict"] == "inconclusive"
+    assert doc["target"]["stack"] == "external"
+    assert all(g["status"] == "error" for g in doc["gates"])
+    assert "target http://127.0.0.1:9" in doc["reasons"][0] and "Connection refused" in doc["reasons"][0]

@@ -1,0 +1,106 @@
+"""Everything a run starts is stopped: SIGTERM, Ctrl-C, `harness up`; xdist shares one stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from .conftest import ROOT, harness_env, stack_processes
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def app_running() -> bool:
+    return any("uvicorn app.main:app" in cmd for cmd in stack_processes().values())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path, sig):
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke",
+                             "--reports-dir", str(reports)], cwd=ROOT, env=harness_env(ORCHESTRA_FAULTS="ws_no_pong"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(app_running, what="the app to start")
+        time.sleep(1.0)  # let the suites begin (ws_no_pong makes one check wait 5 s)
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    doc = json.loads((reports / "verdict.json").read_text())
+    assert doc["verdict"] == "inconclusive"
+    assert any(n.startswith(("interrupted", "terminated")) for n in doc["notes"]), doc["notes"]
+
+
+def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_sigterm(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "up"], cwd=ROOT, env=harness_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        export = wait_for(lambda: next((x for x in lines if x.startswith("export ")), None), what="harness up")
+        found = dict(re.findall(r"(HARNESS_\w+)=(\S+)", export))
+        url, token = found["HARNESS_TARGET"], found["HARNESS_TOKEN"]
+        reports = tmp_path / "reports"
+        gate = subprocess.run([sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke", "--target", url,
+                               "--reports-dir", str(reports)], cwd=ROOT, env=harness_env(HARNESS_TOKEN=token),
+                              capture_output=True, text=True, timeout=120)
+        assert gate.returncode == 0, gate.stdout + gate.stderr
+        doc = json.loads((reports / "verdict.json").read_text())
+        assert doc["target"]["stack"] == "external"
+        for report in reports.iterdir():
+            assert token not in report.read_text(), f"the token leaked into {report.name}"
+        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", url,
+                                "-p", "no:cacheprovider"], cwd=ROOT, env=harness_env(HARNESS_TOKEN=token),
+                               capture_output=True, text=True, timeout=120)
+        assert suite.returncode == 0, suite.stdout[-2000:]
+        assert "1 skipped" in suite.stdout  # the direct store check needs the stores' URLs
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_xdist_run_starts_exactly_one_stack(tmp_path):
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(pid for pid, cmd in stack_processes().items() if "uvicorn app.main:app" in cmd)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    evidence = tmp_path / "evidence.json"
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", "tests/smoke", "-n", "2", "-q", "-p", "no:cacheprovider",
+                              "--harness-evidence", str(evidence)], cwd=ROOT, env=harness_env(),
+                             capture_output=True, text=True, timeout=180)
+    finally:
+        done.set()
+        watcher.join()
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "6 passed" in run.stdout
+    assert len(seen) == 1, f"expected one app process, saw {len(seen)}"
+    assert {r["outcome"] for r in json.loads(evidence.read_text())["records"]} == {"passed"}

@@ -1,0 +1,96 @@
+"""The evidence plugin: one record per check, right outcome, measurements and repro, xdist-safe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.evidence import read_evidence
+from harness.target import TARGET_ENV, Target
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+import pytest
+
+@pytest.mark.check("smoke.health")
+def test_health(measure, record_property):
+    record_property("harness.curl", "curl -sS http://x/health")
+    measure(latency_ms=12.5)
+
+@pytest.mark.check("smoke.chat_api")
+def test_chat():
+    assert 500 == 200, "POST /chat/v2/chat answered 500 with token-abc"
+
+def test_unmarked():
+    pass
+
+def test_skipped():
+    pytest.skip("no stores here")
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("cannot connect")
+
+@pytest.mark.check("smoke.websocket")
+def test_setup_error(broken):
+    pass
+"""
+
+
+@pytest.fixture
+def suite(pytester):
+    pytester.makeconftest('pytest_plugins = ["harness.plugins.target", "harness.plugins.evidence"]')
+    pytester.mkdir("smoke")
+    (pytester.path / "smoke" / "test_x.py").write_text(SUITE)
+    return pytester
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["single", "xdist"])
+def test_records_one_evidence_per_check(suite, monkeypatch, workers):
+    monkeypatch.setenv(TARGET_ENV, Target("http://x", token="token-abc").to_json())
+    out = suite.path / "evidence.json"
+    result = suite.runpytest_subprocess("smoke", "--harness-evidence", str(out), "-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(passed=2, failed=1, skipped=1, errors=1)
+    ev = read_evidence(out)
+    assert ev.exitstatus == 1
+    by_id = {r.id: r for r in ev.records}
+    assert set(by_id) == {"smoke.health", "smoke.chat_api", "smoke.unmarked", "smoke.skipped", "smoke.websocket"}
+    assert {r.suite for r in ev.records} == {"smoke"}
+    assert by_id["smoke.health"].outcome == "passed"
+    assert by_id["smoke.health"].measurements == {"latency_ms": 12.5}
+    assert by_id["smoke.health"].repro == ["pytest smoke/test_x.py::test_health", "curl -sS http://x/health"]
+    chat = by_id["smoke.chat_api"]
+    assert chat.outcome == "failed"
+    assert "POST /chat/v2/chat answered 500" in chat.message
+    assert "token-abc" not in out.read_text(), "the target's token must be redacted from evidence"
+    assert by_id["smoke.skipped"].outcome == "skipped"
+    assert by_id["smoke.skipped"].message == "no stores here"
+    assert by_id["smoke.websocket"].outcome == "error"
+    assert "cannot connect" in by_id["smoke.websocket"].message
+
+
+def test_collection_error_becomes_an_error_record(suite):
+    (suite.path / "smoke" / "test_broken.py").write_text("import no_such_module_here\n")
+    out = suite.path / "evidence.json"
+    suite.runpytest_subprocess("smoke/test_broken.py", "--harness-evidence", str(out), "-p", "no:cacheprovider")
+    records = read_evidence(out).records
+    assert [(r.suite, r.id, r.outcome) for r in records] == [("smoke", "smoke.collect", "error")]
+    assert "no_such_module_here" in records[0].message
+
+
+def test_no_file_without_the_option(suite):
+    suite.runpytest_subprocess("smoke", "-p", "no:cacheprovider")
+    assert not list(suite.path.glob("*.json"))
+
+
+def test_malformed_evidence_is_a_one_line_report_error(tmp_path):
+    from harness.errors import ReportError
+
+    bad = tmp_path / "e.json"
+    bad.write_text(json.dumps({"schema": "harness.evidence/v1", "exitstatus": 0, "records": [{"suite": "s"}]}))
+    with pytest.raises(ReportError, match="is malformed"):
+        read_evidence(bad)
+    with pytest.raises(ReportError, match="was not written"):
+        read_evidence(tmp_path / "absent.json")
