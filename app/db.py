@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.pgpool import AsyncPool
+from psycopg_pool import AsyncConnectionPool
 
 _SAVE_EXCHANGE = """
     WITH s AS (
@@ -33,9 +33,22 @@ def libpq_url(database_url: str) -> str:
     return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def create_pool(database_url: str) -> AsyncPool:
-    """A small lazily connecting pool; nothing connects until first use."""
-    return AsyncPool(libpq_url(database_url), max_size=10, timeout=5.0, connect_timeout=2)
+def create_pool(database_url: str) -> AsyncConnectionPool:
+    """A small pool (psycopg_pool) that checks a connection before lending it; open it with open_pool()."""
+    return AsyncConnectionPool(
+        libpq_url(database_url),
+        min_size=1,
+        max_size=10,
+        timeout=5.0,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": 2},
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
+async def open_pool(pool: AsyncConnectionPool) -> None:
+    """Start the pool without waiting: the app must come up (and report unhealthy) with PostgreSQL down."""
+    await pool.open(wait=False)
 
 
 @dataclass(frozen=True)
@@ -48,13 +61,13 @@ class MessageRow:
     created_at: datetime
 
 
-async def ping(pool: AsyncPool) -> None:
+async def ping(pool: AsyncConnectionPool) -> None:
     """Run SELECT 1 (raises on any failure)."""
     async with pool.connection() as conn:
         await conn.execute("SELECT 1")
 
 
-async def save_exchange(pool: AsyncPool, user_id: str, session_id: str, message: str, reply: str) -> int:
+async def save_exchange(pool: AsyncConnectionPool, user_id: str, session_id: str, message: str, reply: str) -> int:
     """Upsert the session and store both messages in one atomic statement; return the assistant row id."""
     params = {"user_id": user_id, "session_id": session_id, "message": message, "reply": reply}
     async with pool.connection() as conn:
@@ -64,7 +77,7 @@ async def save_exchange(pool: AsyncPool, user_id: str, session_id: str, message:
     return int(row[0])
 
 
-async def session_messages(pool: AsyncPool, session_id: str) -> list[MessageRow] | None:
+async def session_messages(pool: AsyncConnectionPool, session_id: str) -> list[MessageRow] | None:
     """All messages of a session in id order, or None when the session is unknown."""
     params = {"session_id": session_id}
     async with pool.connection() as conn:
@@ -75,7 +88,7 @@ async def session_messages(pool: AsyncPool, session_id: str) -> list[MessageRow]
     return [MessageRow(id=r[0], role=r[1], content=r[2], created_at=r[3]) for r in rows]
 
 
-async def record_ws_connect(pool: AsyncPool, user_id: str, session_id: str, pool_id: str) -> int:
+async def record_ws_connect(pool: AsyncConnectionPool, user_id: str, session_id: str, pool_id: str) -> int:
     """Insert a websocket_connections row and return its id."""
     params = {"user_id": user_id, "session_id": session_id, "pool_id": pool_id}
     async with pool.connection() as conn:
@@ -85,7 +98,7 @@ async def record_ws_connect(pool: AsyncPool, user_id: str, session_id: str, pool
     return int(row[0])
 
 
-async def record_ws_disconnect(pool: AsyncPool, row_id: int) -> None:
+async def record_ws_disconnect(pool: AsyncConnectionPool, row_id: int) -> None:
     """Stamp disconnected_at on a websocket_connections row."""
     async with pool.connection() as conn:
         await conn.execute(_WS_DISCONNECT, {"id": row_id})

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import cache, db
+from app import cache, db, redact
 from app.faults import Faults
 from app.feature_flags import FeatureFlags
 from app.metrics import Metrics, MetricsMiddleware
@@ -38,7 +38,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.orchestra
     settings = state.settings
     state.pg = db.create_pool(settings.database_url)
+    await db.open_pool(state.pg)
     state.redis = cache.create_client(settings.redis_url)
+    redact.install()  # after the server configured its loggers
     log.info(
         "AI Orchestra %s starting: environment=%s faults=%s websocket_max_connections=%d",
         settings.app_version,

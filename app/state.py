@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as redis
+from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
 from app.faults import Faults
 from app.feature_flags import FeatureFlags
 from app.metrics import Metrics
-from app.pgpool import AsyncPool
 from app.settings import Settings
 
 
@@ -25,12 +25,12 @@ class AppState:
     faults: Faults
     flags: FeatureFlags
     metrics: Metrics
-    pg: AsyncPool | None = None
+    pg: AsyncConnectionPool | None = None
     redis: redis.Redis | None = None
     open_websockets: int = 0
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def db(self) -> AsyncPool:
+    def db(self) -> AsyncConnectionPool:
         """The PostgreSQL pool, or RuntimeError outside the lifespan."""
         if self.pg is None:
             raise RuntimeError("database pool not initialised (lifespan not running)")

@@ -66,8 +66,9 @@ def harness(tmp_path):
         argv = [sys.executable, "-m", "harness.cli", *args]
         if args and args[0] == "gate":
             argv += ["--reports-dir", str(reports)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                              env=harness_env(**env), check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=harness_env(**env), check=False
+        )
         return Run(done.returncode, done.stdout, done.stderr, reports)
 
     return run

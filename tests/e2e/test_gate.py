@@ -26,12 +26,15 @@ def test_clean_app_is_go(harness):
         assert (run.reports / name).is_file(), name
 
 
-@pytest.mark.parametrize(("fault", "gate"), [
-    ("health_503", "smoke.health"),
-    ("chat_5xx", "smoke.chat_api"),
-    ("ws_no_pong", "smoke.websocket"),
-    ("metrics_missing", "smoke.metrics"),
-])
+@pytest.mark.parametrize(
+    ("fault", "gate"),
+    [
+        ("health_503", "smoke.health"),
+        ("chat_5xx", "smoke.chat_api"),
+        ("ws_no_pong", "smoke.websocket"),
+        ("metrics_missing", "smoke.metrics"),
+    ],
+)
 def test_each_fault_is_no_go_naming_its_gate(harness, fault, gate):
     run = harness(*SMOKE_GATE, ORCHESTRA_FAULTS=fault)
     assert run.code == 1, run.out + run.err

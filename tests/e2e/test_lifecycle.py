@@ -33,9 +33,15 @@ def app_running() -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path, sig):
     reports = tmp_path / "reports"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke",
-                             "--reports-dir", str(reports)], cwd=ROOT, env=harness_env(ORCHESTRA_FAULTS="ws_no_pong"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke", "--reports-dir", str(reports)],
+        cwd=ROOT,
+        env=harness_env(ORCHESTRA_FAULTS="ws_no_pong"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(app_running, what="the app to start")
         time.sleep(1.0)  # let the suites begin (ws_no_pong makes one check wait 5 s)
@@ -52,8 +58,14 @@ def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path,
 
 
 def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_sigterm(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "up"], cwd=ROOT, env=harness_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up"],
+        cwd=ROOT,
+        env=harness_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -62,17 +74,38 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
         found = dict(re.findall(r"(HARNESS_\w+)=(\S+)", export))
         url, token = found["HARNESS_TARGET"], found["HARNESS_TOKEN"]
         reports = tmp_path / "reports"
-        gate = subprocess.run([sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke", "--target", url,
-                               "--reports-dir", str(reports)], cwd=ROOT, env=harness_env(HARNESS_TOKEN=token),
-                              capture_output=True, text=True, timeout=120)
+        gate = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "gate",
+                "--suites",
+                "smoke",
+                "--target",
+                url,
+                "--reports-dir",
+                str(reports),
+            ],
+            cwd=ROOT,
+            env=harness_env(HARNESS_TOKEN=token),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert gate.returncode == 0, gate.stdout + gate.stderr
         doc = json.loads((reports / "verdict.json").read_text())
         assert doc["target"]["stack"] == "external"
         for report in reports.iterdir():
             assert token not in report.read_text(), f"the token leaked into {report.name}"
-        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", url,
-                                "-p", "no:cacheprovider"], cwd=ROOT, env=harness_env(HARNESS_TOKEN=token),
-                               capture_output=True, text=True, timeout=120)
+        suite = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", url, "-p", "no:cacheprovider"],
+            cwd=ROOT,
+            env=harness_env(HARNESS_TOKEN=token),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert suite.returncode == 0, suite.stdout[-2000:]
         assert "1 skipped" in suite.stdout  # the direct store check needs the stores' URLs
     finally:
@@ -94,9 +127,26 @@ def test_xdist_run_starts_exactly_one_stack(tmp_path):
     watcher.start()
     evidence = tmp_path / "evidence.json"
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "tests/smoke", "-n", "2", "-q", "-p", "no:cacheprovider",
-                              "--harness-evidence", str(evidence)], cwd=ROOT, env=harness_env(),
-                             capture_output=True, text=True, timeout=180)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "tests/smoke",
+                "-n",
+                "2",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--harness-evidence",
+                str(evidence),
+            ],
+            cwd=ROOT,
+            env=harness_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     finally:
         done.set()
         watcher.join()

@@ -23,10 +23,13 @@ def test_unknown_phase_suggests_the_closest(harness):
     assert not (run.reports / "verdict.json").exists()
 
 
-@pytest.mark.parametrize(("env", "hint"), [
-    ({"HARNESS_REDIS_SERVER": "/nonexistent/redis-server"}, "apt-get install -y redis-server"),
-    ({"HARNESS_PG_BIN_DIR": "/nonexistent/pg/bin"}, "apt-get install -y postgresql"),
-])
+@pytest.mark.parametrize(
+    ("env", "hint"),
+    [
+        ({"HARNESS_REDIS_SERVER": "/nonexistent/redis-server"}, "apt-get install -y redis-server"),
+        ({"HARNESS_PG_BIN_DIR": "/nonexistent/pg/bin"}, "apt-get install -y postgresql"),
+    ],
+)
 def test_missing_server_binaries_say_how_to_install_them(harness, env, hint):
     run = harness("gate", "--suites", "smoke", **env)
     assert run.code == 64

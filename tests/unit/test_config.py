@@ -48,17 +48,20 @@ def test_target_implies_external_and_token_comes_only_from_env(tmp_path):
     assert "sekret" not in repr(s)
 
 
-@pytest.mark.parametrize(("table", "flags", "env", "message"), [
-    ('phse = "beta"\n', {}, {}, "unknown key 'phse' (did you mean 'phase'?)"),
-    ('token = "x"\n', {}, {}, "unknown key 'token'"),
-    ("workers = 'many'\n", {}, {}, "workers = 'many' is not a valid int"),
-    ("", {}, {"HARNESS_READY_TIMEOUT_S": "soon"}, "environment HARNESS_READY_TIMEOUT_S"),
-    ("", {"stack": "locale"}, {}, "did you mean 'local'"),
-    ("", {"target": "staging.example"}, {}, "must be an http:// or https:// URL"),
-    ("", {"target": "http://x", "stack": "local"}, {}, "contradict"),
-    ("", {"stack": "external"}, {}, "needs --target"),
-    ("", {"app_port": 70000}, {}, "app_port"),
-])
+@pytest.mark.parametrize(
+    ("table", "flags", "env", "message"),
+    [
+        ('phse = "beta"\n', {}, {}, "unknown key 'phse' (did you mean 'phase'?)"),
+        ('token = "x"\n', {}, {}, "unknown key 'token'"),
+        ("workers = 'many'\n", {}, {}, "workers = 'many' is not a valid int"),
+        ("", {}, {"HARNESS_READY_TIMEOUT_S": "soon"}, "environment HARNESS_READY_TIMEOUT_S"),
+        ("", {"stack": "locale"}, {}, "did you mean 'local'"),
+        ("", {"target": "staging.example"}, {}, "must be an http:// or https:// URL"),
+        ("", {"target": "http://x", "stack": "local"}, {}, "contradict"),
+        ("", {"stack": "external"}, {}, "needs --target"),
+        ("", {"app_port": 70000}, {}, "app_port"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path, table, flags, env, message):
     with pytest.raises(ConfigError) as info:
         load_settings(flags, env=env, root=project(tmp_path, table))

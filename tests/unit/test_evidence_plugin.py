@@ -60,7 +60,10 @@ def test_records_one_evidence_per_check(suite, monkeypatch, workers):
     assert {r.suite for r in ev.records} == {"smoke"}
     assert by_id["smoke.health"].outcome == "passed"
     assert by_id["smoke.health"].measurements == {"latency_ms": 12.5}
-    assert by_id["smoke.health"].repro == ["pytest smoke/test_x.py::test_health", "curl -sS http://x/health"]
+    assert by_id["smoke.health"].repro == [
+        "pytest smoke/test_x.py::test_health --target http://x",  # not ephemeral: say where to point
+        "curl -sS http://x/health",
+    ]
     chat = by_id["smoke.chat_api"]
     assert chat.outcome == "failed"
     assert "POST /chat/v2/chat answered 500" in chat.message

@@ -28,7 +28,7 @@ def test_unknown_phase_suggests_the_closest():
 def test_override_updates_a_threshold_adds_and_drops_gates(tmp_path):
     f = tmp_path / "policy.toml"
     f.write_text(
-        '[phases.internal]\n'
+        "[phases.internal]\n"
         'drop = ["contract.all"]\n'
         'gates = [{ id = "load.p95_ms", threshold = 1500 },\n'
         '         { id = "load.p99_ms", suite = "load", metric = "p99_ms", op = "<", threshold = 4000 }]\n'
@@ -43,14 +43,19 @@ def test_override_updates_a_threshold_adds_and_drops_gates(tmp_path):
     assert "defaults +" in policy.source
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[phases.internal]\ngates = [{ id = "x.y", suite = "x", metric = "m", op = "~", threshold = 1 }]\n',
-     "needs op"),
-    ('[phases.internal]\ngates = [{ id = "x.y", suite = "x", treshold = 1 }]\n', "did you mean 'threshold'"),
-    ('[phases.internal]\ntrafic = "1"\n', "did you mean 'traffic'"),
-    ('[phases.x]\nlike = "nope"\n', "unknown phase 'nope'"),
-    ("[phases.internal\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[phases.internal]\ngates = [{ id = "x.y", suite = "x", metric = "m", op = "~", threshold = 1 }]\n',
+            "needs op",
+        ),
+        ('[phases.internal]\ngates = [{ id = "x.y", suite = "x", treshold = 1 }]\n', "did you mean 'threshold'"),
+        ('[phases.internal]\ntrafic = "1"\n', "did you mean 'traffic'"),
+        ('[phases.x]\nlike = "nope"\n', "unknown phase 'nope'"),
+        ("[phases.internal\n", "not valid TOML"),
+    ],
+)
 def test_bad_override_is_one_clear_config_error(tmp_path, text, message):
     f = tmp_path / "policy.toml"
     f.write_text(text)

@@ -26,15 +26,25 @@ def test_all_smoke_checks_pass_on_a_narrowed_run_is_go(internal):
     assert d.verdict == "go"
     assert d.exit_code == 0
     assert {g.id for g in d.gates} == {*SMOKE, "smoke.all"}
-    assert d.scope == {"narrowed": True, "requested": ["smoke"], "evaluated": ["smoke"],
-                       "omitted": ["contract", "security", "load"]}
+    assert d.scope == {
+        "narrowed": True,
+        "requested": ["smoke"],
+        "evaluated": ["smoke"],
+        "omitted": ["contract", "security", "load"],
+    }
     assert d.reasons == []
 
 
 def test_one_failing_check_is_no_go_naming_the_gate_and_how_to_reproduce(internal):
     records = passing_smoke()
-    records[1] = Evidence("smoke", "smoke.chat_api", "failed", nodeid="tests/smoke/t.py::test_api",
-                          message="POST /chat/v2/chat answered 500", repro=["pytest x", "curl -X POST u"])
+    records[1] = Evidence(
+        "smoke",
+        "smoke.chat_api",
+        "failed",
+        nodeid="tests/smoke/t.py::test_api",
+        message="POST /chat/v2/chat answered 500",
+        repro=["pytest x", "curl -X POST u"],
+    )
     d = evaluate(internal, records, selected=("smoke",), available={"smoke"})
     assert d.verdict == "no-go"
     assert d.exit_code == 1
@@ -69,8 +79,13 @@ def test_a_skipped_required_check_is_missing_not_pass(internal):
 
 
 def test_a_suite_that_crashed_is_error_and_inconclusive(internal):
-    d = evaluate(internal, passing_smoke(), selected=("smoke",), available={"smoke"},
-                 suite_errors={"smoke": "the pytest session hit an internal error"})
+    d = evaluate(
+        internal,
+        passing_smoke(),
+        selected=("smoke",),
+        available={"smoke"},
+        suite_errors={"smoke": "the pytest session hit an internal error"},
+    )
     assert d.verdict == "inconclusive"
     assert {g.status for g in d.gates} == {"error"}
     assert d.suites["smoke"]["status"] == "error"
@@ -95,8 +110,7 @@ def test_setup_error_in_a_check_is_error_not_pass(internal):
 @pytest.mark.parametrize(("value", "status"), [(1999.0, "pass"), (2000.0, "fail"), (2450.0, "fail")])
 def test_metric_gate_compares_with_threshold(value, status):
     phase = Phase("p", "", "", (Gate("load.p95_ms", "load", metric="p95_ms", op="<", threshold=2000),))
-    d = evaluate(phase, [Evidence("load", "load.run", "passed", measurements={"p95_ms": value})],
-                 available={"load"})
+    d = evaluate(phase, [Evidence("load", "load.run", "passed", measurements={"p95_ms": value})], available={"load"})
     assert d.gates[0].status == status
     assert d.gates[0].observed == value
     assert d.verdict == ("go" if status == "pass" else "no-go")
@@ -123,14 +137,23 @@ def test_narrowing_to_a_suite_with_no_gates_in_the_phase_is_not_go():
 
 
 def _doc(decision):
-    return verdict_document(decision, phase="internal", target={"base_url": "http://x", "stack": "local"},
-                            started_at="2026-11-26T10:00:00.000Z", finished_at="2026-11-26T10:00:05.000Z",
-                            duration_s=5.0, policy_source="defaults", notes=[])
+    return verdict_document(
+        decision,
+        phase="internal",
+        target={"base_url": "http://x", "stack": "local"},
+        started_at="2026-11-26T10:00:00.000Z",
+        finished_at="2026-11-26T10:00:05.000Z",
+        duration_s=5.0,
+        policy_source="defaults",
+        notes=[],
+    )
 
 
 def test_documents_validate_against_the_shipped_schema(internal):
-    for records, verdict in [(passing_smoke(), "go"),
-                             ([Evidence("smoke", "smoke.health", "failed", message="503")], "no-go")]:
+    for records, verdict in [
+        (passing_smoke(), "go"),
+        ([Evidence("smoke", "smoke.health", "failed", message="503")], "no-go"),
+    ]:
         doc = _doc(evaluate(internal, records, selected=("smoke",), available={"smoke"}))
         assert doc["verdict"] == verdict
         validate_verdict(doc)
