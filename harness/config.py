@@ -11,6 +11,7 @@ from typing import Any
 from harness.errors import ConfigError, did_you_mean
 
 STACKS = ("auto", "local", "external")
+SUITE_TABLES = ("smoke", "contract", "load", "security", "containers")  # [tool.harness.<suite>] sub-tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class Settings:
     redis_server: str = "redis-server"
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
     project_root: Path = Path(".")
+    suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # validated by each suite
+
+    def options(self, suite: str) -> dict[str, Any]:
+        """The [tool.harness.<suite>] table (or harness.toml [<suite>]), empty when absent."""
+        return self.suite_options.get(suite, {})
 
 
 _TYPES: dict[str, type] = {
@@ -106,9 +112,13 @@ def load_settings(
     root = find_project_root(root)
     table, where = _read_file(root)
     values: dict[str, Any] = {}
+    suite_options: dict[str, dict[str, Any]] = {}
     for key, value in table.items():
+        if key in SUITE_TABLES and isinstance(value, dict):
+            suite_options[key] = value
+            continue
         if key not in _TYPES:
-            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS)}")
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS + SUITE_TABLES)}")
         values[key] = _coerce(key, value, where)
     for key in FILE_KEYS:
         name = f"HARNESS_{key.upper()}"
@@ -118,7 +128,7 @@ def load_settings(
         if value is not None:
             values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
     values["token"] = env.get("HARNESS_TOKEN") or None
-    settings = replace(Settings(project_root=root), **values)
+    settings = replace(Settings(project_root=root, suite_options=suite_options), **values)
     return _validated(settings)
 
 

@@ -73,3 +73,11 @@ def test_broken_toml_names_the_file(tmp_path):
     (tmp_path / "harness.toml").write_text("phase = \n")
     with pytest.raises(ConfigError, match="harness.toml: not valid TOML"):
         load_settings({}, env={}, root=tmp_path)
+
+
+def test_suite_tables_are_kept_for_their_suites(tmp_path):
+    s = load_settings({}, env={}, root=project(tmp_path, '[tool.harness.load]\nprofile = "nightly"\n'))
+    assert s.options("load") == {"profile": "nightly"}
+    assert s.options("contract") == {}
+    with pytest.raises(ConfigError, match="did you mean 'load'"):
+        load_settings({}, env={}, root=project(tmp_path, '[tool.harness.lod]\nprofile = "x"\n'))
