@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.state import AppState, get_state
 
@@ -33,8 +34,15 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def require_token(request: Request, state: Annotated[AppState, Depends(get_state)]) -> None:
-    """FastAPI dependency: 401 unless the request carries an accepted bearer token."""
+_bearer = HTTPBearer(auto_error=False, description="An API token from ORCHESTRA_API_TOKENS")
+
+
+async def require_token(
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> None:
+    """FastAPI dependency: 401 unless the request carries an accepted bearer token (declared as HTTPBearer)."""
     token = bearer_token(request.headers.get("authorization"))
     if not token:
         raise _unauthorized("missing bearer token")

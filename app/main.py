@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=app_metrics,
     )
     for module in (health, chat, websocket, features, metrics):
+        if module is features and app.state.orchestra.faults.active("breaking_api"):
+            continue
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     return app

@@ -38,11 +38,14 @@ class Metrics:
         )
         ProcessCollector(registry=self.registry)
 
-    def render(self, omit_http: bool = False) -> bytes:
-        """Prometheus text exposition, optionally without the HTTP families."""
+    def render(self, omit_http: bool = False, rename_requests: bool = False) -> bytes:
+        """Prometheus text exposition, optionally without the HTTP families or under a wrong name (faults)."""
         if omit_http:
             return generate_latest(_Without(self.registry, HTTP_FAMILIES))  # type: ignore[arg-type]
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if rename_requests:
+            text = text.replace(b"http_requests_total", b"orchestra_http_requests_total")
+        return text
 
 
 class _Without:

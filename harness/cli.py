@@ -160,6 +160,55 @@ def report(verdict_file: Path) -> None:
     sys.exit(int(EXIT_CODES[doc["verdict"]]))
 
 
+@cli.command("load")
+@click.option(
+    "--profile",
+    default=None,
+    help="Load profile: smoke, internal, nightly or one from config [env HARNESS_LOAD_PROFILE].",
+)
+@click.option(
+    "--phase", default=None, help="Phase whose load gates judge the run [env HARNESS_PHASE; default internal]."
+)
+@_common
+@click.option("--users", type=int, default=None, help="Override the profile's user count.")
+@click.option("--duration", default=None, metavar="30s|5m", help="Override the profile's run time.")
+@click.option(
+    "--workers",
+    "locust_workers",
+    type=int,
+    default=None,
+    help="Distributed: a Locust master plus N worker processes [env HARNESS_LOAD_WORKERS].",
+)
+@click.option("--processes", type=int, default=None, help="Locust --processes (-1: one per core; 1: one process).")
+@click.option(
+    "--app-workers", type=int, default=None, help="uvicorn workers of the local app [env HARNESS_APP_WORKERS]."
+)
+@click.option(
+    "--allow-remote-load",
+    is_flag=True,
+    default=False,
+    help="Allow load on a target that is not loopback or ephemeral [env HARNESS_ALLOW_REMOTE_LOAD].",
+)
+@click.option("--history", is_flag=True, default=False, help="Append this run to the load history (nightly).")
+@click.option("--history-file", type=click.Path(path_type=Path), default=None, help="The history file (JSON lines).")
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where the reports go.")
+@click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
+def load_command(**flags: Any) -> None:
+    """Run the load suite (Locust, headless, bounded) and judge it; exit 0 go, 1 no-go, 2 inconclusive."""
+    from harness.load.command import export_flags, run_load
+    from harness.report.markdown import render_console
+
+    export_flags(flags)
+    keys = ("phase", "stack", "target", "app_port", "app_workers", "reports_dir", "policy_file")
+    settings = _settings(**{k: flags[k] for k in keys})
+    outcome = run_load(settings, lambda line: click.echo(line, err=True))
+    for note in outcome.run.doc["notes"] + outcome.notes:
+        if note.startswith(("stack:", "interrupted", "terminated", "history:", "Locust report")):
+            click.echo(f"harness: {note}", err=True)
+    click.echo(render_console(outcome.run.doc, outcome.run.reports_dir))
+    sys.exit(int(outcome.run.decision.exit_code))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause ends in one line and a documented exit code."""
     try:

@@ -29,6 +29,7 @@ class Settings:
     ready_timeout_s: float = 30.0
     external_timeout_s: float = 10.0
     app_port: int = 0  # 0: pick a free port
+    app_workers: int = 1  # uvicorn worker processes of the local stack's app (load runs use one per core)
     pg_bin_dir: Path | None = None
     redis_server: str = "redis-server"
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
@@ -51,6 +52,7 @@ _TYPES: dict[str, type] = {
     "ready_timeout_s": float,
     "external_timeout_s": float,
     "app_port": int,
+    "app_workers": int,
     "pg_bin_dir": Path,
     "redis_server": str,
     "workers": int,
@@ -145,6 +147,8 @@ def _validated(s: Settings) -> Settings:
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
     if s.workers < 0 or s.app_port < 0 or s.app_port > 65535:
         raise ConfigError("workers and app_port must be >= 0 (app_port <= 65535)")
+    if s.app_workers < 1:
+        raise ConfigError(f"app_workers = {s.app_workers} must be >= 1 (uvicorn worker processes of the local app)")
     if s.ready_timeout_s <= 0 or s.external_timeout_s <= 0:
         raise ConfigError("timeouts must be positive numbers of seconds")
     root = s.project_root

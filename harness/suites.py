@@ -64,12 +64,15 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         str(settings.project_root),
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:locust",  # Locust's pytest plugin clashes with --host options; load runs Locust in its own process
         "-q",
         "-rfE",
+        "--continue-on-collection-errors",  # one broken module must not hide the other checks' evidence
     ]
     if settings.workers:
         argv += ["-n", str(settings.workers)]
-    env = {**os.environ, TARGET_ENV: target.to_json()}
+    env = {**os.environ, TARGET_ENV: target.to_json(), "HARNESS_PHASE": settings.phase}  # suites may depend on it
     proc = None
     with open(log_path, "w") as log:
         try:

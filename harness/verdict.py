@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -66,16 +67,37 @@ def _result(
     return GateResult(gate.id, gate.suite, status, observed, gate.threshold_text(), reason, gate.about, repro or [])
 
 
+def matches(check: str, evidence_id: str) -> bool:
+    """A gate's check names one check, its parametrized variants (id[param]), or a glob (contract.ws.*)."""
+    return evidence_id == check or evidence_id.startswith(f"{check}[") or fnmatch.fnmatchcase(evidence_id, check)
+
+
 def _check_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
-    rec = next((r for r in recs if r.id == gate.check), None)
-    if rec is None:
+    assert gate.check is not None
+    found = [r for r in recs if matches(gate.check, r.id)]
+    if not found:
+        broken = next((r for r in recs if r.id.endswith(".collect") and r.outcome == "error"), None)
+        if broken is not None:  # the check's module may be the one that failed to load
+            return _result(gate, "error", None, f"{gate.id}: did not run: {broken.message}", broken.repro)
         return _result(gate, "missing", None, f"{gate.id}: check {gate.check} did not run")
-    if rec.outcome == "passed":
-        return _result(gate, "pass", "passed", f"{gate.id}: passed")
-    if rec.outcome == "skipped":
+    if len(found) == 1 and found[0].outcome == "skipped":
+        rec = found[0]
         return _result(gate, "missing", "skipped", f"{gate.id}: check was skipped ({rec.message})", rec.repro)
-    status = "fail" if rec.outcome == "failed" else "error"
-    return _result(gate, status, rec.outcome, f"{gate.id}: {rec.message or rec.outcome}", rec.repro)
+    bad = [r for r in found if r.outcome in ("failed", "error")]
+    ran = [r for r in found if r.outcome != "skipped"]
+    if not bad:
+        if not ran:
+            return _result(gate, "missing", "skipped", f"{gate.id}: every matching check was skipped")
+        return _result(
+            gate, "pass", "passed" if len(found) == 1 else f"{len(ran)}/{len(ran)} passed", f"{gate.id}: passed"
+        )
+    status = "fail" if any(r.outcome == "failed" for r in bad) else "error"
+    observed = bad[0].outcome if len(found) == 1 else f"{len(ran) - len(bad)}/{len(ran)} passed"
+    detail = "; ".join(
+        f"{r.id}: {r.message or r.outcome}" if len(found) > 1 else (r.message or r.outcome) for r in bad[:5]
+    )
+    more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+    return _result(gate, status, observed, f"{gate.id}: {detail}{more}", bad[0].repro)
 
 
 def _suite_gate(gate: Gate, recs: list[Evidence]) -> GateResult:

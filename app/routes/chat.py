@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from app import cache, db
 from app.auth import require_token
 from app.chat import DEFAULT_USER, run_exchange
+from app.schemas import UNAUTHORIZED, ChatFailure, ChatRequest, ChatResponse, Detail, SessionMessages
 from app.state import AppState, get_state
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(require_token)])
 State = Annotated[AppState, Depends(get_state)]
-
-
-class ChatRequest(BaseModel):
-    """The POST /chat/v2/chat body."""
-
-    message: str = Field(min_length=1, max_length=4000)
-    session_id: str = Field(min_length=1, max_length=128)
-    user_id: str | None = Field(default=None, min_length=1, max_length=128)
+SLOW_CHAT_S = 2.5  # fault slow_chat
+_CHAT_CALLS = itertools.count(1)  # fault chat_errors_1pct: every 100th call (per process) fails
 
 
 def _failure(status: int, error: str) -> JSONResponse:
@@ -33,7 +28,17 @@ def _failure(status: int, error: str) -> JSONResponse:
     return JSONResponse({"success": False, "error": error}, status_code=status)
 
 
-@router.post("/chat/v2/chat", response_model=None)
+@router.post(
+    "/chat/v2/chat",
+    response_model=ChatResponse,
+    responses={
+        **UNAUTHORIZED,
+        400: {"model": Detail, "description": "The body is not parseable JSON"},
+        404: {"model": Detail, "description": "The v2 API is not enabled for this user"},
+        500: {"model": ChatFailure, "description": "Internal error"},
+        503: {"model": ChatFailure, "description": "The database is unavailable"},
+    },
+)
 async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse:
     """Answer one chat turn, persisted in PostgreSQL and cached in Redis."""
     user_id = body.user_id or DEFAULT_USER
@@ -41,11 +46,22 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
         raise HTTPException(status_code=404, detail="v2 API not enabled")
     if state.faults.active("chat_5xx"):
         return _failure(500, "internal error")
+    if state.faults.active("chat_errors_1pct") and next(_CHAT_CALLS) % 100 == 0:
+        return _failure(500, "internal error")
+    if state.faults.active("slow_chat"):
+        await asyncio.sleep(SLOW_CHAT_S)
+    if (delay_ms := state.faults.value("chat_delay_ms")) is not None:
+        await asyncio.sleep(delay_ms / 1000)
+    if state.faults.active("server_error_on_edge") and not body.message.isascii():
+        return _failure(500, "internal error")
     try:
         exchange = await run_exchange(state, user_id, body.session_id, body.message)
     except Exception as exc:  # the database is down or refused the write
         log.error("chat turn not stored: %s", type(exc).__name__)
         return _failure(503, "database unavailable")
+    if state.faults.active("schema_drift"):
+        drifted = {"success": True, "session_id": body.session_id, "message_id": str(exchange.message_id)}
+        return JSONResponse({**drifted, "response": exchange.response})
     return {
         "success": True,
         "session_id": body.session_id,
@@ -55,7 +71,15 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
     }
 
 
-@router.get("/chat/v2/sessions/{session_id}/messages", response_model=None)
+@router.get(
+    "/chat/v2/sessions/{session_id}/messages",
+    response_model=SessionMessages,
+    responses={
+        **UNAUTHORIZED,
+        404: {"model": Detail, "description": "No such session"},
+        503: {"model": Detail, "description": "The database is unavailable"},
+    },
+)
 async def session_messages(session_id: str, state: State) -> dict[str, Any] | JSONResponse:
     """A session's messages from PostgreSQL in id order, plus the cached last exchange."""
     try:

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.schemas import Features
 from app.state import AppState, get_state
 
 router = APIRouter()
 
 
-@router.get("/features")
+@router.get("/features", response_model=Features)
 async def features(
     state: Annotated[AppState, Depends(get_state)],
     user_id: Annotated[str | None, Query(max_length=128)] = None,

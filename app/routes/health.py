@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from app import db
+from app.schemas import Health
 from app.state import AppState, get_state
 
 router = APIRouter()
@@ -38,7 +39,11 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
     return "ok"
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={200: {"description": "Healthy"}, 503: {"model": Health, "description": "Unhealthy"}},
+)
 async def health(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
     """200 healthy when both dependencies answer, 503 unhealthy otherwise."""
     postgres, redis_ = await asyncio.gather(_check(lambda: db.ping(state.db())), _check(lambda: state.cache().ping()))

@@ -13,8 +13,16 @@ from app.state import AppState, get_state
 router = APIRouter()
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
 async def metrics(state: Annotated[AppState, Depends(get_state)]) -> Response:
     """Exposition text; the metrics_missing fault drops the HTTP families."""
-    body = state.metrics.render(omit_http=state.faults.active("metrics_missing"))
+    body = state.metrics.render(
+        omit_http=state.faults.active("metrics_missing"), rename_requests=state.faults.active("metric_renamed")
+    )
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)

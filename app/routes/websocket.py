@@ -107,7 +107,8 @@ async def _handle(websocket: WebSocket, state: AppState, ids: tuple[str, str], a
     kind = frame.get("type")
     if kind == "ping":
         if not state.faults.active("ws_no_pong"):
-            await _send(websocket, {"type": "pong", "ts": time.time()})
+            ts: float | str = str(time.time()) if state.faults.active("ws_bad_frame") else time.time()
+            await _send(websocket, {"type": "pong", "ts": ts})
     elif kind == "chat":
         if not authed:
             await _error(websocket, "unauthorized")

@@ -29,14 +29,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def check_id(item: pytest.Item) -> tuple[str, str]:
-    """(suite, check id): from @pytest.mark.check('suite.name'), else <test dir>.<test name>."""
+    """(suite, check id): from @pytest.mark.check('suite.name'), else <test dir>.<test name>; a
+    parametrized test adds its parameter id: contract.openapi[POST /chat/v2/chat]."""
     marker = item.get_closest_marker("check")
+    callspec = getattr(item, "callspec", None)
+    param = f"[{callspec.id}]" if callspec is not None else ""
     if marker and marker.args:
         cid = str(marker.args[0])
-        return cid.split(".", 1)[0], cid
+        return cid.split(".", 1)[0], cid + param
     suite = item.path.parent.name
     name = getattr(item, "originalname", item.name).removeprefix("test_")
-    return suite, f"{suite}.{name}"
+    return suite, f"{suite}.{name}{param}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -58,6 +61,12 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     text = crash.message.splitlines()[0] if crash is not None else str(longrepr).strip().splitlines()[-1]
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
     return " ".join(text.split())[:400]
+
+
+def _shell_token(line: str) -> str:
+    """Put $HARNESS_TOKEN where a redacted token stood, quoted so a shell expands it."""
+    line = line.replace("'Authorization: Bearer ***'", '"Authorization: Bearer $HARNESS_TOKEN"')
+    return line.replace("Bearer ***", "Bearer $HARNESS_TOKEN")
 
 
 class EvidenceCollector:
@@ -123,6 +132,6 @@ class EvidenceCollector:
             if again and rec.repro:
                 rec.repro[0] += again
             rec.message = redact(rec.message, secrets)
-            rec.repro = [redact(r, secrets) for r in rec.repro]
+            rec.repro = [_shell_token(redact(r, secrets)) for r in rec.repro]
         suites = sorted({r.suite for r in records})
         write_atomic(self.path, EvidenceFile(records, int(exitstatus), suites).to_json())

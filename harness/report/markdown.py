@@ -64,7 +64,7 @@ def render_console(doc: dict[str, Any], reports_dir: Path | None = None) -> str:
     for g in doc["gates"]:
         out.append(f"  {ICON[g['status']]:<8}{g['id']:<{width}}  observed {_observed(g)}  (threshold {g['threshold']})")
     for reason in doc["reasons"][:6]:
-        out.append(f"  - {reason}")
+        out.append(f"  - {reason if len(reason) <= 300 else reason[:297] + '...'}")
     if len(doc["reasons"]) > 6:
         out.append(f"  ... {len(doc['reasons']) - 6} more in summary.md")
     if reports_dir is not None:

@@ -296,6 +296,7 @@ class LocalStack:
                 "warning",
                 "--ws-max-size",
                 "65536",
+                *(["--workers", str(self.settings.app_workers)] if self.settings.app_workers > 1 else []),
             ],
             self.workdir / "app.log",
             env=self._app_env(db_url, redis_url, token),

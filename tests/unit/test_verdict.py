@@ -172,3 +172,30 @@ def test_schema_rejects_unknown_verdicts_and_fields(internal):
         validate_verdict({**doc, "verdict": "maybe"})
     with pytest.raises(jsonschema.ValidationError):
         validate_verdict({**doc, "token": "x"})
+
+
+def test_check_gate_covers_parametrized_and_glob_ids():
+    phase = Phase("p", "", "", (Gate("c.openapi", "c", check="c.openapi"), Gate("c.ws", "c", check="c.ws.*")))
+    records = [
+        Evidence("c", "c.openapi[GET /health]", "passed"),
+        Evidence("c", "c.openapi[POST /chat]", "failed", message="ST103 Undocumented status code"),
+        Evidence("c", "c.ws.ping", "passed"),
+        Evidence("c", "c.ws.chat[beta]", "passed"),
+        Evidence("c", "c.openapix", "failed"),
+    ]
+    d = evaluate(phase, records, available={"c"})
+    by_id = {g.id: g for g in d.gates}
+    assert by_id["c.openapi"].status == "fail"
+    assert by_id["c.openapi"].observed == "1/2 passed"
+    assert "c.openapi[POST /chat]: ST103" in by_id["c.openapi"].reason
+    assert by_id["c.ws"].status == "pass" and by_id["c.ws"].observed == "2/2 passed"
+
+
+def test_a_check_whose_module_failed_to_load_is_error_with_the_cause():
+    phase = Phase("p", "", "", (Gate("c.openapi", "c", check="c.openapi"),))
+    d = evaluate(
+        phase, [Evidence("c", "c.collect", "error", message="collection error: OpenAPI unreachable")], available={"c"}
+    )
+    assert d.gates[0].status == "error"
+    assert "OpenAPI unreachable" in d.gates[0].reason
+    assert d.verdict == "inconclusive"

@@ -1,0 +1,1 @@
+"""The contract suite's library: OpenAPI loading and fuzzing, breaking-change diff, PromQL lint, WS schemas."""

@@ -1,0 +1,157 @@
+"""OpenAPI conformance with schemathesis 4: load the live document, fuzz one operation, say what broke."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from harness.contract.options import CHECKS, ContractOptions
+from harness.errors import HarnessError
+from harness.target import Target
+
+
+class ContractError(HarnessError):
+    """The contract suite cannot start: the OpenAPI document is unreachable or malformed."""
+
+
+def openapi_url(target: Target, opts: ContractOptions) -> str:
+    return opts.openapi_url or target.url("/openapi.json")
+
+
+def fetch_document(url: str, timeout_s: float) -> dict[str, Any]:
+    """GET and parse an OpenAPI document (or read it from a file path); one-line ContractError otherwise."""
+    hint = "check [tool.harness.contract] openapi_url, or that the target serves /openapi.json"
+    try:
+        if url.startswith(("http://", "https://")):
+            resp = requests.get(url, timeout=timeout_s)
+            if resp.status_code != 200:
+                raise ContractError(f"OpenAPI document {url} answered HTTP {resp.status_code}; {hint}")
+            doc = resp.json()
+        else:
+            import json
+            from pathlib import Path
+
+            doc = json.loads(Path(url).read_text())
+    except requests.Timeout:
+        raise ContractError(f"OpenAPI document {url} did not answer within {timeout_s:g} s; {hint}") from None
+    except requests.ConnectionError:
+        raise ContractError(f"OpenAPI document {url} is unreachable (connection failed); {hint}") from None
+    except requests.RequestException as exc:
+        raise ContractError(f"OpenAPI document {url} cannot be fetched ({type(exc).__name__}); {hint}") from None
+    except OSError as exc:
+        raise ContractError(f"OpenAPI document {url} cannot be read ({exc.strerror}); {hint}") from None
+    except ValueError as exc:
+        raise ContractError(f"OpenAPI document {url} is not valid JSON ({exc}); {hint}") from None
+    if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3.") or "paths" not in doc:
+        raise ContractError(f"OpenAPI document {url} is not an OpenAPI 3 document (no 'openapi: 3.x' and 'paths')")
+    return doc
+
+
+def load_schema(doc: dict[str, Any], base_url: str) -> Any:
+    """A schemathesis schema for doc, pointed at base_url."""
+    import schemathesis
+
+    try:
+        schema = schemathesis.openapi.from_dict(doc)
+    except Exception as exc:  # noqa: BLE001 - schemathesis raises several loader errors
+        raise ContractError(f"OpenAPI document is malformed: {str(exc).splitlines()[0][:200]}") from None
+    schema.config.update(base_url=base_url)
+    # Keep request values as sent so the curl lines reproduce; the only secret, the token, is redacted
+    # from every report by the harness itself (Target.secrets()).
+    schema.config.output.sanitization.update(enabled=False)
+    return schema
+
+
+def operations(schema: Any) -> list[Any]:
+    """Every operation of the schema; an unresolvable one is a ContractError naming it."""
+    ops = []
+    for result in schema.get_all_operations():
+        try:
+            ops.append(result.ok())
+        except Exception as exc:  # noqa: BLE001 - schemathesis wraps resolution errors
+            raise ContractError(f"OpenAPI operation cannot be resolved: {str(exc).splitlines()[0][:200]}") from None
+    return ops
+
+
+@dataclass(slots=True)
+class Finding:
+    """One distinct check failure on one operation."""
+
+    operation: str
+    code: str
+    title: str
+    curl: str
+
+
+def _check_functions() -> list[Any]:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi import checks
+
+    return [not_a_server_error if name == "not_a_server_error" else getattr(checks, name) for name in CHECKS]
+
+
+_CURL = re.compile(r"Reproduce with:\s*\n\s*(curl [^\n]+)")
+
+
+def _flatten(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _flatten(sub)]
+    return [exc]
+
+
+def findings_from(exc: BaseException, operation: str) -> list[Finding]:
+    """Turn what hypothesis re-raised into one Finding per distinct failure, each with its curl line."""
+    text = (
+        str(exc)
+        if not isinstance(exc, BaseExceptionGroup)
+        else "\n".join(str(g) for g in ([exc] + [e for e in exc.exceptions if isinstance(e, BaseExceptionGroup)]))
+    )
+    curls = _CURL.findall(text)
+    out = []
+    for i, leaf in enumerate(_flatten(exc)):
+        code = getattr(leaf, "code", None) or type(leaf).__name__
+        title = getattr(leaf, "title", None) or str(leaf).splitlines()[0][:200]
+        out.append(Finding(operation, str(code), str(title), curls[min(i, len(curls) - 1)] if curls else ""))
+    return out
+
+
+def fuzz(operation: Any, target: Target, opts: ContractOptions) -> list[Finding]:
+    """Generate positive and negative cases for one operation, call the target, run every check.
+
+    Deterministic for a given seed and max_examples; returns [] when every check held."""
+    from hypothesis import HealthCheck, given, seed, settings
+    from schemathesis import GenerationMode
+
+    checks = _check_functions()
+    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | operation.as_strategy(
+        generation_mode=GenerationMode.NEGATIVE
+    )
+    with requests.Session() as session:
+
+        @seed(opts.seed)
+        @settings(
+            max_examples=opts.max_examples,
+            deadline=None,
+            database=None,
+            print_blob=False,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=strategy)
+        def run(case: Any) -> None:
+            case.call_and_validate(session=session, headers=headers, checks=checks, timeout=opts.timeout_s)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
+            return findings_from(exc, operation.label)
+    return []
+
+
+def describe(findings: list[Finding]) -> str:
+    """One line: 'ST103 Undocumented status code; ST201 ...'."""
+    seen = dict.fromkeys(f"{f.code} {f.title}" for f in findings)
+    return "; ".join(seen)

@@ -1,0 +1,159 @@
+"""`harness load`: the gate narrowed to the load suite, with live progress and the nightly history.
+
+config -> (load options, safety check) -> run_gate(--suites load) -> verdict -> history record.
+The history is written after the verdict, from it: nothing downstream reaches back upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.config import Settings
+from harness.load.history import append_record
+from harness.load.profiles import ENV_PREFIX, LoadOptions, load_options
+from harness.load.runner import PROGRESS, check_allowed, progress_text
+from harness.load.suite import RESULT, load_dir
+
+REGRESSION_GATE = "load.regression"
+
+
+@dataclass(slots=True)
+class LoadOutcome:
+    """A finished `harness load`: the gate run, plus what was recorded in the history."""
+
+    run: Any  # harness.gate.GateRun
+    options: LoadOptions
+    notes: list[str] = field(default_factory=list)
+
+
+def export_flags(flags: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    """Hand `harness load` flags to the pytest child through HARNESS_LOAD_* (the environment layer)."""
+    env = os.environ if env is None else env
+    names = {
+        "profile": "PROFILE",
+        "users": "USERS",
+        "duration": "DURATION_S",
+        "locust_workers": "WORKERS",
+        "processes": "PROCESSES",
+        "history_file": "HISTORY_FILE",
+    }
+    for key, suffix in names.items():
+        if flags.get(key) is not None:
+            env[f"{ENV_PREFIX}{suffix}"] = str(flags[key])
+    if flags.get("history"):
+        env[f"{ENV_PREFIX}HISTORY"] = "1"
+    if flags.get("allow_remote_load"):
+        env["HARNESS_ALLOW_REMOTE_LOAD"] = "1"
+
+
+class ProgressTail(threading.Thread):
+    """Print the run's progress lines (reports/load/progress.jsonl) as they appear."""
+
+    def __init__(self, path: Path, options: LoadOptions, echo: Callable[[str], None]) -> None:
+        super().__init__(daemon=True, name="load-progress")
+        self.path, self.options, self.echo = path, options, echo
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        pos = 0
+        while not self.done.wait(0.5):
+            try:
+                size = self.path.stat().st_size
+            except OSError:
+                continue
+            if size < pos:  # a new run started the file again
+                pos = 0
+            with self.path.open() as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+            complete = chunk[: chunk.rfind("\n") + 1]
+            pos += len(complete.encode())
+            for line in complete.splitlines():
+                try:
+                    self.echo(progress_text(json.loads(line), self.options.profile))
+                except ValueError:
+                    continue
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=2)
+
+
+def build_id(root: Path) -> str | None:
+    """HARNESS_BUILD, else the project's git commit (best effort)."""
+    if os.environ.get("HARNESS_BUILD"):
+        return os.environ["HARNESS_BUILD"]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def history_record(doc: dict[str, Any], result: dict[str, Any] | None, options: LoadOptions, root: Path) -> dict:
+    """One history line: when, which build, which profile, the verdict, the load gates and the metrics.
+
+    A run is good when every load gate other than the regression gate passed."""
+    gates = {g["id"]: g["status"] for g in doc["gates"] if g["suite"] == "load"}
+    absolute = {k: v for k, v in gates.items() if k != REGRESSION_GATE}
+    summary = (result or {}).get("summary") or {}
+    return {
+        "at": doc["finished_at"],
+        "build": build_id(root),
+        "version": doc["target"].get("version"),
+        "target": doc["target"].get("base_url"),
+        "phase": doc["phase"],
+        "profile": options.profile.name,
+        "verdict": doc["verdict"],
+        "good": bool(absolute) and all(v == "pass" for v in absolute.values()),
+        "gates": gates,
+        "metrics": summary.get("measurements") or {},
+    }
+
+
+def run_load(settings: Settings, echo: Callable[[str], None]) -> LoadOutcome:
+    """Validate, refuse what must be refused before anything starts, run the load gate, record history."""
+    from harness.gate import run_gate
+
+    options = load_options(settings.options("load"), phase=settings.phase, root=settings.project_root)
+    if settings.target:
+        check_allowed(settings.target, ephemeral=False, allow_remote=options.allow_remote)
+    os.environ["HARNESS_PHASE"] = settings.phase
+    out = load_dir(settings.reports_dir)
+    for stale in (PROGRESS, RESULT, "endpoints.json"):
+        (out / stale).unlink(missing_ok=True)
+    echo(
+        f"load: profile {options.profile.name}: {options.profile.users} users, {options.profile.duration_s:g} s, "
+        f"hard cap {options.profile.cap_s:g} s; reports in {out}"
+    )
+    tail = ProgressTail(out / PROGRESS, options, echo)
+    tail.start()
+    try:
+        run = run_gate(replace(settings, suites=("load",)))
+    finally:
+        tail.stop()
+    outcome = LoadOutcome(run, options)
+    try:
+        result = json.loads((out / RESULT).read_text())
+    except (OSError, ValueError):
+        result = None
+    if result and result.get("html"):
+        outcome.notes.append(f"Locust report: {result['html']} (CSV beside it)")
+    interrupted = any(n.startswith(("interrupted", "terminated")) for n in run.doc["notes"])
+    if options.record_history and interrupted:
+        outcome.notes.append("history: nothing recorded (the run was interrupted)")
+    elif options.record_history:
+        record = history_record(run.doc, result, options, settings.project_root)
+        append_record(options.history_file, record)
+        state = "a good run" if record["good"] else "not a good run (it will not be a baseline)"
+        outcome.notes.append(f"history: appended to {options.history_file}: {state}")
+    return outcome

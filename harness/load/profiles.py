@@ -1,0 +1,271 @@
+"""Load profiles and the load suite's options: defaults here, overrides from [tool.harness.load].
+
+    [tool.harness.load]
+    profile = "smoke"                       # default: the profile named like the phase, else smoke
+    locustfile = "tests/load/locustfile.py"
+    history_file = "reports/history/load.jsonl"
+
+    [tool.harness.load.regression]
+    window = 5          # compare with the last N good runs of the same profile
+    min_runs = 3        # fewer good runs than this: no baseline, the regression gate is missing
+    margin = 0.2        # worse than their median by more than 20 % (and than their noise) = regression
+
+    [tool.harness.load.profiles.smoke]      # any field of Profile; a new name starts from smoke's values
+    users = 40
+    weights = { chat = 6, health = 3, websocket = 1 }
+
+The same options come from the environment (HARNESS_LOAD_PROFILE, HARNESS_LOAD_USERS,
+HARNESS_LOAD_DURATION_S, HARNESS_LOAD_WORKERS, ...) so `harness load` flags reach the pytest child.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, did_you_mean
+
+USER_CLASSES = {"chat": "ChatUser", "health": "HealthUser", "websocket": "WebSocketUser"}
+ENV_PREFIX = "HARNESS_LOAD_"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One load shape: how many users, how fast they arrive, how long, which traffic, on how many cores."""
+
+    name: str
+    users: int = 40
+    spawn_rate: float = 40.0  # users started per second
+    duration_s: float = 15.0  # steady run time after the spawn begins
+    time_cap_s: float = 0.0  # hard cap for the whole Locust run; 0: duration + spawn + stop + 30 s
+    processes: int = -1  # Locust --processes: -1 one per core, 1 a single process
+    workers: int = 0  # > 0: distributed, a Locust master + N worker processes (overrides processes)
+    weights: dict[str, int] = field(default_factory=lambda: {"chat": 6, "health": 3, "websocket": 1})
+    wait_s: tuple[float, float] = (0.0, 0.0)  # think time between a user's tasks (min, max)
+    request_timeout_s: float = 10.0
+    stop_timeout_s: float = 10.0  # users finish their current request at the end (no survivors dropped)
+    min_requests: int = 200  # fewer requests than this: the measurements are missing, not judged
+
+    @property
+    def cap_s(self) -> float:
+        """The hard time cap: nothing of this run may live longer."""
+        if self.time_cap_s:
+            return self.time_cap_s
+        return self.duration_s + self.users / self.spawn_rate + self.stop_timeout_s + 30.0
+
+    @property
+    def user_classes(self) -> list[str]:
+        """Locust user classes with a weight, in a stable order."""
+        return [USER_CLASSES[k] for k in USER_CLASSES if self.weights.get(k, 0) > 0]
+
+    def plan(self) -> dict[str, Any]:
+        """What the locustfile needs (HARNESS_LOAD_PLAN): weights, think time, timeouts."""
+        return {
+            "profile": self.name,
+            "weights": dict(self.weights),
+            "wait_s": list(self.wait_s),
+            "request_timeout_s": self.request_timeout_s,
+        }
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_PROFILES: dict[str, Profile] = {
+    # a short run for laptops and `tox -e load`: about 15 s of load
+    "smoke": Profile("smoke"),
+    # the guide's run (k6 --vus 100 --duration 5m)
+    "internal": Profile("internal", users=100, spawn_rate=20, duration_s=300, min_requests=5000),
+    # the nightly job: longer, so a slow leak or a regression shows
+    "nightly": Profile("nightly", users=100, spawn_rate=20, duration_s=900, min_requests=20000),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Regression:
+    """How tonight is compared with the history of good runs."""
+
+    window: int = 5
+    min_runs: int = 3
+    margin: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """The load suite's validated options."""
+
+    profile: Profile
+    locustfile: Path
+    history_file: Path
+    regression: Regression
+    allow_remote: bool = False
+    record_history: bool = False
+
+
+_TOP_KEYS = {"profile", "locustfile", "history_file", "regression", "profiles"}
+_PROFILE_FIELDS = {f.name for f in fields(Profile)} - {"name"}
+_ENV_FIELDS = ("users", "spawn_rate", "duration_s", "time_cap_s", "processes", "workers", "min_requests")
+
+
+def parse_duration(value: Any, what: str) -> float:
+    """30, "30", "30s", "5m", "1h30m" -> seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} = {value!r} is not a duration (e.g. 30, 30s, 5m)")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text)
+        if not text or parts is None:
+            raise ConfigError(f"{what} = {value!r} is not a duration (e.g. 30, 30s, 5m)")
+        h, m, s = (float(x) if x else 0.0 for x in parts.groups())
+        seconds = h * 3600 + m * 60 + s
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{what} = {value!r} must be a positive duration")
+    return seconds
+
+
+def _number(value: Any, what: str, *, kind: type = float, low: float = 0, allow_low: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{what} = {value!r} is not a number")
+    try:
+        number = kind(value.strip()) if isinstance(value, str) else kind(value)
+    except ValueError:
+        raise ConfigError(f"{what} = {value!r} is not a valid {kind.__name__}") from None
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{what} = {value!r} is not a whole number")
+    if not (number >= low if allow_low else number > low) or (kind is float and not math.isfinite(number)):
+        raise ConfigError(f"{what} = {value!r} must be {'>=' if allow_low else '>'} {low:g}")
+    return number
+
+
+def _profile_field(key: str, value: Any, where: str) -> Any:
+    what = f"{where} {key}"
+    if key in ("users", "min_requests"):
+        return _number(value, what, kind=int, low=1, allow_low=True)
+    if key in ("spawn_rate", "request_timeout_s"):
+        return _number(value, what)
+    if key in ("duration_s",):
+        return parse_duration(value, what)
+    if key == "time_cap_s":
+        return 0.0 if value in (0, "0") else parse_duration(value, what)
+    if key == "stop_timeout_s":
+        return float(_number(value, what, low=0, allow_low=True))
+    if key == "workers":
+        return _number(value, what, kind=int, low=0, allow_low=True)
+    if key == "processes":
+        n = _number(value, what, kind=int, low=-1, allow_low=True)
+        if n == 0:
+            raise ConfigError(f"{what} = 0: use -1 (one per core) or a positive count")
+        return n
+    if key == "weights":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{what} must be a table like {{ chat = 6, health = 3, websocket = 1 }}")
+        out = {}
+        for name, w in value.items():
+            if name not in USER_CLASSES:
+                raise ConfigError(
+                    f"{what}: unknown traffic {name!r}{did_you_mean(name, USER_CLASSES)}; "
+                    f"known: {', '.join(USER_CLASSES)}"
+                )
+            out[name] = _number(w, f"{what}.{name}", kind=int, low=0, allow_low=True)
+        if not any(out.values()):
+            raise ConfigError(f"{what}: at least one weight must be > 0")
+        return out
+    if key == "wait_s":
+        pair = [value, value] if isinstance(value, int | float | str) else value
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ConfigError(f"{what} = {value!r} must be seconds or [min, max]")
+        low, high = (_number(v, what, low=0, allow_low=True) for v in pair)
+        if high < low:
+            raise ConfigError(f"{what} = {value!r}: max is below min")
+        return (float(low), float(high))
+    raise AssertionError(key)
+
+
+def _apply(profile: Profile, raw: dict[str, Any], where: str) -> Profile:
+    changes = {}
+    for key, value in raw.items():
+        if key not in _PROFILE_FIELDS:
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _PROFILE_FIELDS)}")
+        changes[key] = _profile_field(key, value, where)
+    result = replace(profile, **changes)
+    if result.users < len(result.user_classes):
+        raise ConfigError(
+            f"{where}: users = {result.users} is fewer than the {len(result.user_classes)} kinds of traffic weighted"
+        )
+    return result
+
+
+def profiles_from(table: dict[str, Any]) -> dict[str, Profile]:
+    """The default profiles with [tool.harness.load.profiles.<name>] merged on top."""
+    out = dict(DEFAULT_PROFILES)
+    raw_profiles = table.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        raise ConfigError("[tool.harness.load] profiles must be a table of [profiles.<name>] tables")
+    for name, raw in raw_profiles.items():
+        where = f"[tool.harness.load.profiles.{name}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where} must be a table")
+        out[name] = _apply(replace(out.get(name, DEFAULT_PROFILES["smoke"]), name=name), raw, where)
+    return out
+
+
+def _regression(raw: Any) -> Regression:
+    where = "[tool.harness.load.regression]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name for f in fields(Regression)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}")
+    reg = Regression(
+        window=_number(raw.get("window", 5), f"{where} window", kind=int, low=1, allow_low=True),
+        min_runs=_number(raw.get("min_runs", 3), f"{where} min_runs", kind=int, low=1, allow_low=True),
+        margin=_number(raw.get("margin", 0.2), f"{where} margin", low=0, allow_low=True),
+    )
+    if reg.min_runs > reg.window:
+        raise ConfigError(f"{where}: min_runs = {reg.min_runs} is larger than window = {reg.window}")
+    return reg
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_options(table: dict[str, Any], *, phase: str, root: Path, env: dict[str, str] | None = None) -> LoadOptions:
+    """Validate [tool.harness.load] and apply HARNESS_LOAD_* / HARNESS_ALLOW_REMOTE_LOAD from env."""
+    env = dict(os.environ if env is None else env)
+    for key in table:
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"[tool.harness.load]: unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}")
+    profiles = profiles_from(table)
+    name = env.get(f"{ENV_PREFIX}PROFILE") or table.get("profile") or (phase if phase in profiles else "smoke")
+    if name not in profiles:
+        raise ConfigError(
+            f"unknown load profile {name!r}{did_you_mean(name, profiles)}; profiles: {', '.join(profiles)}"
+        )
+    overrides = {key: env[f"{ENV_PREFIX}{key.upper()}"] for key in _ENV_FIELDS if env.get(f"{ENV_PREFIX}{key.upper()}")}
+    profile = _apply(profiles[name], overrides, "environment HARNESS_LOAD_*") if overrides else profiles[name]
+    if profile.workers and profile.processes not in (-1, 1):
+        raise ConfigError(f"load profile {name!r}: set workers (distributed) or processes, not both")
+
+    def path(key: str, default: str) -> Path:
+        raw = env.get(f"{ENV_PREFIX}{key.upper()}") or table.get(key) or default
+        if not isinstance(raw, str):
+            raise ConfigError(f"[tool.harness.load] {key} = {raw!r} must be a path string")
+        p = Path(raw)
+        return p if p.is_absolute() else root / p
+
+    return LoadOptions(
+        profile=profile,
+        locustfile=path("locustfile", "tests/load/locustfile.py"),
+        history_file=path("history_file", "reports/history/load.jsonl"),
+        regression=_regression(table.get("regression", {})),
+        allow_remote=_truthy(env.get("HARNESS_ALLOW_REMOTE_LOAD")),
+        record_history=_truthy(env.get(f"{ENV_PREFIX}HISTORY")),
+    )

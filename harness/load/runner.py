@@ -1,0 +1,317 @@
+"""Run Locust headless in its own process group, bounded by a hard time cap, and always clean up.
+
+Locust never runs inside the caller's process (`import locust` monkey-patches gevent, which breaks
+`requests` in pytest). One process group holds the whole run (the master, its `--processes`
+children, or the `--workers N` worker processes), so a timeout, Ctrl-C or SIGTERM takes all of it
+down: SIGTERM, a grace period, then SIGKILL. The master also gets SIGTERM if its parent dies
+(PR_SET_PDEATHSIG), so a killed pytest leaves no load generator behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.errors import ExitCode, HarnessError
+from harness.load.profiles import Profile
+from harness.load.results import LoadSummary, summarize_files
+
+PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
+PROGRESS = "progress.jsonl"
+GRACE_S = 8.0
+_PR_SET_PDEATHSIG = 1
+
+
+class LoadError(HarnessError):
+    """The load run could not produce a result (Locust failed, timed out, or the target is gone)."""
+
+    exit_code = ExitCode.INCONCLUSIVE
+
+
+class LoadRefused(LoadError):
+    """The target is not one load may be sent to without an explicit opt-in."""
+
+    exit_code = ExitCode.USAGE
+
+
+def is_loopback(url: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost; no DNS lookup is made."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_allowed(base_url: str, *, ephemeral: bool, allow_remote: bool) -> None:
+    """Refuse load on anything but loopback or a stack this run started, unless explicitly allowed."""
+    if allow_remote or ephemeral or is_loopback(base_url):
+        return
+    raise LoadRefused(
+        f"refusing to send load to {base_url}: it is not loopback and not an ephemeral stack this run started, "
+        "and a load test can degrade a shared deployment; if you own it and mean it, pass --allow-remote-load "
+        "(or HARNESS_ALLOW_REMOTE_LOAD=1)"
+    )
+
+
+def unreachable(base_url: str, timeout_s: float = 5.0) -> str | None:
+    """None when GET /health gets any HTTP answer; otherwise why not (refused, reset, timeout)."""
+    try:
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/health", timeout=timeout_s):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered; an unhealthy answer is for the gates to judge
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{base_url} does not answer GET /health ({type(reason).__name__}: {reason})"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def progress_text(line: dict[str, Any], profile: Profile) -> str:
+    """One human line from a progress record."""
+    p95 = line.get("p95_ms")
+    return (
+        f"load {profile.name}: {line.get('t', 0):>5.0f}s  users {line.get('users', 0)}/{profile.users}  "
+        f"{line.get('rps', 0):.0f} req/s  p95 {'-' if p95 is None else f'{p95:g} ms'}  "
+        f"failures {100 * float(line.get('fail_ratio', 0)):.2f} %  ({line.get('requests', 0)} requests)"
+    )
+
+
+@dataclass(slots=True)
+class LocustRun:
+    """A finished Locust run and where its files are."""
+
+    out_dir: Path
+    exit_code: int | None
+    seconds: float
+    summary: LoadSummary
+
+    @property
+    def html(self) -> Path:
+        return self.out_dir / f"{PREFIX}.html"
+
+
+class LocustRunner:
+    """One bounded Locust run of a profile against a base URL; files go to out_dir."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        base_url: str,
+        *,
+        locustfile: Path,
+        out_dir: Path,
+        token: str | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.base_url = base_url.rstrip("/")
+        self.locustfile = locustfile
+        self.out_dir = out_dir
+        self.token = token
+        self.on_progress = on_progress
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.pgid: int | None = None
+        self._progress_pos = 0
+
+    # -- argv ---------------------------------------------------------------------------------
+    def _common(self) -> list[str]:
+        return [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--loglevel", "WARNING"]
+
+    def master_argv(self, port: int) -> list[str]:
+        p = self.profile
+        argv = self._common() + [
+            "--headless",
+            "--host",
+            self.base_url,
+            "--users",
+            str(p.users),
+            "--spawn-rate",
+            f"{p.spawn_rate:g}",
+            "--run-time",
+            f"{max(1, round(p.duration_s))}s",
+            "--stop-timeout",
+            f"{p.stop_timeout_s:g}",
+            "--csv",
+            str(self.out_dir / PREFIX),
+            "--html",
+            str(self.out_dir / f"{PREFIX}.html"),
+            "--only-summary",
+            "--exit-code-on-error",
+            "0",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ]
+        if p.workers:
+            argv += ["--master", "--expect-workers", str(p.workers), "--expect-workers-max-wait", "30"]
+        elif p.processes != 1:
+            argv += ["--processes", str(p.processes)]
+        return argv + p.user_classes
+
+    def worker_argv(self, port: int) -> list[str]:
+        return self._common() + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+
+    # -- run ------------------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env.update(
+            HARNESS_LOAD_PLAN=json.dumps(self.profile.plan()),
+            HARNESS_LOAD_PROGRESS=str(self.out_dir / PROGRESS),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("HARNESS_LOAD_TOKEN", None)
+        if self.token:
+            env["HARNESS_LOAD_TOKEN"] = self.token
+        return env
+
+    def _spawn(self, argv: list[str], log: Any, group: int) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(  # noqa: S603 - argv built here
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self._env(),
+            cwd=self.out_dir,
+            process_group=group,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+        )
+        self.procs.append(proc)
+        return proc
+
+    def _clear(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.out_dir.glob(f"{PREFIX}*"):
+            old.unlink()
+        (self.out_dir / PROGRESS).unlink(missing_ok=True)
+
+    def _pump(self) -> None:
+        path = self.out_dir / PROGRESS
+        if self.on_progress is None or not path.is_file():
+            return
+        with path.open() as fh:
+            fh.seek(self._progress_pos)
+            chunk = fh.read()
+        complete = chunk[: chunk.rfind("\n") + 1]
+        self._progress_pos += len(complete.encode())
+        for line in complete.splitlines():
+            try:
+                self.on_progress(json.loads(line))
+            except ValueError:
+                continue
+
+    def stop(self) -> None:
+        """Take the whole process group down: SIGTERM, a grace period, SIGKILL. Safe to call twice."""
+        if self.pgid is None:
+            return
+        deadline = time.monotonic() + GRACE_S
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                break
+            while time.monotonic() < deadline and any(p.poll() is None for p in self.procs):
+                time.sleep(0.05)
+            if not _group_alive(self.pgid):
+                break
+            deadline = time.monotonic() + 5.0
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pgid = None
+
+    def run(self) -> LocustRun:
+        """Run to the end or the time cap; raise LoadError when there is nothing to judge."""
+        self._clear()
+        port = free_port()
+        restore = None
+        if threading.current_thread() is threading.main_thread():
+            restore = signal.signal(signal.SIGTERM, _raise_terminated)
+        t0 = time.monotonic()
+        code: int | None = None
+        log_path = self.out_dir / f"{PREFIX}.log"
+        try:
+            with open(log_path, "ab") as log:
+                master = self._spawn(self.master_argv(port), log, 0)
+                self.pgid = master.pid
+                for _ in range(self.profile.workers):
+                    self._spawn(self.worker_argv(port), log, master.pid)
+                deadline = t0 + self.profile.cap_s
+                while (code := master.poll()) is None and time.monotonic() < deadline:
+                    self._pump()
+                    time.sleep(0.25)
+            self._pump()
+        finally:
+            self.stop()
+            if restore is not None:
+                signal.signal(signal.SIGTERM, restore)
+        seconds = time.monotonic() - t0
+        if code is None:
+            raise LoadError(
+                f"the Locust run passed its hard time cap of {self.profile.cap_s:g} s and was stopped "
+                f"(profile {self.profile.name}; log {log_path})"
+            )
+        if code != 0:
+            raise LoadError(f"Locust exited with status {code} (log {log_path}: {_tail(log_path)})")
+        summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
+        return LocustRun(self.out_dir, code, seconds, summary)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    from harness.stack import Terminated
+
+    raise Terminated()
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"

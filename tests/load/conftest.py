@@ -1,0 +1,56 @@
+"""Fixtures of the load suite: the validated options and one bounded Locust run per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config import load_settings
+from harness.errors import HarnessError
+from harness.load.profiles import LoadOptions, load_options
+from harness.load.runner import progress_text
+from harness.load.suite import load_dir, run_once
+
+
+def _settings(config: pytest.Config) -> Any:
+    return load_settings({}, root=Path(str(config.rootpath)))
+
+
+@pytest.fixture(scope="session")
+def load_config(pytestconfig: pytest.Config) -> LoadOptions:
+    """[tool.harness.load] + HARNESS_LOAD_* for this session's phase."""
+    try:
+        settings = _settings(pytestconfig)
+        return load_options(settings.options("load"), phase=settings.phase, root=settings.project_root)
+    except HarnessError as exc:
+        pytest.fail(f"load configuration: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def load_reports(pytestconfig: pytest.Config) -> Path:
+    """reports/load/ next to the evidence file (or the configured reports_dir when run by hand)."""
+    evidence = pytestconfig.getoption("harness_evidence", None)
+    reports = Path(evidence).parent if evidence else _settings(pytestconfig).reports_dir
+    return load_dir(reports)
+
+
+@pytest.fixture(scope="session")
+def load_run(target, load_config: LoadOptions, load_reports: Path, pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The session's Locust run (at most one, shared by the checks and by xdist workers)."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    tw = pytestconfig.get_terminal_writer()
+
+    def show(line: dict[str, Any]) -> None:
+        text = progress_text(line, load_config.profile)
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                tw.line(text)
+        else:
+            tw.line(text)
+
+    result = run_once(target, load_config, load_reports, show)
+    if result.get("error"):
+        pytest.fail(f"the load run could not be judged: {result['error']}", pytrace=False)
+    return result

@@ -1,0 +1,53 @@
+"""The load suite: the guide's performance gate (P95 < 2 s, errors < 0.1 %, > 1000 req/s) and the
+nightly regression call, from one bounded Locust run (tests/load/locustfile.py) per session.
+
+The gates themselves live in harness/policy.toml; these checks only measure. A run that could not
+be judged (no requests, too few, a target that answered nothing, load refused) is skipped with the
+reason, so its gates are `missing` and the verdict is never `go`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.load.history import baseline, compare, read_records
+
+
+def _summary(load_run: dict) -> dict:
+    if load_run.get("skipped"):
+        pytest.skip(load_run["skipped"])
+    summary = load_run["summary"]
+    if summary["missing"]:
+        pytest.skip(f"the load run cannot be judged: {summary['missing']}")
+    return summary
+
+
+@pytest.mark.check("load.run")
+def test_load_run(load_run, load_reports, measure):
+    """One Locust run of the profile: latency percentiles, error ratio, throughput, WebSocket connects."""
+    summary = _summary(load_run)
+    (load_reports / "endpoints.json").write_text(
+        json.dumps({"profile": load_run["profile"], "target": load_run["target"], **summary}, indent=2)
+    )
+    measure(**summary["measurements"])
+
+
+@pytest.mark.check("load.regression")
+def test_no_regression_against_the_last_good_runs(load_run, load_config, measure):
+    """Tonight vs the median of the last N good runs of the same profile (reports/history/load.jsonl)."""
+    summary = _summary(load_run)
+    profile, reg = load_config.profile.name, load_config.regression
+    records, _ = read_records(load_config.history_file)
+    runs = baseline(records, profile, reg.window)
+    comparisons = compare(summary["measurements"], runs, reg)
+    if not comparisons:
+        pytest.skip(
+            f"no baseline yet: {len(runs)} good {profile} runs in {load_config.history_file} "
+            f"(need {reg.min_runs}; `harness load --history` records them)"
+        )
+    measure(**{f"baseline_{c.metric}": c.median for c in comparisons})
+    worse = [c for c in comparisons if c.regressed]
+    if worse:
+        pytest.fail("regression: " + "; ".join(c.describe(profile) for c in worse), pytrace=False)
