@@ -34,6 +34,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+BYPASSED_ROUTE = "/chat/v2/sessions/{session_id}/messages"  # fault auth_bypass
 _bearer = HTTPBearer(auto_error=False, description="An API token from ORCHESTRA_API_TOKENS")
 
 
@@ -46,5 +47,7 @@ async def require_token(
     token = bearer_token(request.headers.get("authorization"))
     if not token:
         raise _unauthorized("missing bearer token")
+    if state.faults.active("auth_bypass") and getattr(request.scope.get("route"), "path", "") == BYPASSED_ROUTE:
+        return  # fault auth_bypass: this operation takes any bearer token
     if not token_valid(token, state.settings.api_tokens):
         raise _unauthorized("invalid bearer token")

@@ -19,6 +19,10 @@ FAULTS: dict[str, str] = {
     "metric_renamed": "http_requests_total is exported as orchestra_http_requests_total",
     "server_error_on_edge": "POST /chat/v2/chat answers 500 when the message has a non-ASCII character",
     "breaking_api": "GET /features is removed from the API and its OpenAPI document (a breaking change)",
+    "leaky_headers": "every response names its stack: Server with versions and X-Powered-By",
+    "auth_bypass": "GET /chat/v2/sessions/{session_id}/messages accepts any bearer token, not only valid ones",
+    "error_disclosure": "GET /chat/v2/sessions/{id}/messages of an unknown session answers 500 with a stack trace",
+    "cors_wildcard": "every response sends Access-Control-Allow-Origin: * with Access-Control-Allow-Credentials: true",
 }
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app import cache, db, redact
 from app.faults import Faults
 from app.feature_flags import FeatureFlags
+from app.http_security import SecurityHeadersMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.routes import chat, features, health, metrics, websocket
 from app.settings import Settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if module is features and app.state.orchestra.faults.active("breaking_api"):
             continue
         app.include_router(module.router)
+    app.add_middleware(SecurityHeadersMiddleware, faults=app.state.orchestra.faults)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     return app
 

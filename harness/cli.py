@@ -25,7 +25,7 @@ def _common(fn: Any) -> Any:
     options = [
         click.option(
             "--stack",
-            type=click.Choice(["auto", "local", "external"]),
+            type=click.Choice(["auto", "local", "containers", "external"]),
             default=None,
             help="How the target comes to exist [env HARNESS_STACK; default auto].",
         ),
@@ -34,6 +34,18 @@ def _common(fn: Any) -> Any:
             metavar="URL",
             default=None,
             help="Test this deployment instead of starting one [env HARNESS_TARGET]; token from HARNESS_TOKEN.",
+        ),
+        click.option(
+            "--app-image",
+            default=None,
+            metavar="IMAGE",
+            help="containers: test this image instead of building deploy/Dockerfile [env HARNESS_APP_IMAGE].",
+        ),
+        click.option(
+            "--baseline-image",
+            default=None,
+            metavar="IMAGE",
+            help="containers: also start this image beside the candidate (blue/green) [env HARNESS_BASELINE_IMAGE].",
         ),
         click.option(
             "--app-port",
@@ -81,15 +93,29 @@ def cli() -> None:
     default=None,
     help="pytest-xdist workers for the suites [env HARNESS_WORKERS; default 0].",
 )
+@click.option(
+    "--zap-report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="security: also judge this zap-baseline JSON report (zap-baseline.py -J) [env HARNESS_ZAP_REPORT].",
+)
+@click.option(
+    "--trivy-cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="security: trivy cache holding a vulnerability DB, for the vulnerability scan [env HARNESS_TRIVY_CACHE_DIR].",
+)
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.gate import run_gate
     from harness.report.markdown import render_console
+    from harness.security.options import export_flags
 
+    export_flags(zap_report=flags.pop("zap_report"), trivy_cache_dir=flags.pop("trivy_cache_dir"))
     settings = _settings(**flags)
     run = run_gate(settings)
     for note in run.doc["notes"]:
-        if note.startswith(("stack:", "interrupted", "terminated")):
+        if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
             click.echo(f"harness: {note}", err=True)
     click.echo(render_console(run.doc, run.reports_dir))
     sys.exit(int(run.decision.exit_code))
@@ -99,10 +125,14 @@ def gate(**flags: Any) -> None:
 @_common
 def up(**flags: Any) -> None:
     """Start a stack, print where it answers, keep it running until Ctrl-C or SIGTERM."""
-    from harness.stack import make_stack, running
+    from harness.stack import choose, make_stack, running
 
     settings = _settings(**flags)
-    with running(make_stack(settings)) as target:
+    backend, why = choose(settings)
+    if why.startswith("auto:"):
+        click.echo(f"harness: {why}", err=True)
+    stack = make_stack(settings, backend)
+    with running(stack) as target:
         click.echo(f"stack:    {target.stack}")
         click.echo(f"base_url: {target.base_url}")
         click.echo(f"ws_url:   {target.ws_url}")
@@ -110,6 +140,9 @@ def up(**flags: Any) -> None:
         if target.ephemeral:
             click.echo(f"database: {target.database_url}")
             click.echo(f"redis:    {target.redis_url}")
+            baseline = getattr(stack, "baseline", None)
+            if baseline is not None:
+                click.echo(f"baseline: {baseline.base_url}")
             click.echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}")
         click.echo("running; Ctrl-C stops everything", err=True)
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
 
-STACKS = ("auto", "local", "external")
+STACKS = ("auto", "local", "containers", "external")
 SUITE_TABLES = ("smoke", "contract", "load", "security", "containers")  # [tool.harness.<suite>] sub-tables
 
 
@@ -29,10 +29,12 @@ class Settings:
     ready_timeout_s: float = 30.0
     external_timeout_s: float = 10.0
     app_port: int = 0  # 0: pick a free port
-    app_workers: int = 1  # uvicorn worker processes of the local stack's app (load runs use one per core)
+    app_workers: int = 1  # uvicorn worker processes of the local stack's app; 0: one per core (load runs)
     pg_bin_dir: Path | None = None
     redis_server: str = "redis-server"
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
+    app_image: str | None = None  # containers: test this image instead of building deploy/Dockerfile
+    baseline_image: str | None = None  # containers: also start this image next to the candidate (blue/green)
     project_root: Path = Path(".")
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # validated by each suite
 
@@ -56,6 +58,8 @@ _TYPES: dict[str, type] = {
     "pg_bin_dir": Path,
     "redis_server": str,
     "workers": int,
+    "app_image": str,
+    "baseline_image": str,
 }
 FILE_KEYS = tuple(_TYPES)  # token and project_root are deliberately not settable from a file
 
@@ -147,8 +151,8 @@ def _validated(s: Settings) -> Settings:
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
     if s.workers < 0 or s.app_port < 0 or s.app_port > 65535:
         raise ConfigError("workers and app_port must be >= 0 (app_port <= 65535)")
-    if s.app_workers < 1:
-        raise ConfigError(f"app_workers = {s.app_workers} must be >= 1 (uvicorn worker processes of the local app)")
+    if s.app_workers < 0:
+        raise ConfigError(f"app_workers = {s.app_workers} must be >= 0 (the local app's uvicorn workers; 0: per core)")
     if s.ready_timeout_s <= 0 or s.external_timeout_s <= 0:
         raise ConfigError("timeouts must be positive numbers of seconds")
     root = s.project_root

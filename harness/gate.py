@@ -15,7 +15,7 @@ from harness.policy import load_policy
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
-from harness.stack import Terminated, make_stack, running
+from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import Decision, evaluate, verdict_document
 
@@ -59,12 +59,13 @@ def run_gate(settings: Settings) -> GateRun:
     for stale in ("verdict.json", "summary.md", "gates.xml", "junit.xml", "evidence.json"):
         (reports / stale).unlink(missing_ok=True)  # a crash must never leave an old `go` behind
 
-    stack = make_stack(settings)
+    backend, why = choose(settings)
+    stack = make_stack(settings, backend)
     stack.check()  # bad usage (missing binaries, busy port) ends here, before anything starts
     started, t0 = _now(), time.monotonic()
     records: list[Evidence] = []
     suite_errors: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[str] = [why] if why.startswith("auto:") else []
     target_info: dict[str, Any] = {"base_url": settings.target, "stack": stack.name, "version": None}
     secrets: list[str] = [settings.token] if settings.token else []
     try:

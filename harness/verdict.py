@@ -117,15 +117,21 @@ def _suite_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
 def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     assert gate.metric is not None
     found = [r for r in recs if gate.metric in r.measurements]
+    # a check named like the gate that did not pass says why (no measurement, or what the value means)
+    said = next((r for r in recs if matches(gate.id, r.id) and r.outcome != "passed" and r.message), None)
+    why = f" ({said.message})" if said is not None else ""
     if not found:
-        return _result(gate, "missing", None, f"{gate.id}: no {gate.metric} measurement was produced")
+        repro = said.repro if said is not None else None
+        return _result(gate, "missing", None, f"{gate.id}: no {gate.metric} measurement was produced{why}", repro)
     rec = found[-1]
     value = rec.measurements[gate.metric]
     if not isinstance(value, int | float) or math.isnan(value):
         return _result(gate, "error", None, f"{gate.id}: measurement {gate.metric} is not a number", rec.repro)
     if gate.holds(value):
         return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}")
-    return _result(gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}", rec.repro)
+    return _result(
+        gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro
+    )
 
 
 _KINDS = {"check": _check_gate, "suite": _suite_gate, "metric": _metric_gate}

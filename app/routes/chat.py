@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import traceback
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app import cache, db
 from app.auth import require_token
@@ -23,6 +24,14 @@ SLOW_CHAT_S = 2.5  # fault slow_chat
 _CHAT_CALLS = itertools.count(1)  # fault chat_errors_1pct: every 100th call (per process) fails
 
 
+def _disclosed_error(session_id: str) -> PlainTextResponse:
+    """Fault error_disclosure: a debug-style 500 whose body is the Python stack trace."""
+    try:
+        raise LookupError(f"session {session_id!r} not found in chat_messages")
+    except LookupError:
+        return PlainTextResponse(f"Internal Server Error\n\n{traceback.format_exc()}", status_code=500)
+
+
 def _failure(status: int, error: str) -> JSONResponse:
     """The chat endpoint's error body."""
     return JSONResponse({"success": False, "error": error}, status_code=status)
@@ -31,7 +40,18 @@ def _failure(status: int, error: str) -> JSONResponse:
 @router.post(
     "/chat/v2/chat",
     response_model=ChatResponse,
+    operation_id="chat",
     responses={
+        200: {
+            "description": "The answered turn",
+            "links": {
+                "SessionMessages": {
+                    "operationId": "session_messages",
+                    "parameters": {"session_id": "$request.body#/session_id"},
+                    "description": "The session the turn was stored in",
+                }
+            },
+        },
         **UNAUTHORIZED,
         400: {"model": Detail, "description": "The body is not parseable JSON"},
         404: {"model": Detail, "description": "The v2 API is not enabled for this user"},
@@ -74,6 +94,7 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
 @router.get(
     "/chat/v2/sessions/{session_id}/messages",
     response_model=SessionMessages,
+    operation_id="session_messages",
     responses={
         **UNAUTHORIZED,
         404: {"model": Detail, "description": "No such session"},
@@ -88,6 +109,8 @@ async def session_messages(session_id: str, state: State) -> dict[str, Any] | JS
         log.error("session read failed: %s", type(exc).__name__)
         return JSONResponse({"detail": "database unavailable"}, status_code=503)
     if rows is None:
+        if state.faults.active("error_disclosure"):
+            return _disclosed_error(session_id)
         raise HTTPException(status_code=404, detail="session not found")
     try:
         cached = await asyncio.wait_for(cache.load_last(state.cache(), session_id), 1.0)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from app import db
@@ -138,15 +139,26 @@ async def _serve(websocket: WebSocket, state: AppState, ids: tuple[str, str], au
         await _handle(websocket, state, ids, authed, text)
 
 
+async def _refuse_handshake(websocket: WebSocket) -> None:
+    """A token was offered and is not valid: refuse the upgrade with HTTP 401 (403 where the server cannot
+    send a denial response). Anonymous sockets are still accepted: they may ping, not chat."""
+    try:
+        await websocket.send_denial_response(
+            JSONResponse({"detail": "invalid bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        )
+    except RuntimeError:  # no websocket.http.response extension: closing before accept answers 403
+        await websocket.close(CLOSE_POLICY_VIOLATION, "invalid token")
+
+
 @router.websocket("/chat/ws/{user_id}/{session_id}")
 async def chat_socket(websocket: WebSocket, user_id: str, session_id: str) -> None:
-    """Accept, authenticate if a token is offered, enforce the connection limit, then serve frames."""
+    """Refuse an invalid token, accept, enforce the connection limit, then serve frames."""
     state = get_state(websocket)
     token = presented_token(websocket)
-    await websocket.accept()
     if token is not None and not token_valid(token, state.settings.api_tokens):
-        await websocket.close(CLOSE_POLICY_VIOLATION, "invalid token")
+        await _refuse_handshake(websocket)
         return
+    await websocket.accept()
     if state.open_websockets >= state.settings.websocket_max_connections:
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "connection limit reached")
         return

@@ -151,6 +151,43 @@ def fuzz(operation: Any, target: Target, opts: ContractOptions) -> list[Finding]
     return []
 
 
+def stateful(schema: Any, target: Target, opts: ContractOptions) -> list[Finding]:
+    """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
+    running the same checks on every step. Returns [] when the links hold, or when there are none."""
+    from hypothesis import HealthCheck, settings
+
+    if not any(
+        "links" in r
+        for op in operations(schema)
+        for r in (op.definition.raw.get("responses") or {}).values()
+        if isinstance(r, dict)
+    ):
+        return []
+    checks = _check_functions()
+    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers, "timeout": opts.timeout_s}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=checks, headers=headers, transport_kwargs=kwargs)
+
+    try:
+        Machine.run(
+            settings=settings(
+                max_examples=max(5, opts.max_examples // 5),
+                deadline=None,
+                database=None,
+                stateful_step_count=6,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
+        return findings_from(exc, "stateful (links)")
+    return []
+
+
 def describe(findings: list[Finding]) -> str:
     """One line: 'ST103 Undocumented status code; ST201 ...'."""
     seen = dict.fromkeys(f"{f.code} {f.title}" for f in findings)

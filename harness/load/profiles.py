@@ -55,7 +55,12 @@ class Profile:
         """The hard time cap: nothing of this run may live longer."""
         if self.time_cap_s:
             return self.time_cap_s
-        return self.duration_s + self.users / self.spawn_rate + self.stop_timeout_s + 30.0
+        return self.run_time_s + 30.0
+
+    @property
+    def run_time_s(self) -> float:
+        """Locust's own --run-time, a safety net: the locustfile ends the run gracefully at duration_s."""
+        return self.duration_s + self.users / self.spawn_rate + self.stop_timeout_s + 15.0
 
     @property
     def user_classes(self) -> list[str]:
@@ -69,6 +74,7 @@ class Profile:
             "weights": dict(self.weights),
             "wait_s": list(self.wait_s),
             "request_timeout_s": self.request_timeout_s,
+            "duration_s": self.duration_s,
         }
 
     def public(self) -> dict[str, Any]:

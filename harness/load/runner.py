@@ -145,7 +145,8 @@ class LocustRunner:
 
     # -- argv ---------------------------------------------------------------------------------
     def _common(self) -> list[str]:
-        return [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--loglevel", "WARNING"]
+        # --reset-stats: the numbers describe the steady state, from the moment every user runs
+        return [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--loglevel", "WARNING", "--reset-stats"]
 
     def master_argv(self, port: int) -> list[str]:
         p = self.profile
@@ -158,7 +159,7 @@ class LocustRunner:
             "--spawn-rate",
             f"{p.spawn_rate:g}",
             "--run-time",
-            f"{max(1, round(p.duration_s))}s",
+            f"{max(1, round(p.run_time_s))}s",
             "--stop-timeout",
             f"{p.stop_timeout_s:g}",
             "--csv",

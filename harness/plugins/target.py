@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--stack",
         default=None,
-        choices=("auto", "local", "external"),
+        choices=("auto", "local", "containers", "external"),
         help="how to get a target when none is handed down (env HARNESS_STACK)",
     )
 

@@ -26,12 +26,29 @@ class Stack(Protocol):
         """Stop whatever start() started; safe to call twice and after a failed start."""
 
 
-def make_stack(settings: Settings) -> Stack:
-    """The backend the settings ask for (auto: local until the containers backend lands)."""
-    if settings.stack == "external":
+def choose(settings: Settings) -> tuple[str, str]:
+    """(backend, why) for the settings; `auto` picks containers only when they can run here."""
+    if settings.stack != "auto":
+        return settings.stack, f"--stack {settings.stack}"
+    from harness.stack.containers import why_not_containers
+
+    reason = why_not_containers(settings)
+    if reason is None:
+        return "containers", "auto: containers (a Docker engine answers and the images are present)"
+    return "local", f"auto: local ({reason})"
+
+
+def make_stack(settings: Settings, backend: str | None = None) -> Stack:
+    """The backend the settings ask for (or `backend`, as chosen by choose())."""
+    backend = backend or choose(settings)[0]
+    if backend == "external":
         from harness.stack.external import ExternalStack
 
         return ExternalStack(settings)
+    if backend == "containers":
+        from harness.stack.containers import ContainersStack
+
+        return ContainersStack(settings)
     from harness.stack.local import LocalStack
 
     return LocalStack(settings)

@@ -296,7 +296,7 @@ class LocalStack:
                 "warning",
                 "--ws-max-size",
                 "65536",
-                *(["--workers", str(self.settings.app_workers)] if self.settings.app_workers > 1 else []),
+                *_workers_flag(self.settings.app_workers),
             ],
             self.workdir / "app.log",
             env=self._app_env(db_url, redis_url, token),
@@ -322,6 +322,12 @@ class LocalStack:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def _workers_flag(app_workers: int) -> list[str]:
+    """uvicorn's --workers for app_workers (0: one per core); none for a single process."""
+    workers = app_workers or os.cpu_count() or 1
+    return ["--workers", str(workers)] if workers > 1 else []
 
 
 def _version(base_url: str) -> str | None:

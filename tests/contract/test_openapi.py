@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.contract.breaking import breaking_changes
-from harness.contract.openapi import describe, fuzz
+from harness.contract.openapi import describe, fuzz, load_schema, stateful
 from harness.plugins.evidence import CURL
 
 
@@ -18,6 +18,15 @@ def test_operation_conforms(api_operation, target, contract_opts, record_propert
     if findings:
         record_property(CURL, findings[0].curl)
         pytest.fail(f"{api_operation.label}: {describe(findings)}", pytrace=False)
+
+
+@pytest.mark.check("contract.openapi.stateful")
+def test_links_hold_across_calls(contract, target, contract_opts, record_property):
+    """Sequences that follow the document's links: a chat turn, then that session's messages."""
+    findings = stateful(load_schema(contract.doc, target.base_url), target, contract_opts)
+    if findings:
+        record_property(CURL, findings[0].curl)
+        pytest.fail(f"stateful: {describe(findings)}", pytrace=False)
 
 
 @pytest.mark.check("contract.breaking_changes")

@@ -53,6 +53,7 @@ class Run:
 
 def harness_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "ORCHESTRA_", "PYTEST_"))}
+    env["HARNESS_STACK"] = "local"  # deterministic: `auto` would pick containers wherever Docker answers
     env.update(extra)
     return env
 

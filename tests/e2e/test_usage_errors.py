@@ -61,3 +61,18 @@ def test_report_of_a_malformed_verdict_is_one_line(harness, tmp_path):
     assert "is not a valid v1 verdict" in one_line_error(run)
     bad.write_text("{not json")
     assert harness("report", str(bad)).code == 2
+
+
+def test_containers_without_a_docker_engine_is_one_clear_line(harness):
+    run = harness("gate", "--stack", "containers", "--suites", "smoke", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert run.code == 64
+    line = one_line_error(run)
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in line
+
+
+def test_auto_falls_back_to_local_and_says_why(harness):
+    run = harness("gate", "--stack", "auto", "--suites", "smoke", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert run.code == 0, run.out + run.err
+    assert run.verdict["target"]["stack"] == "local"
+    assert "auto: local (no Docker engine answers" in run.err
+    assert any(n.startswith("auto: local") for n in run.verdict["notes"])

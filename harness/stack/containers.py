@@ -1,0 +1,322 @@
+"""The containers stack: PostgreSQL, Redis and the app image on one Docker network, via testcontainers.
+
+configure -> check (engine answers, images present or pullable) -> start (network, databases, app image
+built from deploy/Dockerfile unless given, migrations in a one-off app container, app waited on over
+HTTP) -> stop (logs saved next to the verdict; every container, network and built image removed).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config import Settings
+from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
+from harness.target import Target, redact
+
+IMAGE_SETS: dict[str, dict[str, str]] = {
+    "official": {"postgres": "postgres:16-alpine", "redis": "redis:7-alpine", "app_base": "python:3.11-slim"},
+    # stand-ins built by scripts/build_offline_images.sh, for machines without an image registry
+    "offline": {
+        "postgres": "harness-offline/postgres:16",
+        "redis": "harness-offline/redis:7",
+        "app_base": "harness-offline/python:3.11",
+    },
+}
+_KEYS = {"images", "postgres_image", "redis_image", "app_base_image", "dockerfile", "startup_timeout_s"}
+DB_USER, DB_NAME, APP_PORT = "orchestra", "ai_orchestra", 8000
+APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
+
+
+class DockerUnavailable(HarnessError):
+    """No Docker engine answers, or an image is neither present nor pullable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerOptions:
+    """[tool.harness.containers], with HARNESS_CONTAINERS_IMAGES choosing an image set."""
+
+    postgres_image: str
+    redis_image: str
+    app_base_image: str
+    dockerfile: str
+    startup_timeout_s: float
+
+
+def container_options(settings: Settings, env: dict[str, str] | None = None) -> ContainerOptions:
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, Any] = dict(settings.options("containers"))
+    where = "[tool.harness.containers]"
+    for key in raw:
+        if key not in _KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _KEYS)}")
+    name = env.get("HARNESS_CONTAINERS_IMAGES") or raw.get("images", "official")
+    if name not in IMAGE_SETS:
+        raise ConfigError(
+            f"{where}: unknown image set {name!r}{did_you_mean(name, IMAGE_SETS)}; sets: {', '.join(IMAGE_SETS)}"
+        )
+    chosen = IMAGE_SETS[name]
+    return ContainerOptions(
+        postgres_image=raw.get("postgres_image", chosen["postgres"]),
+        redis_image=raw.get("redis_image", chosen["redis"]),
+        app_base_image=raw.get("app_base_image", chosen["app_base"]),
+        dockerfile=raw.get("dockerfile", "deploy/Dockerfile"),
+        startup_timeout_s=float(raw.get("startup_timeout_s", 90)),
+    )
+
+
+def _testcontainers_env() -> None:
+    """Defaults for a local engine: no Ryuk (its image cannot be pulled offline; our own cleanup is
+    complete), and the host is loopback even when /.dockerenv makes testcontainers guess otherwise."""
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    host = os.environ.get("DOCKER_HOST", "unix://")
+    if host.startswith("unix://"):
+        os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+        os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")  # mapped ports on loopback
+
+
+def docker_client(timeout_s: float = 5.0) -> Any:
+    """A docker-py client whose engine answered a ping; DockerUnavailable otherwise."""
+    import docker
+
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=int(timeout_s))
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - docker raises several kinds for "not there"
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise DockerUnavailable(
+            f"no Docker engine answers at {where} ({reason}); start one (or set DOCKER_HOST), or use --stack local"
+        ) from None
+    return client
+
+
+def image_available(client: Any, image: str) -> bool:
+    import docker
+
+    try:
+        client.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def app_image_hash(root: Path, dockerfile: str, base_id: str) -> str:
+    """A short content hash of everything the app image is built from."""
+    import hashlib
+
+    digest = hashlib.sha256(base_id.encode())
+    files = [root / dockerfile, root / "alembic.ini", *sorted((root / "app").rglob("*"))]
+    files += sorted((root / "deploy" / "wheels").glob("*.whl"))
+    for path in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def why_not_containers(settings: Settings) -> str | None:
+    """None when the containers stack can run here; otherwise why not (for --stack auto)."""
+    try:
+        opts = container_options(settings)
+        client = docker_client(timeout_s=2)
+    except HarnessError as exc:
+        return str(exc).split(";")[0]
+    needed = [opts.postgres_image, opts.redis_image, settings.app_image or opts.app_base_image]
+    missing = [image for image in needed if not image_available(client, image)]
+    client.close()
+    return f"images not present locally: {', '.join(missing)}" if missing else None
+
+
+def _postgres_container(image: str, password: str, net: Any) -> Any:
+    """PostgresContainer whose readiness wait gives up as soon as the container exits."""
+    import time
+
+    from testcontainers.community.postgres import PostgresContainer
+
+    class Postgres(PostgresContainer):  # type: ignore[misc]
+        def _connect(self) -> None:
+            check = ["sh", "-c", f"PGPASSWORD='{password}' psql -U {DB_USER} -d {DB_NAME} -h 127.0.0.1 -c 'select 1'"]
+            deadline = time.monotonic() + float(os.environ.get("HARNESS_CONTAINERS_PG_TIMEOUT_S", "90"))
+            while True:
+                wrapped = self.get_wrapped_container()
+                wrapped.reload()
+                if wrapped.status in ("exited", "dead"):
+                    tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+                    raise StackError(f"the PostgreSQL container ({image}) exited: {tail or 'no output'}")
+                if self.exec(check).exit_code == 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise StackError(f"the PostgreSQL container ({image}) did not accept logins in time")
+                time.sleep(0.25)
+
+    return Postgres(image, username=DB_USER, password=password, dbname=DB_NAME, network=net, network_aliases=["db"])
+
+
+class ContainersStack:
+    """PostgreSQL + Redis + the app (and optionally a baseline app) as containers on one network."""
+
+    name = "containers"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.opts = container_options(settings)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.baseline: Target | None = None
+        self._exit = ExitStack()
+        self._containers: list[tuple[str, Any]] = []
+
+    def check(self) -> None:
+        _testcontainers_env()
+        client = docker_client()
+        wanted = [self.opts.postgres_image, self.opts.redis_image]
+        wanted += [self.settings.app_image] if self.settings.app_image else [self.opts.app_base_image]
+        wanted += [self.settings.baseline_image] if self.settings.baseline_image else []
+        for image in wanted:
+            if image_available(client, image):
+                continue
+            try:
+                client.images.pull(image)
+            except Exception as exc:  # noqa: BLE001
+                reason = str(exc).splitlines()[0][:120]
+                raise DockerUnavailable(
+                    f"image {image} is not present and cannot be pulled ({reason}); without a registry build the "
+                    "stand-ins with scripts/build_offline_images.sh and set HARNESS_CONTAINERS_IMAGES=offline"
+                ) from None
+        client.close()
+
+    def start(self) -> Target:
+        from testcontainers.community.redis import RedisContainer
+        from testcontainers.core.network import Network
+
+        password = secrets.token_urlsafe(18)
+        try:
+            net = self._exit.enter_context(Network())
+            pg = self._run("postgres", _postgres_container(self.opts.postgres_image, password, net))
+            redis = self._run("redis", RedisContainer(self.opts.redis_image, network=net, network_aliases=["cache"]))
+            app_image = self.settings.app_image or self._build_app_image()
+            inner_db = f"postgresql://{DB_USER}:{password}@db:5432/{DB_NAME}"
+            self._migrate(app_image, net, inner_db)
+            token = secrets.token_urlsafe(24)
+            target = self._app("app", app_image, net, inner_db, token)
+            if self.settings.baseline_image:
+                self.baseline = self._app("app-baseline", self.settings.baseline_image, net, inner_db, token)
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - docker/testcontainers raise many kinds
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StackError(f"{redact(first, [password])[:240]} (container logs: {self._logs_dir})") from None
+        host = pg.get_container_host_ip()
+        return Target(
+            base_url=target.base_url,
+            stack=self.name,
+            token=token,
+            version=target.version,
+            database_url=f"postgresql://{DB_USER}:{password}@{host}:{pg.get_exposed_port(5432)}/{DB_NAME}",
+            redis_url=f"redis://{host}:{redis.get_exposed_port(6379)}/0",
+            ephemeral=True,
+        )
+
+    def _run(self, role: str, container: Any) -> Any:
+        """Start a container and register it for log saving and removal."""
+        container.with_kwargs(labels={"org.ai-orchestra.harness": self.run_id, "org.ai-orchestra.role": role})
+        self._containers.append((role, container))
+        self._exit.callback(container.stop)
+        container.start()
+        return container
+
+    def _build_app_image(self) -> str:
+        """Build deploy/Dockerfile once per content: the tag is a hash of the Dockerfile, the app's files and
+        the base image, so a warm run reuses it (built images are a cache, kept; containers never are)."""
+        client = docker_client()
+        try:
+            base_id = client.images.get(self.opts.app_base_image).id
+            tag = (
+                f"ai-orchestra-harness/app:{app_image_hash(self.settings.project_root, self.opts.dockerfile, base_id)}"
+            )
+            if image_available(client, tag):
+                return tag
+            client.images.build(
+                path=str(self.settings.project_root),
+                dockerfile=self.opts.dockerfile,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                buildargs={"BASE_IMAGE": self.opts.app_base_image},
+                network_mode="host",
+                labels={"org.ai-orchestra.harness": "app-image"},
+            )
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - docker.errors.BuildError and friends
+            raise StackError(f"building {self.opts.dockerfile} failed: {str(exc).splitlines()[0][:200]}") from None
+        finally:
+            client.close()
+        return tag
+
+    def _env(self, inner_db: str, token: str) -> dict[str, str]:
+        env = {
+            "DATABASE_URL": inner_db,
+            "REDIS_URL": "redis://cache:6379/0",
+            "ORCHESTRA_API_TOKENS": token,
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+        }
+        env.update({k: os.environ[k] for k in APP_ENV_PASSTHROUGH if k in os.environ})
+        return env
+
+    def _migrate(self, image: str, net: Any, inner_db: str) -> None:
+        from testcontainers.core.container import DockerContainer
+
+        job = DockerContainer(image, network=net).with_env("DATABASE_URL", inner_db)
+        job.with_command("python -m app migrate upgrade head")
+        self._run("migrate", job)
+        result = job.get_wrapped_container().wait(timeout=self.opts.startup_timeout_s)
+        if result.get("StatusCode") != 0:
+            last = job.get_logs()[1].decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise StackError(f"migrations failed in the app container ({image}): {last[0][:200]}")
+
+    def _app(self, role: str, image: str, net: Any, inner_db: str, token: str) -> Target:
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+        app = DockerContainer(image, network=net, network_aliases=[role])
+        for key, value in self._env(inner_db, token).items():
+            app.with_env(key, value)
+        app.ports[f"{APP_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
+        app.waiting_for(
+            HttpWaitStrategy(APP_PORT, "/health")
+            .for_status_code_matching(lambda status: True)
+            .with_startup_timeout(self.opts.startup_timeout_s)
+        )
+        self._run(role, app)
+        base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
+        from harness.stack.local import _version
+
+        return Target(base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True)
+
+    def save_logs(self, directory: Path) -> None:
+        """Each container's logs, next to the verdict."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for role, container in self._containers:
+            try:
+                out, err = container.get_logs()
+            except Exception:  # noqa: BLE001,S112 - a container that never started has no logs
+                continue
+            (directory / f"{role}.log").write_bytes(out + err)
+
+    @property
+    def _logs_dir(self) -> Path:
+        return self.settings.reports_dir / "containers"
+
+    def stop(self) -> None:
+        """Save logs, then remove every container, the network and a built image; safe to call twice."""
+        try:
+            self.save_logs(self._logs_dir)
+        finally:
+            self._containers.clear()
+            self._exit.close()

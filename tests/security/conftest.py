@@ -1,0 +1,73 @@
+"""Security suite wiring: options and waivers (loaded once), the live OpenAPI document (fetched once),
+and where the reports go (reports/security/, next to the verdict). A problem with any of them is one
+clear line on the check that needed it, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config import load_settings
+from harness.errors import HarnessError
+from harness.security.options import SecurityOptions, security_options
+from harness.security.report import Reports, clear
+from harness.security.waivers import Waiver, load_waivers
+from harness.target import Target
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    """The verdict's directory when run by `harness gate` (beside --harness-evidence), else reports_dir."""
+    evidence = config.getoption("harness_evidence", None)
+    if evidence:
+        return Path(evidence).parent
+    return load_settings(root=Path(str(config.rootpath))).reports_dir
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Controller (or single process) only: no stale security report may survive into this run."""
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        clear(_reports_dir(config))
+    except HarnessError:
+        pass  # the checks report the configuration problem themselves
+
+
+@pytest.fixture(scope="session")
+def security_opts(pytestconfig: pytest.Config) -> SecurityOptions:
+    try:
+        return security_options(load_settings(root=Path(str(pytestconfig.rootpath))))
+    except HarnessError as exc:
+        pytest.fail(f"security configuration: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def waivers(security_opts: SecurityOptions) -> list[Waiver]:
+    try:
+        return load_waivers(security_opts.waivers_file)
+    except HarnessError as exc:
+        pytest.fail(f"security: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def reports(pytestconfig: pytest.Config, target: Target) -> Reports:
+    return Reports(_reports_dir(pytestconfig), target)
+
+
+@pytest.fixture(scope="session")
+def openapi_url(target: Target, security_opts: SecurityOptions) -> str:
+    return security_opts.openapi_url or target.url("/openapi.json")
+
+
+@pytest.fixture(scope="session")
+def live_openapi(openapi_url: str, security_opts: SecurityOptions) -> dict[str, Any]:
+    """The candidate's OpenAPI document: what the scans enumerate operations and security requirements from."""
+    from harness.contract.openapi import fetch_document
+
+    try:
+        return fetch_document(openapi_url, security_opts.timeout_s)
+    except HarnessError as exc:
+        line = str(exc).replace("[tool.harness.contract] openapi_url", "[tool.harness.security] openapi_url")
+        pytest.fail(f"security: {line}", pytrace=False)

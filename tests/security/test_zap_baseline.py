@@ -1,0 +1,79 @@
+"""The guide's ZAP baseline scan, three ways into one output: the native passive rules (always), a running
+ZAP daemon (ZAP_API_URL), and an existing zap-baseline JSON report (HARNESS_ZAP_REPORT / --zap-report).
+The rules file decides: FAIL blocks (security.zap_fail counts those rules), WARN and INFO are reported."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.security.passive import collect, scan
+from harness.security.rules import load_rules
+from harness.security.zap_client import zap_scan
+from harness.security.zap_report import findings_from_alerts, read_report, to_report
+
+REPORT = "zap-report.json"
+
+
+@pytest.mark.check("security.zap_fail")
+def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports, waivers, measure):
+    opts = security_opts
+    try:
+        rules = load_rules(opts.rules_file)
+    except HarnessError as exc:
+        pytest.fail(f"security: {exc}", pytrace=False)
+
+    crawl = collect(
+        target.base_url,
+        live_openapi,
+        token=target.token,
+        entry_paths=list(opts.entry_paths),
+        extra_urls=[openapi_url] if openapi_url.startswith(("http://", "https://")) else [],
+        timeout_s=opts.timeout_s,
+        max_pages=opts.max_pages,
+    )
+    if not crawl.exchanges:
+        pytest.fail(f"native passive scan: {target.base_url} answered no request ({'; '.join(crawl.failures[:3])})")
+    alerts = scan(crawl.exchanges)
+    sources = {"native": {"requests": len(crawl.exchanges), "unanswered": crawl.failures[:20]}}
+    problem = None
+    try:
+        if opts.zap_api_url:
+            result = zap_scan(
+                opts.zap_api_url,
+                opts.zap_api_key,
+                target_url=opts.zap_target_url or target.base_url,
+                openapi_url=openapi_url,
+                token=target.token,
+                timeout_s=opts.zap_timeout_s,
+                request_timeout_s=opts.timeout_s,
+            )
+            alerts += result.alerts
+            reports.write("zap-daemon.json", result.report_json)
+            sources["zap"] = {"api": opts.zap_api_url, "version": result.version, "spidered": result.spider_urls}
+        if opts.zap_report is not None:
+            ingested = read_report(opts.zap_report)
+            alerts += ingested
+            sources["zap-report"] = {"file": str(opts.zap_report), "alerts": len(ingested)}
+    except HarnessError as exc:
+        problem = str(exc)
+    reports.write(REPORT, to_report(alerts, program="ZAP baseline (ai-orchestra-harness)", version=__version__))
+    if problem:  # a source the user asked for is missing: no measurement, the gate stays missing
+        pytest.fail(f"security: {problem}", pytrace=False)
+
+    findings = findings_from_alerts(alerts, rules)
+    summary = reports.finish("zap", findings, waivers, {"rules": rules.source, "sources": sources})
+    fail_rules = sorted({f.rule_id for f in findings if f.blocking})
+    measure(
+        zap_fail=len(fail_rules),
+        zap_warn=len({f.rule_id for f in findings if f.level == "WARN"}),
+        zap_new_fail=len({f.rule_id for f in findings if f.blocking and f.new}),
+        zap_requests=len(crawl.exchanges),
+    )
+    if fail_rules:
+        pytest.fail(
+            f"ZAP baseline: {summary} (reports/security/{REPORT}; rules {rules.source})",
+            pytrace=False,
+        )

@@ -1,0 +1,295 @@
+"""The load suite's pure parts: Locust CSV parsing, profile validation, history and regression, safety."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.load.history import append_record, baseline, compare, read_records
+from harness.load.profiles import DEFAULT_PROFILES, Regression, load_options, parse_duration
+from harness.load.results import read_stats, summarize, summarize_files
+from harness.load.runner import LoadRefused, check_allowed, is_loopback
+
+HEADER = (
+    "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
+    "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%"
+)
+
+
+def write_run(tmp_path, rows: list[str], failures: list[str] | None = None):
+    (tmp_path / "locust_stats.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    if failures is not None:
+        lines = ["Method,Name,Error,Occurrences,First Seen,Last Seen", *failures]
+        (tmp_path / "locust_failures.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "locust"
+
+
+CLEAN = [
+    "GET,GET /health,3933,0,27,32.2,0.9,232.3,106.0,324.1,0.0,27,33,39,44,64,87,120,130,220,230,230",
+    "POST,POST /chat/v2/chat,8270,4,26,31.4,1.5,211.9,134.0,681.5,0.3,26,32,37,41,59,85,120,140,190,210,210",
+    "WS,chat (streamed),685,0,43,42.0,1.0,137.0,80.0,57.9,0.0,43,47,48,50,54,63,81,100,140,140,140",
+    "WS,connect,690,5,4,6.0,1.0,70.0,0.0,58.3,0.4,4,5,6,6,8,13,48,54,70,70,70",
+    "WS,ping,685,0,1,1.0,0.0,13.0,30.0,57.9,0.0,1,2,2,3,3,4,6,7,13,13,13",
+    ",Aggregated,14263,9,27,31.0,0.0,232.3,110.0,1179.7,0.7,27,33,38,42,60,86,120,130,200,230,230",
+]
+
+
+def test_clean_run_gives_every_measurement(tmp_path):
+    summary = summarize_files(write_run(tmp_path, CLEAN, []), min_requests=200)
+    assert summary.missing is None
+    m = summary.measurements
+    assert m["p95_ms"] == 87  # the slowest endpoint's P95, not the aggregate's 86
+    assert (m["p50_ms"], m["p99_ms"]) == (43, 140)
+    assert (m["aggregate_p50_ms"], m["aggregate_p95_ms"], m["aggregate_p99_ms"]) == (27, 86, 130)
+    assert m["error_ratio"] == pytest.approx(9 / 14263, rel=1e-5)
+    assert m["rps"] == pytest.approx(1179.7)
+    assert m["http_rps"] == pytest.approx(324.1 + 681.5)
+    assert m["ws_connect_ratio"] == pytest.approx(685 / 690, rel=1e-5)
+    assert (m["requests"], m["failures"], m["unanswered"]) == (14263, 9, 0)
+    assert [e.label for e in summary.endpoints][:2] == ["GET GET /health", "POST POST /chat/v2/chat"]
+
+
+def test_a_slow_endpoint_is_not_hidden_by_a_fast_mix(tmp_path):
+    rows = [
+        "GET,GET /health,9000,0,5,6,1,30,100,900,0,5,5,6,6,7,8,10,12,20,30,30",
+        "POST,POST /chat/v2/chat,300,0,2500,2500,2500,2600,100,30,0," + ",".join(["2500"] * 5 + ["2600"] * 6),
+        ",Aggregated,9300,0,5,85,1,2600,100,930,0,5,5,6,6,8,12,2500,2500,2600,2600,2600",
+    ]
+    m = summarize_files(write_run(tmp_path, rows), min_requests=200).measurements
+    assert m["aggregate_p95_ms"] == 12
+    assert m["p95_ms"] == 2600
+
+
+def test_no_requests_and_too_few_requests_are_missing(tmp_path):
+    empty = [",Aggregated,0,0,0,0,0,0,0,0,0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A"]
+    assert summarize_files(write_run(tmp_path, empty), 1).missing == "the load run made no requests"
+    few = summarize_files(write_run(tmp_path, CLEAN), min_requests=20000)
+    assert few.measurements == {}
+    assert "only 14263 requests, fewer than the minimum sample of 20000" in few.missing
+
+
+def test_a_target_that_answered_nothing_is_missing_not_a_failure(tmp_path):
+    rows = [
+        "GET,GET /health,500,500,5,5,2,29,0,40,40,5,5,5,6,6,7,10,18,25,29,30",
+        "WS,connect,100,100,5,5,2,29,0,10,10,5,5,5,6,6,7,10,18,25,29,29",
+        ",Aggregated,600,600,5,5,2,29,0,50,50,5,5,5,6,6,7,10,18,25,29,30",
+    ]
+    failures = [
+        "GET,GET /health,CatchResponseError('no answer: ConnectionRefusedError'),500,x,y",
+        "WS,connect,NoAnswer('no answer: ConnectionResetError'),100,x,y",
+    ]
+    summary = summarize_files(write_run(tmp_path, rows, failures), min_requests=10)
+    assert summary.measurements == {}
+    assert summary.missing.startswith("the target answered none of 600 requests")
+    assert "drops every connection" in summary.missing
+
+
+def test_answered_failures_are_measured(tmp_path):
+    failures = ["POST,POST /chat/v2/chat,CatchResponseError('HTTP 500'),4,x,y"]
+    summary = summarize_files(write_run(tmp_path, CLEAN, failures), min_requests=10)
+    assert summary.missing is None and summary.measurements["unanswered"] == 0
+    assert summary.to_dict()["failures"][0]["error"] == "CatchResponseError('HTTP 500')"
+
+
+def test_missing_or_unreadable_stats_are_missing(tmp_path):
+    assert "wrote no statistics" in summarize_files(tmp_path / "locust", 1).missing
+    (tmp_path / "locust_stats.csv").write_text("Type,Name\nGET,x\n")
+    assert "unreadable" in summarize_files(tmp_path / "locust", 1).missing
+
+
+def test_read_stats_separates_the_aggregated_row(tmp_path):
+    rows, total = read_stats(write_run(tmp_path, CLEAN).parent / "locust_stats.csv")
+    assert len(rows) == 5 and total is not None and total.requests == 14263
+    assert summarize(rows, None, [], 1).missing == "the load run made no requests"
+
+
+# -- profiles ------------------------------------------------------------------------------------
+
+
+def opts(table=None, phase="internal", env=None, tmp_path=None):
+    from pathlib import Path
+
+    return load_options(table or {}, phase=phase, root=tmp_path or Path("/p"), env=env or {})
+
+
+def test_the_default_profile_follows_the_phase_then_smoke():
+    assert opts(phase="internal").profile == DEFAULT_PROFILES["internal"]
+    assert opts(phase="nightly").profile.name == "nightly"
+    assert opts(phase="canary-10").profile.name == "smoke"
+    assert opts({"profile": "nightly"}).profile.name == "nightly"
+    assert opts({"profile": "nightly"}, env={"HARNESS_LOAD_PROFILE": "smoke"}).profile.name == "smoke"
+
+
+def test_the_guides_run_is_the_internal_profile():
+    p = DEFAULT_PROFILES["internal"]
+    assert (p.users, p.duration_s) == (100, 300)  # k6 run --vus 100 --duration 5m
+    assert p.cap_s == 300 + 100 / 20 + 10 + 15 + 30  # duration + spawn + stop timeout + safety margins
+    assert p.user_classes == ["ChatUser", "HealthUser", "WebSocketUser"]
+
+
+def test_profiles_merge_from_config_and_environment():
+    table = {
+        "profiles": {
+            "smoke": {"users": 10, "weights": {"chat": 1, "health": 0, "websocket": 0}, "wait_s": [0.1, 0.5]},
+            "soak": {"duration_s": "2h", "time_cap_s": "2h5m"},
+        }
+    }
+    smoke = opts(table, phase="beta").profile
+    assert (smoke.users, smoke.user_classes, smoke.wait_s) == (10, ["ChatUser"], (0.1, 0.5))
+    assert smoke.plan()["weights"] == {"chat": 1, "health": 0, "websocket": 0}
+    soak = opts({**table, "profile": "soak"}).profile
+    assert (soak.duration_s, soak.cap_s, soak.users) == (7200, 7500, 40)  # a new profile starts from smoke
+    env = {"HARNESS_LOAD_USERS": "7", "HARNESS_LOAD_DURATION_S": "90s", "HARNESS_LOAD_WORKERS": "3"}
+    p = opts(table, phase="beta", env=env).profile
+    assert (p.users, p.duration_s, p.workers) == (7, 90, 3)
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "message"),
+    [
+        ({"profil": "x"}, {}, "unknown key 'profil' (did you mean 'profile'?)"),
+        ({"profile": "nightlly"}, {}, "unknown load profile 'nightlly' (did you mean 'nightly'?)"),
+        ({"profiles": {"smoke": {"userz": 3}}}, {}, "[tool.harness.load.profiles.smoke]: unknown key 'userz'"),
+        ({"profiles": {"smoke": {"users": 0}}}, {}, "users = 0 must be >= 1"),
+        ({"profiles": {"smoke": {"users": "many"}}}, {}, "users = 'many' is not a valid int"),
+        ({"profiles": {"smoke": {"duration_s": "soon"}}}, {}, "is not a duration"),
+        ({"profiles": {"smoke": {"weights": {"chats": 1}}}}, {}, "unknown traffic 'chats' (did you mean 'chat'?)"),
+        ({"profiles": {"smoke": {"weights": {"chat": 0}}}}, {}, "at least one weight must be > 0"),
+        ({"profiles": {"smoke": {"users": 2}}}, {}, "users = 2 is fewer than the 3 kinds of traffic"),
+        ({"profiles": {"smoke": {"wait_s": [2, 1]}}}, {}, "max is below min"),
+        ({"profiles": {"smoke": {"processes": 0}}}, {}, "use -1 (one per core) or a positive count"),
+        ({"profiles": {"smoke": {"workers": 2, "processes": 2}}}, {}, "set workers (distributed) or processes"),
+        ({"regression": {"window": 2, "min_runs": 3}}, {}, "min_runs = 3 is larger than window = 2"),
+        ({"regression": {"margn": 0.1}}, {}, "unknown key 'margn' (did you mean 'margin'?)"),
+        ({}, {"HARNESS_LOAD_USERS": "-3"}, "environment HARNESS_LOAD_* users = '-3' must be >= 1"),
+    ],
+)
+def test_bad_load_config_is_one_clear_line(table, env, message):
+    with pytest.raises(ConfigError) as err:
+        opts(table, phase="beta", env=env)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_durations():
+    assert [parse_duration(v, "d") for v in (30, "30", "30s", "5m", "1h30m", "1.5m")] == [30, 30, 30, 300, 5400, 90]
+    for bad in ("", "5x", -1, 0, True):
+        with pytest.raises(ConfigError):
+            parse_duration(bad, "d")
+
+
+def test_paths_safety_and_history_switches_come_from_env(tmp_path):
+    o = opts(tmp_path=tmp_path)
+    assert o.history_file == tmp_path / "reports/history/load.jsonl"
+    assert o.locustfile == tmp_path / "tests/load/locustfile.py"
+    assert (o.allow_remote, o.record_history) == (False, False)
+    env = {"HARNESS_ALLOW_REMOTE_LOAD": "1", "HARNESS_LOAD_HISTORY": "yes", "HARNESS_LOAD_HISTORY_FILE": "/h.jsonl"}
+    o = opts(env=env, tmp_path=tmp_path)
+    assert (o.allow_remote, o.record_history, str(o.history_file)) == (True, True, "/h.jsonl")
+
+
+# -- safety --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.3.4.5", True),
+        ("http://localhost:1", True),
+        ("http://[::1]:8000", True),
+        ("https://staging.example.com", False),
+        ("http://10.0.0.5:8000", False),
+        ("http://127.0.0.1.example.com", False),
+    ],
+)
+def test_loopback_is_recognised_without_dns(url, loopback):
+    assert is_loopback(url) is loopback
+
+
+def test_remote_load_is_refused_unless_allowed_or_ephemeral():
+    with pytest.raises(LoadRefused) as err:
+        check_allowed("https://staging.example.com", ephemeral=False, allow_remote=False)
+    assert "--allow-remote-load" in str(err.value) and "not loopback" in str(err.value)
+    assert err.value.exit_code == 64
+    check_allowed("https://staging.example.com", ephemeral=False, allow_remote=True)
+    check_allowed("http://172.17.0.2:8000", ephemeral=True, allow_remote=False)
+    check_allowed("http://127.0.0.1:8000", ephemeral=False, allow_remote=False)
+
+
+# -- history and regression ----------------------------------------------------------------------
+
+
+def rec(p95, rps=1200.0, good=True, profile="nightly"):
+    return {"profile": profile, "good": good, "metrics": {"p95_ms": p95, "rps": rps}}
+
+
+def test_history_appends_whole_lines_and_skips_bad_ones(tmp_path):
+    path = tmp_path / "history" / "load.jsonl"
+    append_record(path, rec(100))
+    with path.open("a") as fh:
+        fh.write("not json\n" + json.dumps({"schema": "other"}) + "\n")
+    append_record(path, rec(110))
+    records, bad = read_records(path)
+    assert [r["metrics"]["p95_ms"] for r in records] == [100, 110] and bad == 2
+    assert read_records(tmp_path / "absent.jsonl") == ([], 0)
+
+
+def test_baseline_is_the_last_good_runs_of_the_same_profile():
+    records = [rec(1), rec(2, good=False), rec(3, profile="smoke"), rec(4), rec(5), rec(6)]
+    assert [r["metrics"]["p95_ms"] for r in baseline(records, "nightly", 3)] == [4, 5, 6]
+
+
+def test_regression_needs_both_the_margin_and_the_noise_band():
+    reg = Regression(window=5, min_runs=3, margin=0.2)
+    quiet = [rec(100), rec(101), rec(99), rec(100), rec(100)]
+    (p95, rps) = compare({"p95_ms": 125.0, "rps": 1150.0}, quiet, reg)
+    assert p95.regressed and p95.median == 100 and p95.limit == 120
+    assert not rps.regressed
+    text = p95.describe("nightly")
+    assert "125 ms tonight vs median 100 ms of the last 5 good nightly runs (+25.0%" in text
+    assert "worse than the limit 120 ms" in text
+    noisy = [rec(60), rec(140), rec(100), rec(70), rec(130)]  # MAD 30 -> band 133 ms > 20 %
+    assert not compare({"p95_ms": 125.0}, noisy, reg)[0].regressed
+    assert compare({"p95_ms": 240.0}, noisy, reg)[0].regressed
+
+
+def test_lower_throughput_is_a_regression_and_too_little_history_is_none():
+    reg = Regression(window=5, min_runs=3, margin=0.1)
+    runs = [rec(100, 1000), rec(100, 1010), rec(100, 990)]
+    rps = next(c for c in compare({"rps": 850.0}, runs, reg) if c.metric == "rps")
+    assert rps.regressed and rps.limit == 900
+    assert compare({"p95_ms": 500.0}, runs[:2], reg) == []
+
+
+def test_locustfile_is_never_imported_here():
+    import sys
+
+    assert "locust" not in sys.modules, "import locust monkey-patches gevent and breaks requests (LIBRARY-NOTES §0)"
+
+
+# -- the reference app's load faults -------------------------------------------------------------
+
+
+def test_numeric_faults_take_a_value_and_plain_ones_do_not():
+    from app.faults import Faults, parse_faults
+
+    names = parse_faults("slow_chat, chat_delay_ms = 250 ,chat_errors_1pct")
+    assert names == {"slow_chat", "chat_delay_ms=250", "chat_errors_1pct"}
+    faults = Faults.of(names)
+    assert faults.active("chat_delay_ms") and faults.value("chat_delay_ms") == 250.0
+    assert faults.active("slow_chat") and not faults.active("chat_5xx")
+    assert Faults.of(parse_faults("chat_delay_ms=0.5")).value("chat_delay_ms") == 0.5
+    assert not Faults().active("chat_delay_ms") and Faults().value("chat_delay_ms") is None
+    for bad, message in [
+        ("chat_delay_ms", "needs a value"),
+        ("chat_delay_ms=soon", "needs a number"),
+        ("chat_delay_ms=-5", "needs a number"),
+        ("slow_chat=3", "takes no value"),
+        ("chat_delay=250", "unknown fault(s) chat_delay"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_faults(bad)
