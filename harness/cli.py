@@ -232,11 +232,11 @@ def load_command(**flags: Any) -> None:
     from harness.report.markdown import render_console
 
     export_flags(flags)
-    keys = ("phase", "stack", "target", "app_port", "app_workers", "reports_dir", "policy_file")
-    settings = _settings(**{k: flags[k] for k in keys})
+    load_only = ("profile", "users", "duration", "locust_workers", "processes", "allow_remote_load", "history")
+    settings = _settings(**{k: v for k, v in flags.items() if k not in (*load_only, "history_file")})
     outcome = run_load(settings, lambda line: click.echo(line, err=True))
     for note in outcome.run.doc["notes"] + outcome.notes:
-        if note.startswith(("stack:", "interrupted", "terminated", "history:", "Locust report")):
+        if note.startswith(("stack:", "auto:", "interrupted", "terminated", "history:", "Locust report")):
             click.echo(f"harness: {note}", err=True)
     click.echo(render_console(outcome.run.doc, outcome.run.reports_dir))
     sys.exit(int(outcome.run.decision.exit_code))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,16 @@ class Settings:
     project_root: Path = Path(".")
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # validated by each suite
 
-    def options(self, suite: str) -> dict[str, Any]:
-        """The [tool.harness.<suite>] table (or harness.toml [<suite>]), empty when absent."""
-        return self.suite_options.get(suite, {})
+    def options(self, suite: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """The [tool.harness.<suite>] table (or harness.toml [<suite>]), empty when absent; with `keys`,
+        any other key is a ConfigError with a did-you-mean hint."""
+        table = dict(self.suite_options.get(suite, {}))
+        if keys is not None:
+            known = tuple(keys)
+            for key in table:
+                if key not in known:
+                    raise ConfigError(f"[tool.harness.{suite}]: unknown key {key!r}{did_you_mean(key, known)}")
+        return table
 
 
 _TYPES: dict[str, type] = {
@@ -135,18 +143,18 @@ def load_settings(
             values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
     values["token"] = env.get("HARNESS_TOKEN") or None
     settings = replace(Settings(project_root=root, suite_options=suite_options), **values)
-    return _validated(settings)
+    return _validated(settings, explicit_stack=(flags or {}).get("stack") is not None)
 
 
-def _validated(s: Settings) -> Settings:
+def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
     if s.stack not in STACKS:
         raise ConfigError(f"stack {s.stack!r} is not one of {', '.join(STACKS)}{did_you_mean(s.stack, STACKS)}")
     if s.target:
         if not s.target.startswith(("http://", "https://")):
             raise ConfigError(f"--target {s.target!r} must be an http:// or https:// URL")
-        if s.stack == "local":
-            raise ConfigError("--target and --stack local contradict each other; drop one of them")
-        s = replace(s, stack="external")
+        if s.stack not in ("auto", "external") and explicit_stack:
+            raise ConfigError(f"--target and --stack {s.stack} contradict each other; drop one of them")
+        s = replace(s, stack="external")  # a target given anywhere wins over a stack from file or environment
     elif s.stack == "external":
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
     if s.workers < 0 or s.app_port < 0 or s.app_port > 65535:

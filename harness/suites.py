@@ -72,7 +72,17 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     ]
     if settings.workers:
         argv += ["-n", str(settings.workers)]
-    env = {**os.environ, TARGET_ENV: target.to_json(), "HARNESS_PHASE": settings.phase}  # suites may depend on it
+    # The child gets the Target itself, and the settings the suites read; not how the target came to be.
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
+    env.update(
+        {
+            TARGET_ENV: target.to_json(),
+            "HARNESS_PHASE": settings.phase,
+            "HARNESS_REPORTS_DIR": str(settings.reports_dir),
+        }
+    )
+    if settings.policy_file is not None:
+        env["HARNESS_POLICY_FILE"] = str(settings.policy_file)
     proc = None
     with open(log_path, "w") as log:
         try:

@@ -46,11 +46,8 @@ class ContractOptions:
 def contract_options(settings: Settings, env: dict[str, str] | None = None) -> ContractOptions:
     """Build from [tool.harness.contract]; HARNESS_CONTRACT_PROFILE / _OPENAPI_URL override those keys."""
     env = dict(os.environ if env is None else env)
-    raw: dict[str, Any] = dict(settings.options("contract"))
+    raw: dict[str, Any] = settings.options("contract", _KEYS)
     where = "[tool.harness.contract]"
-    for key in raw:
-        if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _KEYS)}")
     profiles = {**PROFILES, **raw.get("profiles", {})}
     profile = env.get("HARNESS_CONTRACT_PROFILE") or raw.get("profile", "quick")
     if profile not in profiles:

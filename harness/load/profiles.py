@@ -267,9 +267,12 @@ def load_options(table: dict[str, Any], *, phase: str, root: Path, env: dict[str
         p = Path(raw)
         return p if p.is_absolute() else root / p
 
+    locustfile = path("locustfile", "tests/load/locustfile.py")
+    if not locustfile.is_file():
+        raise ConfigError(f"[tool.harness.load] locustfile {locustfile} does not exist; fix the path")
     return LoadOptions(
         profile=profile,
-        locustfile=path("locustfile", "tests/load/locustfile.py"),
+        locustfile=locustfile,
         history_file=path("history_file", "reports/history/load.jsonl"),
         regression=_regression(table.get("regression", {})),
         allow_remote=_truthy(env.get("HARNESS_ALLOW_REMOTE_LOAD")),

@@ -82,7 +82,7 @@ def check_http(
                 except requests.RequestException as exc:
                     p = Probe(op.label, variant, None, False, f"no answer ({type(exc).__name__})", req.url, req.method)
                     probes.append(p)
-                    found.append(_finding(p, f"{op.label} did not answer a request with {variant}"))
+                    found.append(_finding(p, f"no answer with {variant}"))
                     continue
                 ok = resp.status_code in REFUSED
                 p = Probe(op.label, variant, resp.status_code, ok, f"HTTP {resp.status_code}", req.url, req.method)
@@ -90,11 +90,11 @@ def check_http(
                 if ok:
                     continue
                 if op.secured:
-                    title = f"{op.label} answered {resp.status_code} to a request with {variant} (expected 401/403)"
+                    title = f"answered {resp.status_code} with {variant} (expected 401/403)"
                 else:
                     title = (
-                        f"{op.label} declares no security requirement, is not in public_operations, and answered "
-                        f"{resp.status_code} without a token"
+                        f"answered {resp.status_code} without a token, declares no security requirement "
+                        "and is not in public_operations"
                     )
                 found.append(_finding(p, title))
     return probes, found
@@ -156,9 +156,7 @@ def check_websocket(
             p = Probe(label, variant, status, ok, detail, url.split("?")[0], "WS")
             probes.append(p)
             if not ok:
-                found.append(
-                    _finding(p, f"{label}: {variant} was not refused in the handshake ({detail}; expected 401/403)")
-                )
+                found.append(_finding(p, f"{variant} not refused in the handshake ({detail}; expected 401/403)"))
         status, ws, detail = _ws_handshake(url, [], timeout_s)
         if anonymous == "refuse" or ws is None:
             ok = status in REFUSED
@@ -167,9 +165,7 @@ def check_websocket(
             p = Probe(label, "no token", status, ok, detail, url, "WS")
             probes.append(p)
             if not ok:
-                found.append(
-                    _finding(p, f"{label}: an anonymous handshake was not refused ({detail}; expected 401/403)")
-                )
+                found.append(_finding(p, f"anonymous handshake not refused ({detail}; expected 401/403)"))
             continue
         try:
             verdict = _anonymous_chat(ws, timeout_s)
@@ -180,7 +176,7 @@ def check_websocket(
         )
         probes.append(p)
         if verdict is not None:
-            found.append(_finding(p, f"{label}: an anonymous socket could chat ({verdict})"))
+            found.append(_finding(p, f"an anonymous socket could chat ({verdict})"))
     return probes, found
 
 
@@ -207,7 +203,7 @@ def _anonymous_chat(ws: Any, timeout_s: float) -> str | None:
 
 def summary(probes: list[Probe]) -> str:
     bad = [p for p in probes if not p.ok]
-    return f"{len(probes) - len(bad)}/{len(probes)} auth probes refused as they should"
+    return f"{len(bad)} of {len(probes)} probes not refused"
 
 
 def probe_rows(probes: list[Probe]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,9 @@ def _old_protocols(host: str, port: int, server_hostname: str, timeout: float) -
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         try:
-            ctx.minimum_version = ctx.maximum_version = version
+            with warnings.catch_warnings():  # offering a deprecated version is the point of this probe
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ctx.maximum_version = version
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         except (ValueError, ssl.SSLError):
             continue
@@ -102,7 +105,9 @@ def inspect(
     lax = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     lax.check_hostname, lax.verify_mode = False, ssl.CERT_NONE
     try:  # let the unverified handshake reach old protocols too, so they can be named
-        lax.minimum_version = ssl.TLSVersion.TLSv1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            lax.minimum_version = ssl.TLSVersion.TLSv1
         lax.set_ciphers("DEFAULT:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):
         pass

@@ -30,12 +30,12 @@ QUIET = ["--skip-version-check", "--disable-telemetry"]
 
 
 def find_trivy(configured: str = "trivy") -> str:
-    """The trivy executable: a path, a name on PATH, or the one the wheel put next to this Python."""
+    """The trivy executable: a path, else the pinned one the wheel put next to this Python, else PATH's."""
     if os.sep in configured:
         if os.access(configured, os.X_OK) and Path(configured).is_file():
             return configured
     else:
-        found = shutil.which(configured) or shutil.which(configured, path=str(Path(sys.executable).parent))
+        found = shutil.which(configured, path=str(Path(sys.executable).parent)) or shutil.which(configured)
         if found:
             return found
     raise TrivyError(
@@ -127,7 +127,7 @@ def check_report(doc: Any, where: str) -> None:
         raise TrivyError(f"trivy report {where}: Results is not a list of objects")
     for r in results:
         for key in ("Vulnerabilities", "Misconfigurations", "Secrets"):
-            if not isinstance(r.get(key) or [], list):
+            if r.get(key) is not None and not isinstance(r[key], list):
                 raise TrivyError(f"trivy report {where}: Results[].{key} of {r.get('Target')!r} is not a list")
 
 

@@ -99,7 +99,7 @@ def zap_scan(
                 replacement=f"Bearer {token}",
             )
         try:
-            if openapi_url:
+            if openapi_url and openapi_url.startswith(("http://", "https://")):
                 zap.openapi.import_url(openapi_url, hostoverride=None)
             scan_id = str(zap.spider.scan(url=target_url))
             if not scan_id.isdigit():

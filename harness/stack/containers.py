@@ -50,11 +50,8 @@ class ContainerOptions:
 
 def container_options(settings: Settings, env: dict[str, str] | None = None) -> ContainerOptions:
     env = dict(os.environ if env is None else env)
-    raw: dict[str, Any] = dict(settings.options("containers"))
+    raw: dict[str, Any] = settings.options("containers", _KEYS)
     where = "[tool.harness.containers]"
-    for key in raw:
-        if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _KEYS)}")
     name = env.get("HARNESS_CONTAINERS_IMAGES") or raw.get("images", "official")
     if name not in IMAGE_SETS:
         raise ConfigError(
@@ -89,7 +86,16 @@ def docker_client(timeout_s: float = 5.0) -> Any:
         client = docker.from_env(timeout=int(timeout_s))
         client.ping()
     except Exception as exc:  # noqa: BLE001 - docker raises several kinds for "not there"
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        text = str(exc)
+        reason = (
+            "no such socket"
+            if "FileNotFoundError" in text or "No such file" in text
+            else "connection refused"
+            if "refused" in text
+            else "permission denied"
+            if "Permission denied" in text
+            else (text.splitlines() or [type(exc).__name__])[0][:120]
+        )
         raise DockerUnavailable(
             f"no Docker engine answers at {where} ({reason}); start one (or set DOCKER_HOST), or use --stack local"
         ) from None

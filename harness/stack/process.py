@@ -5,8 +5,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    """For the child, before exec: receive sig when the harness dies, even by SIGKILL (Linux prctl)."""
+
+    def arm() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except Exception:  # noqa: BLE001,S110 - not Linux: the harness's own cleanup still applies
+            pass
+
+    return arm
 
 
 class Service:
@@ -35,19 +50,20 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        argv = self.argv
+        if self.user is not None:  # a root-owned babysitter keeps the death signal across the uid change
+            ids = [str(int(self.stop_signal)), str(self.user), str(self.group if self.group is not None else -1)]
+            argv = [sys.executable, "-m", "harness.stack.babysit", *ids, "--", *self.argv]
         with open(self.log_path, "ab") as log:
-            kwargs: dict[str, object] = {}
-            if self.user is not None:
-                kwargs.update(user=self.user, group=self.group, extra_groups=[])
             self.proc = subprocess.Popen(  # noqa: S603 - argv built by the harness
-                self.argv,
+                argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                **kwargs,  # type: ignore[call-overload]
+                preexec_fn=_die_with_parent(self.stop_signal),  # noqa: PLW1509 - no threads run yet
             )
 
     @property

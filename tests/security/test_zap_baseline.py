@@ -4,7 +4,6 @@ The rules file decides: FAIL blocks (security.zap_fail counts those rules), WARN
 
 from __future__ import annotations
 
-
 import pytest
 
 from harness import __version__

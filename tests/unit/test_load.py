@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -109,10 +110,11 @@ def test_read_stats_separates_the_aggregated_row(tmp_path):
 # -- profiles ------------------------------------------------------------------------------------
 
 
-def opts(table=None, phase="internal", env=None, tmp_path=None):
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parents[2]
 
-    return load_options(table or {}, phase=phase, root=tmp_path or Path("/p"), env=env or {})
+
+def opts(table=None, phase="internal", env=None, tmp_path=None):
+    return load_options(table or {}, phase=phase, root=tmp_path or ROOT, env=env or {})
 
 
 def test_the_default_profile_follows_the_phase_then_smoke():
@@ -182,6 +184,10 @@ def test_durations():
 
 
 def test_paths_safety_and_history_switches_come_from_env(tmp_path):
+    with pytest.raises(ConfigError, match="locustfile .* does not exist"):
+        opts(tmp_path=tmp_path)
+    (tmp_path / "tests/load").mkdir(parents=True)
+    (tmp_path / "tests/load/locustfile.py").write_text("")
     o = opts(tmp_path=tmp_path)
     assert o.history_file == tmp_path / "reports/history/load.jsonl"
     assert o.locustfile == tmp_path / "tests/load/locustfile.py"

@@ -10,7 +10,10 @@ from harness.policy import load_policy
 
 def test_defaults_carry_the_guides_phases_and_numbers():
     policy = load_policy()
-    assert list(policy.phases) == ["internal", "beta", "canary-10", "canary-25", "canary-50", "canary-75", "full"]
+    assert list(policy.phases) == [
+        *("internal", "beta", "canary-10", "canary-25", "canary-50", "canary-75", "full"),
+        "nightly",  # not a rollout phase: the nightly load job's gates
+    ]
     gates = {g.id: g for g in policy.phase("internal").gates}
     assert (gates["load.p95_ms"].op, gates["load.p95_ms"].threshold) == ("<", 2000)
     assert (gates["load.error_ratio"].op, gates["load.error_ratio"].threshold) == ("<", 0.001)

