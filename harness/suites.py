@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
+from harness.stack.process import die_with_parent
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -94,6 +95,7 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
                 env=env,
                 cwd=settings.project_root,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - the suites never outlive the gate
             )
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -9,12 +9,10 @@ down: SIGTERM, a grace period, then SIGKILL. The master also gets SIGTERM if its
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,11 +28,12 @@ from urllib.parse import urlsplit
 from harness.errors import ExitCode, HarnessError
 from harness.load.profiles import Profile
 from harness.load.results import LoadSummary, summarize_files
+from harness.stack.local import free_port
+from harness.stack.process import die_with_parent
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
 PROGRESS = "progress.jsonl"
 GRACE_S = 8.0
-_PR_SET_PDEATHSIG = 1
 
 
 class LoadError(HarnessError):
@@ -81,19 +80,6 @@ def unreachable(base_url: str, timeout_s: float = 5.0) -> str | None:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return f"{base_url} does not answer GET /health ({type(reason).__name__}: {reason})"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def progress_text(line: dict[str, Any], profile: Profile) -> str:
@@ -209,7 +195,7 @@ class LocustRunner:
             env=self._env(),
             cwd=self.out_dir,
             process_group=group,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - only prctl, no locks
         )
         self.procs.append(proc)
         return proc

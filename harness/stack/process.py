@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
+def die_with_parent(sig: int) -> Callable[[], None]:
     """For the child, before exec: receive sig when the harness dies, even by SIGKILL (Linux prctl)."""
 
     def arm() -> None:
@@ -63,7 +63,7 @@ class Service:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(self.stop_signal),  # noqa: PLW1509 - no threads run yet
+                preexec_fn=die_with_parent(self.stop_signal),  # noqa: PLW1509 - no threads run yet
             )
 
     @property

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_MARKERS = ("harness-local-", "uvicorn app.main:app")
+STACK_MARKERS = ("harness-local-", "uvicorn app.main:app", "tests/load/locustfile.py")
 
 
 RUN_ID = "E2E_RUN_ID"  # every process a test starts inherits it; other sessions' stacks do not have it
@@ -87,3 +92,48 @@ def harness(tmp_path):
         return Run(done.returncode, done.stdout, done.stderr, reports)
 
     return run
+
+
+@dataclass
+class Up:
+    """A running `harness up`: what it printed (label -> value) and the env export it gave."""
+
+    proc: subprocess.Popen
+    printed: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.printed["HARNESS_TARGET"]
+
+    @property
+    def token(self) -> str:
+        return self.printed["HARNESS_TOKEN"]
+
+
+@contextmanager
+def harness_up(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[Up]:
+    """Run `harness up ARGS` until it prints its export line; SIGTERM it afterwards, which must exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up", *args],
+        cwd=ROOT,
+        env=env or harness_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not any(x.startswith("export ") for x in lines):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"harness up did not come up: {proc.stderr.read()[-1000:]}", pytrace=False)
+            time.sleep(0.1)
+        printed = {m.group(1): m.group(2) for m in (re.match(r"(\w+):\s+(\S+)", x) for x in lines) if m}
+        printed.update(re.findall(r"(HARNESS_\w+)=(\S+)", next(x for x in lines if x.startswith("export "))))
+        yield Up(proc, printed)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, f"harness up exited {proc.returncode} on SIGTERM"

@@ -7,12 +7,6 @@ first). Without an engine they fail with the reason; they are never skipped to g
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 
 import pytest
 import requests
@@ -21,7 +15,7 @@ from harness.config import load_settings
 from harness.stack.containers import app_image_hash, container_options
 from harness.verdict import validate_verdict
 
-from .conftest import ROOT, harness_env
+from .conftest import ROOT, harness_env, harness_up
 
 pytestmark = pytest.mark.containers
 GATE = ["gate", "--stack", "containers", "--suites", "smoke"]
@@ -87,33 +81,12 @@ def test_up_serves_candidate_and_baseline_on_one_network_and_stops_on_sigterm(en
     opts = container_options(load_settings({}, env=env, root=ROOT), env=env)
     base_id = engine.images.get(opts.app_base_image).id
     tag = f"ai-orchestra-harness/app:{app_image_hash(ROOT, opts.dockerfile, base_id)}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "up", "--stack", "containers", "--baseline-image", tag],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 300
-        while not any(x.startswith("export ") for x in lines):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "harness up did not print its URLs"
-            time.sleep(0.2)
-        urls = {m.group(1): m.group(2) for m in (re.match(r"(\w+):\s+(http\S+)", x) for x in lines) if m}
-        assert urls["base_url"] != urls["baseline"]
-        for url in (urls["base_url"], urls["baseline"]):
+    with harness_up("--stack", "containers", "--baseline-image", tag, env=env, timeout=300) as up:
+        assert up.printed["base_url"] != up.printed["baseline"]
+        for url in (up.printed["base_url"], up.printed["baseline"]):
             assert requests.get(f"{url}/health", timeout=10).json()["status"] == "healthy"
         roles = {
             c.labels.get("org.ai-orchestra.role")
             for c in engine.containers.list(filters={"label": "org.ai-orchestra.harness"})
         }
         assert {"postgres", "redis", "app", "app-baseline"} <= roles
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    assert proc.returncode == 0

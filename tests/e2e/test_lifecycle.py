@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 
 import pytest
 
-from .conftest import ROOT, harness_env, stack_processes
+from .conftest import ROOT, harness_env, harness_up, stack_processes
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
@@ -41,6 +40,8 @@ def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as in a terminal: a job started in the background by a script inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_for(app_running, what="the app to start")
@@ -58,21 +59,7 @@ def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path,
 
 
 def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_sigterm(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "up"],
-        cwd=ROOT,
-        env=harness_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    try:
-        export = wait_for(lambda: next((x for x in lines if x.startswith("export ")), None), what="harness up")
-        found = dict(re.findall(r"(HARNESS_\w+)=(\S+)", export))
-        url, token = found["HARNESS_TARGET"], found["HARNESS_TOKEN"]
+    with harness_up() as up:
         reports = tmp_path / "reports"
         gate = subprocess.run(
             [
@@ -83,12 +70,12 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
                 "--suites",
                 "smoke",
                 "--target",
-                url,
+                up.url,
                 "--reports-dir",
                 str(reports),
             ],
             cwd=ROOT,
-            env=harness_env(HARNESS_TOKEN=token),
+            env=harness_env(HARNESS_TOKEN=up.token),
             capture_output=True,
             text=True,
             timeout=120,
@@ -97,21 +84,17 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
         doc = json.loads((reports / "verdict.json").read_text())
         assert doc["target"]["stack"] == "external"
         for report in reports.iterdir():
-            assert token not in report.read_text(), f"the token leaked into {report.name}"
+            assert up.token not in report.read_text(), f"the token leaked into {report.name}"
         suite = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", url, "-p", "no:cacheprovider"],
+            [sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", up.url, "-p", "no:cacheprovider"],
             cwd=ROOT,
-            env=harness_env(HARNESS_TOKEN=token),
+            env=harness_env(HARNESS_TOKEN=up.token),
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert suite.returncode == 0, suite.stdout[-2000:]
         assert "1 skipped" in suite.stdout  # the direct store check needs the stores' URLs
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    assert proc.returncode == 0
 
 
 def test_xdist_run_starts_exactly_one_stack(tmp_path):

@@ -25,7 +25,7 @@ from harness.load.profiles import DEFAULT_PROFILES
 from harness.load.runner import LocustRunner
 from harness.verdict import validate_verdict
 
-from .conftest import ROOT, harness_env
+from .conftest import ROOT, harness_env, stack_processes
 
 SHORT = {"HARNESS_LOAD_DURATION_S": "4", "HARNESS_LOAD_USERS": "20"}
 POLICY = """
@@ -37,27 +37,8 @@ gates = [{ id = "load.rps", threshold = 50, about = "e2e: 50 req/s (gate logic, 
 
 
 def locust_processes() -> dict[int, str]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "-m locust" in cmd and "tests/load/locustfile.py" in cmd:
-            found[int(entry.name)] = cmd.strip()
-    return found
-
-
-@pytest.fixture(autouse=True)
-def no_locust_left_behind():
-    before = set(locust_processes())
-    yield
-    deadline = time.monotonic() + 3  # a process killed a moment ago may still be in /proc
-    while (left := {p: c for p, c in locust_processes().items() if p not in before}) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"Locust processes left behind: {left}"
+    """This test's Locust processes (the autouse leftover check in conftest covers them too)."""
+    return {pid: cmd for pid, cmd in stack_processes().items() if "tests/load/locustfile.py" in cmd}
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from harness.verdict import validate_verdict
 
-from .conftest import ROOT, harness_env
+from .conftest import ROOT, harness_env, harness_up
 
 GATE = ["gate", "--phase", "internal", "--suites", "security"]
 PASSING = ("security.zap_fail", "security.trivy_high_critical", "security.auth_failures", "security.tls")
@@ -67,26 +65,9 @@ def test_clean_app_passes_smoke_and_security_and_without_a_vuln_db_is_inconclusi
 
 def test_clean_app_is_go_and_no_report_contains_the_token(tmp_path, no_vuln_db):
     """Against `harness up` as an external target, so the test knows the token to look for."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "up"],
-        cwd=ROOT,
-        env=harness_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not any(x.startswith("export ") for x in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "harness up did not come up"
-            time.sleep(0.1)
-        export = next(x for x in lines if x.startswith("export "))
-        found = dict(re.findall(r"(HARNESS_\w+)=(\S+)", export))
-        url, token = found["HARNESS_TARGET"], found["HARNESS_TOKEN"]
-        reports = tmp_path / "reports"
+    reports = tmp_path / "reports"
+    with harness_up() as up:
+        token = up.token
         gate = subprocess.run(
             [
                 sys.executable,
@@ -94,7 +75,7 @@ def test_clean_app_is_go_and_no_report_contains_the_token(tmp_path, no_vuln_db):
                 "harness.cli",
                 *GATE,
                 "--target",
-                url,
+                up.url,
                 "--reports-dir",
                 str(reports),
                 "--policy-file",
@@ -106,9 +87,6 @@ def test_clean_app_is_go_and_no_report_contains_the_token(tmp_path, no_vuln_db):
             text=True,
             timeout=180,
         )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
     assert gate.returncode == 0, gate.stdout + gate.stderr
     doc = json.loads((reports / "verdict.json").read_text())
     assert doc["verdict"] == "go" and all(statuses(doc)[g] == "pass" for g in PASSING)
