@@ -67,6 +67,12 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         "no:cacheprovider",
         "-p",
         "no:locust",  # Locust's pytest plugin clashes with --host options; load runs Locust in its own process
+        "-p",
+        "no:schemathesis",  # unused plugins (the contract suite calls schemathesis' API): ~2 s of start-up
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:anyio",
         "-q",
         "-rfE",
         "--continue-on-collection-errors",  # one broken module must not hide the other checks' evidence

@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     from harness.stack.containers import docker_client
 
-    client = docker_client()
+    client = docker_client(timeout_s=300)  # removing a vfs image takes a while
     for image in client.images.list(name="ai-orchestra-harness/app"):
         client.images.remove(image.id, force=True)
     reports = tempfile.mkdtemp(prefix="bench-containers-")

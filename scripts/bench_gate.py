@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: cold wall time of the smoke gate and of `tox -e smoke` (venv already built), median of N.
+"""Benchmark: cold wall time of the smoke gate, `tox -e smoke` (venv built) and the contract gate, median of N.
 
 Usage: python scripts/bench_gate.py [--runs 5]   (from the project root, with tox's smoke env built)
 Every run starts its own throwaway stack (initdb, PostgreSQL, Redis, migrations, app): that is "cold".
@@ -50,6 +50,16 @@ def main() -> None:
             reports,
         ],
         "tox -e smoke (venv built)": [tox, "-e", "smoke", "-qq"],
+        "harness gate --phase internal --suites contract": [
+            harness,
+            "gate",
+            "--phase",
+            "internal",
+            "--suites",
+            "contract",
+            "--reports-dir",
+            reports,
+        ],
     }
     print(f"# {args.runs} runs each, {os.cpu_count()} cores")
     for name, argv in cases.items():

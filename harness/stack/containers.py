@@ -238,7 +238,7 @@ class ContainersStack:
     def _build_app_image(self) -> str:
         """Build deploy/Dockerfile once per content: the tag is a hash of the Dockerfile, the app's files and
         the base image, so a warm run reuses it (built images are a cache, kept; containers never are)."""
-        client = docker_client()
+        client = docker_client(timeout_s=600)  # a build's requests may take minutes
         try:
             base_id = client.images.get(self.opts.app_base_image).id
             tag = (
