@@ -11,6 +11,7 @@ fi
 [ "$(id -u)" = 0 ] || { echo "docker-up: no engine at $sock and not root to start one" >&2; exit 2; }
 command -v dockerd >/dev/null || { echo "docker-up: dockerd not installed (apt-get install -y docker.io)" >&2; exit 2; }
 mkdir -p /var/lib/harness-docker
+touch /run/harness-docker.started   # tells scripts/docker-down.sh this engine is ours to stop
 nohup dockerd --storage-driver=vfs --iptables=false --ip6tables=false --data-root /var/lib/harness-docker \
     --host "$sock" --pidfile /run/harness-docker.pid >/var/log/harness-dockerd.log 2>&1 &
 for _ in $(seq 1 60); do
