@@ -11,7 +11,6 @@ use the checks built into the binary. A vulnerability scan needs a DB already in
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.jsonfile import load_json
 from harness.security.errors import TrivyError
 from harness.security.findings import Finding
 
@@ -102,14 +102,7 @@ def run_trivy(trivy: str, args: list[str], *, output: Path, cache_dir: Path, tim
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TrivyError(f"trivy report {path} was not written") from None
-    except OSError as exc:
-        raise TrivyError(f"trivy report {path} cannot be read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise TrivyError(f"trivy report {path} is not valid JSON ({exc}); re-run trivy with --format json") from None
+    doc = load_json(path, "trivy report", TrivyError, missing="was not written", hint="re-run trivy with --format json")
     check_report(doc, str(path))
     return doc
 

@@ -11,13 +11,13 @@ instead; from_api_alerts() turns those into the same Alert objects.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.jsonfile import load_json
 from harness.security.errors import ZapReportError
 from harness.security.findings import Finding, url_key
 from harness.security.rules import Rules
@@ -206,16 +206,13 @@ def parse_report(doc: Any, where: str, source: str = "zap-report") -> list[Alert
 
 def read_report(path: Path) -> list[Alert]:
     """Ingest a zap-baseline JSON report file (--zap-report FILE / HARNESS_ZAP_REPORT)."""
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ZapReportError(f"ZAP report {path} does not exist; fix --zap-report / HARNESS_ZAP_REPORT") from None
-    except OSError as exc:
-        raise ZapReportError(f"ZAP report {path} cannot be read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ZapReportError(
-            f"ZAP report {path} is not valid JSON ({exc}); regenerate it with zap-baseline.py -J"
-        ) from None
+    doc = load_json(
+        path,
+        "ZAP report",
+        ZapReportError,
+        missing="does not exist; fix --zap-report / HARNESS_ZAP_REPORT",
+        hint="regenerate it with zap-baseline.py -J",
+    )
     return parse_report(doc, str(path))
 
 
