@@ -137,3 +137,18 @@ def harness_up(*args: str, env: dict[str, str] | None = None, timeout: float = 1
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode == 0, f"harness up exited {proc.returncode} on SIGTERM"
+
+
+def spawn_harness(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    """`harness ARGS` in its own session, interruptible as from a terminal (a job a script started in the
+    background inherits SIGINT ignored; the child restores it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from .conftest import ROOT, harness_env, harness_up, stack_processes
+from .conftest import ROOT, harness_env, harness_up, spawn_harness, stack_processes
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
@@ -32,16 +32,8 @@ def app_running() -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path, sig):
     reports = tmp_path / "reports"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "gate", "--suites", "smoke", "--reports-dir", str(reports)],
-        cwd=ROOT,
-        env=harness_env(ORCHESTRA_FAULTS="ws_no_pong"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        # as in a terminal: a job started in the background by a script inherits SIGINT ignored
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    proc = spawn_harness(
+        "gate", "--suites", "smoke", "--reports-dir", str(reports), env=harness_env(ORCHESTRA_FAULTS="ws_no_pong")
     )
     try:
         wait_for(app_running, what="the app to start")

@@ -25,7 +25,7 @@ from harness.load.profiles import DEFAULT_PROFILES
 from harness.load.runner import LocustRunner
 from harness.verdict import validate_verdict
 
-from .conftest import ROOT, harness_env, stack_processes
+from .conftest import ROOT, harness_env, spawn_harness, stack_processes
 
 SHORT = {"HARNESS_LOAD_DURATION_S": "4", "HARNESS_LOAD_USERS": "20"}
 POLICY = """
@@ -194,17 +194,17 @@ def test_the_runner_against_a_dropping_target_reports_nothing_to_judge(dropper, 
 
 def test_ctrl_c_mid_run_is_inconclusive_and_stops_every_locust_process(policy):
     reports = policy.parent / "reports"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "load", "--profile", "smoke", "--duration", "60"]
-        + ["--reports-dir", str(reports), "--policy-file", str(policy)],
-        cwd=ROOT,
+    proc = spawn_harness(
+        "load",
+        "--profile",
+        "smoke",
+        "--duration",
+        "60",
+        "--reports-dir",
+        str(reports),
+        "--policy-file",
+        str(policy),
         env=harness_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        # as in a terminal: a job started in the background by a script inherits SIGINT ignored
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
