@@ -16,9 +16,14 @@ import click
 from harness.config import load_settings
 from harness.errors import ExitCode, HarnessError, ReportError
 
+# what an unexpected exception needs to leave an inconclusive verdict behind (set once settings are known)
+_CONTEXT: dict[str, Any] = {}
+
 
 def _settings(**flags: Any) -> Any:
-    return load_settings(flags)
+    settings = load_settings(flags)
+    _CONTEXT.update(reports_dir=settings.reports_dir, phase=settings.phase)
+    return settings
 
 
 def _common(fn: Any) -> Any:
@@ -175,20 +180,24 @@ def phases(phase: str | None, policy_file: Path | None) -> None:
 @cli.command()
 @click.argument("verdict_file", type=click.Path(path_type=Path), default=Path("reports/verdict.json"))
 def report(verdict_file: Path) -> None:
-    """Validate a verdict.json against the v1 schema and print its summary; exit with its code."""
+    """Validate a verdict.json (v1 or v1.1) against its schema and print its summary; exit with its code."""
     import jsonschema
 
     from harness.report.markdown import render_console
     from harness.verdict import EXIT_CODES, validate_verdict
 
     try:
-        doc = json.loads(verdict_file.read_text())
+        doc = json.loads(verdict_file.read_bytes().decode("utf-8"))
         validate_verdict(doc)
     except FileNotFoundError:
         raise ReportError(f"{verdict_file} does not exist; run `harness gate` first") from None
+    except IsADirectoryError:
+        raise ReportError(f"{verdict_file} is a directory; give the verdict.json file") from None
+    except OSError as exc:
+        raise ReportError(f"{verdict_file} cannot be read ({exc.strerror})") from None
     except (ValueError, jsonschema.ValidationError) as exc:
         msg = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
-        raise ReportError(f"{verdict_file} is not a valid v1 verdict: {msg}") from None
+        raise ReportError(f"{verdict_file} is not a valid verdict (v1 or v1.1): {msg}") from None
     click.echo(render_console(doc))
     sys.exit(int(EXIT_CODES[doc["verdict"]]))
 
@@ -200,7 +209,10 @@ def report(verdict_file: Path) -> None:
     help="Load profile: smoke, internal, nightly or one from config [env HARNESS_LOAD_PROFILE].",
 )
 @click.option(
-    "--phase", default=None, help="Phase whose load gates judge the run [env HARNESS_PHASE; default internal]."
+    "--phase",
+    default="load",
+    show_default=True,
+    help="Phase whose gates judge the run: `load` (the internal phase's load gates), `nightly`, or one of yours.",
 )
 @_common
 @click.option("--users", type=int, default=None, help="Override the profile's user count.")
@@ -228,7 +240,7 @@ def report(verdict_file: Path) -> None:
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
 def load_command(**flags: Any) -> None:
     """Run the load suite (Locust, headless, bounded) and judge it; exit 0 go, 1 no-go, 2 inconclusive."""
-    from harness.load.command import export_flags, run_load
+    from harness.load_gate import export_flags, run_load
     from harness.report.markdown import render_console
 
     export_flags(flags)
@@ -259,6 +271,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         click.echo("harness: interrupted", err=True)
+        sys.exit(int(ExitCode.INCONCLUSIVE))
+    except Exception:  # noqa: BLE001 - a bug of ours must read as inconclusive (2), never as no-go (1)
+        from harness.gate import internal_error, internal_error_verdict
+
+        reports = _CONTEXT.get("reports_dir")
+        line = internal_error(reports)
+        if reports is not None and internal_error_verdict(reports, _CONTEXT.get("phase", ""), line):
+            line += f"; inconclusive verdict in {reports}/verdict.json"
+        click.echo(f"harness: error: {line}", err=True)
         sys.exit(int(ExitCode.INCONCLUSIVE))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Iterable
@@ -37,7 +38,26 @@ class Settings:
     app_image: str | None = None  # containers: test this image instead of building deploy/Dockerfile
     baseline_image: str | None = None  # containers: also start this image next to the candidate (blue/green)
     project_root: Path = Path(".")
-    suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # validated by each suite
+    suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # file tables, validated by each suite
+    suite_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # CLI flags for a suite: win over all
+
+    def to_json(self) -> str:
+        """The whole run's settings as one JSON document for the suites' pytest child; never the token."""
+        raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "token"}
+        return json.dumps(raw, default=lambda v: str(v) if isinstance(v, Path) else list(v), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, token: str | None = None) -> Settings:
+        """Settings from to_json() (the token comes from HARNESS_TOKEN, as it always does)."""
+        raw = json.loads(text)
+        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root"}
+        for key in kinds:
+            if raw.get(key) is not None:
+                raw[key] = Path(raw[key])
+        if raw.get("suites") is not None:
+            raw["suites"] = tuple(raw["suites"])
+        token = token if token is not None else os.environ.get("HARNESS_TOKEN") or None
+        return cls(**raw, token=token)
 
     def options(self, suite: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
         """The [tool.harness.<suite>] table (or harness.toml [<suite>]), empty when absent; with `keys`,

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import ReportError
 
 EVIDENCE_SCHEMA = "harness.evidence/v1"
-OUTCOMES = ("passed", "failed", "skipped", "error")
+# not_applicable: the check cannot apply to this target (e.g. TLS on a loopback http stack); never a pass
+OUTCOMES = ("passed", "failed", "skipped", "error", "not_applicable")
+COMPLETED = ("passed", "failed")  # the only outcomes whose measurements a gate may use
+UNDECIDED = "the check never reported a result (its process may have crashed)"
 
 
 @dataclass(slots=True)
 class Evidence:
-    """The result of one check: what ran, how it ended, what it measured, how to reproduce it."""
+    """The result of one check: what ran, how it ended, what it measured and covered, how to reproduce it.
+
+    A record starts as `error` (UNDECIDED) and only its call phase can make it `passed`."""
 
     suite: str
     id: str
-    outcome: str
+    outcome: str = "error"
     nodeid: str = ""
     duration_s: float = 0.0
-    message: str = ""
+    message: str = UNDECIDED
     measurements: dict[str, float] = field(default_factory=dict)
     repro: list[str] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)  # what the check looked at: {"files": 12, ...}
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> Evidence:
@@ -33,6 +38,19 @@ class Evidence:
         if ev.outcome not in OUTCOMES:
             raise ValueError(f"outcome {ev.outcome!r} is not one of {OUTCOMES}")
         return ev
+
+    @property
+    def completed(self) -> bool:
+        """The check ran to its verdict (passed or failed): its measurements mean something."""
+        return self.outcome in COMPLETED
+
+    def uncovered(self) -> list[str]:
+        """Coverage counts that are zero (or not a number): what the check said it looked at and did not."""
+        return [
+            k
+            for k, v in self.coverage.items()
+            if not isinstance(v, int | float) or isinstance(v, bool) or math.isnan(v) or v <= 0
+        ]
 
 
 @dataclass(slots=True)
@@ -55,19 +73,6 @@ class EvidenceFile:
         )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_evidence(path: Path) -> EvidenceFile:
     """Load an evidence file, or say in one line why it cannot be used."""
     try:
@@ -81,5 +86,5 @@ def read_evidence(path: Path) -> EvidenceFile:
         )
     except FileNotFoundError:
         raise ReportError(f"evidence file {path} was not written; the suites did not finish") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise ReportError(f"evidence file {path} is malformed ({exc}); re-run the gate") from None

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
-from harness.errors import ConfigError, StackError, did_you_mean
+from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
-from harness.policy import load_policy
+from harness.policy import Phase, Policy, load_policy
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import Decision, evaluate, verdict_document
+
+STALE = ("verdict.json", "summary.md", "gates.xml", "junit.xml", "evidence.json", "harness-error.log")
+ERROR_LOG = "harness-error.log"
 
 
 @dataclass(slots=True)
@@ -33,6 +37,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def gate_policy(settings: Settings) -> tuple[Policy, Phase, set[str]]:
+    """The policy (validated against the suites of this build), the phase, and the suites present."""
+    known = available_suites(settings.suites_dir)
+    policy = load_policy(settings.policy_file, suites=known)
+    return policy, policy.phase(settings.phase), known
+
+
 def _selected(settings: Settings, phase_suites: tuple[str, ...], known: set[str]) -> tuple[str, ...] | None:
     if settings.suites is None:
         return None
@@ -45,20 +56,28 @@ def _selected(settings: Settings, phase_suites: tuple[str, ...], known: set[str]
     return settings.suites
 
 
+def prepare_reports(reports: Path) -> None:
+    """Create the reports dir and delete what an earlier run left: a crash must never leave an old `go`."""
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        for stale in STALE:
+            (reports / stale).unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"reports dir {reports} cannot be used ({exc.strerror or exc}); set --reports-dir to a writable directory"
+        ) from None
+
+
 def run_gate(settings: Settings) -> GateRun:
     """Run the phase's suites against a fresh or given target and write the verdict. Never raises for
-    a failed stack or suite: those become `error`/`missing` gates. Raises HarnessError only for bad usage."""
-    policy = load_policy(settings.policy_file)
-    phase = policy.phase(settings.phase)
-    known = available_suites(settings.suites_dir)
+    a failed stack or suite: those become `error`/`missing` gates. Raises HarnessError only for bad usage;
+    a bug of the harness itself ends as an `inconclusive` verdict that says so (traceback in harness-error.log)."""
+    policy, phase, known = gate_policy(settings)
     selected = _selected(settings, phase.suites, known)
     wanted = [s for s in (selected or phase.suites) if s in known]
 
     reports = settings.reports_dir
-    reports.mkdir(parents=True, exist_ok=True)
-    for stale in ("verdict.json", "summary.md", "gates.xml", "junit.xml", "evidence.json"):
-        (reports / stale).unlink(missing_ok=True)  # a crash must never leave an old `go` behind
-
+    prepare_reports(reports)
     backend, why = choose(settings)
     stack = make_stack(settings, backend)
     stack.check()  # bad usage (missing binaries, busy port) ends here, before anything starts
@@ -84,6 +103,12 @@ def run_gate(settings: Settings) -> GateRun:
     except KeyboardInterrupt:
         suite_errors = dict.fromkeys(wanted, "the run was interrupted (Ctrl-C) before the suites finished")
         notes.append("interrupted by Ctrl-C")
+    except HarnessError:
+        raise
+    except Exception:  # noqa: BLE001 - a bug of ours: say so in the verdict, never exit 1 (no-go)
+        line = internal_error(reports)
+        suite_errors = dict.fromkeys(wanted, line)
+        notes.append(line)
     if selected is not None:
         notes.append(f"narrowed run: --suites {','.join(selected)}")
 
@@ -98,7 +123,52 @@ def run_gate(settings: Settings) -> GateRun:
         policy_source=policy.source,
         notes=notes,
     )
+    write_reports(doc, reports, secrets)
+    return GateRun(doc, decision, reports)
+
+
+def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> None:
     write_verdict(doc, reports / "verdict.json", secrets)
     write_markdown(doc, reports / "summary.md", secrets)
     write_gates_junit(doc, reports / "gates.xml", secrets)
-    return GateRun(doc, decision, reports)
+
+
+def internal_error(reports: Path | None) -> str:
+    """Log the current exception's traceback to reports/harness-error.log; return the one line to show."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    where = "stderr"
+    if reports is not None:
+        try:
+            reports.mkdir(parents=True, exist_ok=True)
+            (reports / ERROR_LOG).write_text(traceback.format_exc())
+            where = str(reports / ERROR_LOG)
+        except OSError:
+            pass
+    return f"the harness itself failed ({what}); this is a bug of the harness, not a finding (traceback: {where})"
+
+
+def internal_error_verdict(reports: Path, phase: str, line: str, target: dict[str, Any] | None = None) -> bool:
+    """Best effort: leave an `inconclusive` verdict saying the harness failed. False if it could not."""
+    now = _now()
+    doc = {
+        "schema": "harness.verdict/v1.1",
+        "verdict": "inconclusive",
+        "phase": phase or "unknown",
+        "target": target or {"base_url": None, "stack": "external", "version": None},
+        "started_at": now,
+        "finished_at": now,
+        "duration_s": 0.0,
+        "scope": {"narrowed": False, "requested": None, "evaluated": [], "omitted": []},
+        "suites": {},
+        "gates": [],
+        "reasons": [line],
+        "notes": ["harness error: no gate was evaluated"],
+    }
+    try:
+        write_reports(doc, reports, [])
+    except Exception:  # noqa: BLE001 - the reports dir may be what is broken
+        return False
+    return True

@@ -1,10 +1,17 @@
-"""Phases and their gates. Defaults come from the deployment guide (harness/policy.toml)."""
+"""Phases and their gates. Defaults come from the deployment guide (harness/policy.toml).
+
+A team policy file is validated completely when it is loaded: every table and key has the right type,
+every gate a known kind, `op` and a numeric `threshold` (for metric gates) and a known suite. A bad one
+is one ConfigError line (exit 64), never a crash later in evaluate().
+"""
 
 from __future__ import annotations
 
+import math
 import operator
+import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -19,7 +26,9 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-_GATE_KEYS = {"id", "suite", "check", "metric", "op", "threshold", "about"}
+_GATE_KEYS = ("id", "suite", "check", "metric", "op", "threshold", "about")
+_PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout")
+_GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +59,13 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """A rollout phase and the gates that guard it."""
+    """A rollout phase (or a named non-rollout gate such as `pr`) and the gates that guard it."""
 
     name: str
     traffic: str
     description: str
     gates: tuple[Gate, ...]
+    rollout: bool = True
 
     @property
     def suites(self) -> tuple[str, ...]:
@@ -77,71 +87,148 @@ class Policy:
             )
         return self.phases[name]
 
+    @property
+    def suites(self) -> set[str]:
+        return {s for p in self.phases.values() for s in p.suites}
 
-def _gate(raw: dict[str, Any], where: str) -> Gate:
-    unknown = set(raw) - _GATE_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ConfigError(f"{where}: unknown gate key {key!r}{did_you_mean(key, _GATE_KEYS)}")
-    if "id" not in raw or "suite" not in raw:
-        raise ConfigError(f"{where}: every gate needs an id and a suite")
-    gate = Gate(**raw)
-    if gate.metric and (gate.op not in OPS or not isinstance(gate.threshold, int | float)):
-        raise ConfigError(f"{where}: gate {gate.id!r} needs op (one of {' '.join(OPS)}) and a numeric threshold")
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checked(gate: Gate, where: str, suites: set[str] | None) -> Gate:
+    """A gate whose every field makes sense, or a ConfigError naming the field."""
+    at = f"{where}: gate {gate.id!r}"
+    for key in ("suite", "check", "metric", "op", "about"):
+        value = getattr(gate, key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{at}: {key} = {value!r} must be a string")
+    if not _GATE_ID.match(gate.id):
+        raise ConfigError(f"{at}: an id is '<suite>.<name>' in lower case (e.g. 'load.p95_ms')")
+    if not gate.suite:
+        raise ConfigError(f"{at}: suite must not be empty")
+    if suites is not None and gate.suite not in suites:
+        raise ConfigError(
+            f"{at}: unknown suite {gate.suite!r}{did_you_mean(gate.suite, suites)}; suites: {', '.join(sorted(suites))}"
+        )
+    if gate.check is not None and gate.metric is not None:
+        raise ConfigError(f"{at}: set check or metric, not both")
+    if gate.metric is not None or gate.op is not None or gate.threshold is not None:
+        if not gate.metric:
+            raise ConfigError(f'{at}: op and threshold only apply to a metric gate (metric = "<measurement>")')
+        if gate.op not in OPS:
+            op = str(gate.op)
+            hint = f" (did you mean {op[::-1]!r}?)" if op[::-1] in OPS else did_you_mean(op, OPS)
+            raise ConfigError(f"{at}: op = {gate.op!r} is not one of {' '.join(OPS)}{hint}")
+        if not _is_number(gate.threshold):
+            raise ConfigError(f"{at}: threshold = {gate.threshold!r} must be a number")
+    if gate.check is not None and not gate.check.strip():
+        raise ConfigError(f"{at}: check must name a check id or pattern")
     return gate
 
 
-def _merge_gates(base: list[Gate], raw: list[dict[str, Any]], drop: list[str], where: str) -> list[Gate]:
+def _unknown(keys: Iterable[str], known: tuple[str, ...], what: str) -> None:
+    for key in keys:
+        if key not in known:
+            raise ConfigError(f"{what}: unknown key {key!r}{did_you_mean(key, known)}")
+
+
+def _gate(raw: dict[str, Any], where: str, suites: set[str] | None) -> Gate:
+    _unknown(raw, _GATE_KEYS, f"{where}: gate")
+    if "id" not in raw or "suite" not in raw:
+        raise ConfigError(f"{where}: every new gate needs an id and a suite (got {raw!r})")
+    if not isinstance(raw["id"], str):
+        raise ConfigError(f"{where}: gate id {raw['id']!r} must be a string")
+    return _checked(Gate(**raw), where, suites)
+
+
+def _merge_gates(base: list[Gate], raw: Any, drop: Any, where: str, suites: set[str] | None) -> list[Gate]:
+    if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
+        raise ConfigError(f"{where}: gates must be a list of tables ({{ id = ..., suite = ... }})")
+    if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
+        raise ConfigError(f"{where}: drop must be a list of gate ids")
+    known = {g.id for g in base}
+    for gid in drop:
+        if gid not in known:
+            raise ConfigError(f"{where}: drop names unknown gate {gid!r}{did_you_mean(gid, known)}")
     gates = {g.id: g for g in base if g.id not in set(drop)}
     for item in raw:
         gid = item.get("id")
         if gid in gates:
-            extra = set(item) - _GATE_KEYS
-            if extra:
-                raise ConfigError(f"{where}: unknown gate key {sorted(extra)[0]!r}")
-            gates[gid] = replace(gates[gid], **{k: v for k, v in item.items() if k != "id"})
+            _unknown(item, _GATE_KEYS, f"{where}: gate {gid!r}")
+            updated = replace(gates[gid], **{k: v for k, v in item.items() if k != "id"})
+            gates[gid] = _checked(updated, where, suites)
         else:
-            gates[gid] = _gate(item, where)
+            gates[str(gid)] = _gate(item, where, suites)
     return list(gates.values())
 
 
-def _phases(table: dict[str, Any], base: dict[str, Phase], where: str) -> dict[str, Phase]:
+def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} = {value!r} must be a string")
+    return value
+
+
+def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: set[str] | None) -> dict[str, Phase]:
     out = dict(base)
-    raw_phases = table.get("phases", {})
     if set(table) - {"phases"}:
         raise ConfigError(f"{where}: only [phases.<name>] tables are allowed at the top level")
+    raw_phases = table.get("phases", {})
+    if not isinstance(raw_phases, dict):
+        raise ConfigError(f"{where}: phases must be tables ([phases.<name>])")
     for name, raw in raw_phases.items():
-        known = {"traffic", "description", "gates", "like", "drop"}
-        if set(raw) - known:
-            key = sorted(set(raw) - known)[0]
-            raise ConfigError(f"{where}: phase {name!r}: unknown key {key!r}{did_you_mean(key, known)}")
-        start = out.get(raw.get("like", name))
+        at = f"{where}: phase {name!r}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{at} must be a table ([phases.{name}]), not {type(raw).__name__}")
+        if not name.strip():
+            raise ConfigError(f"{where}: a phase needs a name")
+        _unknown(raw, _PHASE_KEYS, at)
+        like = raw.get("like", name)
+        if not isinstance(like, str):
+            raise ConfigError(f"{at}: like = {like!r} must be a phase name")
+        start = out.get(like)
         if "like" in raw and start is None:
-            raise ConfigError(f"{where}: phase {name!r} is like unknown phase {raw['like']!r}")
-        gates = _merge_gates(
-            list(start.gates) if start else [], raw.get("gates", []), raw.get("drop", []), f"{where}: phase {name!r}"
-        )
+            raise ConfigError(f"{at} is like unknown phase {like!r}{did_you_mean(like, out)}")
+        rollout = raw.get("rollout", start.rollout if start else True)
+        if not isinstance(rollout, bool):
+            raise ConfigError(f"{at}: rollout = {rollout!r} must be true or false")
+        gates = _merge_gates(list(start.gates) if start else [], raw.get("gates", []), raw.get("drop", []), at, suites)
         out[name] = Phase(
             name=name,
-            traffic=raw.get("traffic", start.traffic if start else ""),
-            description=raw.get("description", start.description if start else ""),
+            traffic=_text(raw, "traffic", start.traffic if start else "", at),
+            description=_text(raw, "description", start.description if start else "", at),
             gates=tuple(gates),
+            rollout=rollout,
         )
     return out
 
 
-def load_policy(override: Path | None = None) -> Policy:
-    """The guide's default policy, with a team's override file merged on top."""
+def default_policy() -> Policy:
+    """The guide's phases and gates, as shipped."""
     text = resources.files("harness").joinpath("policy.toml").read_text()
-    phases = _phases(tomllib.loads(text), {}, "harness/policy.toml")
-    source = "defaults (deployment guide)"
-    if override is not None:
-        if not override.is_file():
-            raise ConfigError(f"policy file {override} does not exist; fix policy_file or HARNESS_POLICY_FILE")
-        try:
-            table = tomllib.loads(override.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{override}: not valid TOML ({exc})") from None
-        phases = _phases(table, phases, str(override))
-        source = f"defaults + {override}"
-    return Policy(phases=phases, source=source)
+    return Policy(_phases(tomllib.loads(text), {}, "harness/policy.toml", None), "defaults (deployment guide)")
+
+
+def load_policy(override: Path | None = None, suites: Iterable[str] = ()) -> Policy:
+    """The guide's default policy, with a team's override file merged on top and validated: a gate's
+    suite must be one the defaults use or one of `suites` (the suites present in this build)."""
+    policy = default_policy()
+    if override is None:
+        return policy
+    try:
+        text = override.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"policy file {override} does not exist; fix policy_file or HARNESS_POLICY_FILE") from None
+    except IsADirectoryError:
+        raise ConfigError(f"policy file {override} is a directory; give a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"policy file {override} cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"policy file {override} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{override}: not valid TOML ({exc})") from None
+    known = policy.suites | set(suites)
+    return Policy(_phases(table, policy.phases, str(override), known), f"defaults + {override}")

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
@@ -16,6 +17,7 @@ from harness.stack.process import die_with_parent
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
+SETTINGS_FILE = "run-settings.json"
 BROKEN = {2: "was interrupted", 3: "hit an internal error", 4: "was misused (bad pytest arguments)"}
 
 
@@ -43,7 +45,9 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     """One pytest session over the suites; its evidence file is the only thing we read back."""
     reports = settings.reports_dir
     evidence_path, log_path = reports / "evidence.json", reports / "pytest.log"
+    settings_path = reports / SETTINGS_FILE
     evidence_path.unlink(missing_ok=True)
+    write_atomic(settings_path, settings.to_json())  # the run's options: one document, no token
     argv = [
         sys.executable,
         "-m",
@@ -55,6 +59,8 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         "harness.plugins.evidence",
         "--harness-evidence",
         str(evidence_path),
+        "--harness-settings",
+        str(settings_path),
         "--junitxml",
         str(reports / "junit.xml"),
         "-o",
@@ -81,15 +87,7 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         argv += ["-n", str(settings.workers)]
     # The child gets the Target itself, and the settings the suites read; not how the target came to be.
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
-    env.update(
-        {
-            TARGET_ENV: target.to_json(),
-            "HARNESS_PHASE": settings.phase,
-            "HARNESS_REPORTS_DIR": str(settings.reports_dir),
-        }
-    )
-    if settings.policy_file is not None:
-        env["HARNESS_POLICY_FILE"] = str(settings.policy_file)
+    env[TARGET_ENV] = target.to_json()
     proc = None
     with open(log_path, "w") as log:
         try:

@@ -1,4 +1,10 @@
-"""evaluate(phase, evidence) -> Verdict: a pure function of the records, nothing else."""
+"""evaluate(phase, evidence) -> Verdict: a pure function of the records, nothing else.
+
+Fail closed. A gate is `pass` only when its evidence completed and covered something; a gate whose
+suite was left out of the run is `not_run`; a check that cannot apply to the target is
+`not_applicable` (N/A, never a pass). Only `pass` and `not_applicable` gates allow `go`, and at
+least one gate must pass.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,13 @@ from harness.errors import ExitCode
 from harness.evidence import Evidence
 from harness.policy import Gate, Phase
 
-SCHEMA_ID = "harness.verdict/v1"
+SCHEMA_ID = "harness.verdict/v1.1"
+SCHEMAS = {"harness.verdict/v1": "verdict.v1.schema.json", SCHEMA_ID: "verdict.schema.json"}
 EXIT_CODES = {"go": ExitCode.GO, "no-go": ExitCode.NO_GO, "inconclusive": ExitCode.INCONCLUSIVE}
-_SEVERITY = {"fail": 0, "error": 1, "missing": 2, "pass": 3}
+STATUSES = ("pass", "fail", "missing", "error", "not_run", "not_applicable")
+_SEVERITY = {"fail": 0, "not_run": 1, "error": 2, "missing": 3, "not_applicable": 4, "pass": 5}
+_ORDER = ("passed", "failed", "error", "skipped", "not_applicable")
+_WORDS = {"not_applicable": "not applicable"}
 
 
 @dataclass(slots=True)
@@ -26,12 +36,13 @@ class GateResult:
 
     id: str
     suite: str
-    status: str  # pass | fail | missing | error
+    status: str  # one of STATUSES
     observed: float | str | None
     threshold: str
     reason: str
     about: str = ""
     repro: list[str] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,26 +61,89 @@ class Decision:
 
 
 def _suite_stats(records: list[Evidence], status: str) -> dict[str, Any]:
-    count = {o: sum(r.outcome == o for r in records) for o in ("passed", "failed", "skipped", "error")}
+    count = {o: sum(r.outcome == o for r in records) for o in _ORDER}
     return {
         "status": status,
         "passed": count["passed"],
         "failed": count["failed"],
         "skipped": count["skipped"],
         "errors": count["error"],
+        "not_applicable": count["not_applicable"],
         "duration_s": round(sum(r.duration_s for r in records), 3),
     }
 
 
 def _result(
-    gate: Gate, status: str, observed: float | str | None, reason: str, repro: list[str] | None = None
+    gate: Gate,
+    status: str,
+    observed: float | str | None,
+    reason: str,
+    repro: list[str] | None = None,
+    coverage: dict[str, float] | None = None,
 ) -> GateResult:
-    return GateResult(gate.id, gate.suite, status, observed, gate.threshold_text(), reason, gate.about, repro or [])
+    return GateResult(
+        gate.id, gate.suite, status, observed, gate.threshold_text(), reason, gate.about, repro or [], coverage or {}
+    )
 
 
 def matches(check: str, evidence_id: str) -> bool:
     """A gate's check names one check, its parametrized variants (id[param]), or a glob (contract.ws.*)."""
     return evidence_id == check or evidence_id.startswith(f"{check}[") or fnmatch.fnmatchcase(evidence_id, check)
+
+
+def counts_text(recs: list[Evidence]) -> str:
+    """'passed' for one record; '2 passed, 3 skipped' for several: every variant is accounted for."""
+    if len(recs) == 1:
+        return _WORDS.get(recs[0].outcome, recs[0].outcome)
+    parts = [(sum(r.outcome == o for r in recs), _WORDS.get(o, o)) for o in _ORDER]
+    return ", ".join(f"{n} {word}" for n, word in parts if n)
+
+
+def coverage_of(recs: list[Evidence]) -> dict[str, float]:
+    """The counts of what the records covered, summed by name."""
+    out: dict[str, float] = {}
+    for r in recs:
+        for k, v in r.coverage.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+def _uncovered(recs: list[Evidence]) -> str:
+    """'' when every completed record covered something; else which record covered nothing of what."""
+    for r in recs:
+        zero = r.uncovered() if r.completed else []
+        if zero:
+            return f"{r.id} covered nothing ({', '.join(f'{k} {r.coverage.get(k)}' for k in zero)})"
+    return ""
+
+
+def _detail(bad: list[Evidence], many: bool) -> str:
+    text = "; ".join(f"{r.id}: {r.message or r.outcome}" if many else (r.message or r.outcome) for r in bad[:5])
+    return text + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+
+
+def _judge_records(gate: Gate, found: list[Evidence], what: str) -> GateResult:
+    """The shared rule of check and suite gates over the records they cover."""
+    observed, cov = counts_text(found), coverage_of(found)
+    failed = [r for r in found if r.outcome == "failed"]
+    errored = [r for r in found if r.outcome == "error"]
+    if failed:
+        return _result(gate, "fail", observed, f"{gate.id}: {_detail(failed, len(found) > 1)}", failed[0].repro, cov)
+    if errored:
+        return _result(gate, "error", observed, f"{gate.id}: {_detail(errored, len(found) > 1)}", errored[0].repro, cov)
+    passed = [r for r in found if r.outcome == "passed"]
+    if not passed:
+        if found and all(r.outcome == "not_applicable" for r in found):
+            msg = found[0].message.removeprefix("not applicable: ")
+            return _result(gate, "not_applicable", observed, f"{gate.id}: not applicable: {msg}", coverage=cov)
+        skipped = next((r for r in found if r.outcome == "skipped"), None)
+        why = f" ({skipped.message})" if skipped is not None and skipped.message else ""
+        return _result(gate, "missing", observed, f"{gate.id}: {what} was skipped{why}", coverage=cov)
+    zero = _uncovered(found)
+    if zero:
+        return _result(gate, "missing", observed, f"{gate.id}: no evidence: {zero}", coverage=cov)
+    return _result(gate, "pass", observed, f"{gate.id}: {observed}", coverage=cov)
 
 
 def _check_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
@@ -79,58 +153,56 @@ def _check_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
         broken = next((r for r in recs if r.id.endswith(".collect") and r.outcome == "error"), None)
         if broken is not None:  # the check's module may be the one that failed to load
             return _result(gate, "error", None, f"{gate.id}: did not run: {broken.message}", broken.repro)
+        if recs:  # the suite ran, and no check of it has this id: the policy and the suite disagree
+            ids = sorted({r.id.split("[")[0] for r in recs})
+            return _result(
+                gate,
+                "error",
+                None,
+                f"{gate.id}: the policy's check {gate.check!r} matches no check of suite {gate.suite} "
+                f"(its checks: {', '.join(ids[:12])}{' ...' if len(ids) > 12 else ''}); fix the policy",
+            )
         return _result(gate, "missing", None, f"{gate.id}: check {gate.check} did not run")
-    if len(found) == 1 and found[0].outcome == "skipped":
-        rec = found[0]
-        return _result(gate, "missing", "skipped", f"{gate.id}: check was skipped ({rec.message})", rec.repro)
-    bad = [r for r in found if r.outcome in ("failed", "error")]
-    ran = [r for r in found if r.outcome != "skipped"]
-    if not bad:
-        if not ran:
-            return _result(gate, "missing", "skipped", f"{gate.id}: every matching check was skipped")
-        return _result(
-            gate, "pass", "passed" if len(found) == 1 else f"{len(ran)}/{len(ran)} passed", f"{gate.id}: passed"
-        )
-    status = "fail" if any(r.outcome == "failed" for r in bad) else "error"
-    observed = bad[0].outcome if len(found) == 1 else f"{len(ran) - len(bad)}/{len(ran)} passed"
-    detail = "; ".join(
-        f"{r.id}: {r.message or r.outcome}" if len(found) > 1 else (r.message or r.outcome) for r in bad[:5]
-    )
-    more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
-    return _result(gate, status, observed, f"{gate.id}: {detail}{more}", bad[0].repro)
+    return _judge_records(gate, found, "every matching check" if len(found) > 1 else "the check")
 
 
 def _suite_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
-    ran = [r for r in recs if r.outcome != "skipped"]
-    if not ran:
+    if not recs:
         return _result(gate, "missing", None, f"{gate.id}: suite {gate.suite} ran no checks")
-    bad = [r for r in ran if r.outcome in ("failed", "error")]
-    observed = f"{len(ran) - len(bad)}/{len(ran)} passed"
-    if not bad:
-        return _result(gate, "pass", observed, f"{gate.id}: {observed}")
-    status = "fail" if any(r.outcome == "failed" for r in bad) else "error"
-    detail = "; ".join(f"{r.id}: {r.message or r.outcome}" for r in bad[:5])
-    more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
-    return _result(gate, status, observed, f"{gate.id}: {len(bad)} failing: {detail}{more}", bad[0].repro)
+    return _judge_records(gate, recs, f"every check of suite {gate.suite}")
 
 
 def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     assert gate.metric is not None
-    found = [r for r in recs if gate.metric in r.measurements]
+    carrying = [r for r in recs if gate.metric in r.measurements]
+    completed = [r for r in carrying if r.completed]
     # a check named like the gate that did not pass says why (no measurement, or what the value means)
     said = next((r for r in recs if matches(gate.id, r.id) and r.outcome != "passed" and r.message), None)
     why = f" ({said.message})" if said is not None else ""
-    if not found:
+    if not completed:
+        broken = next((r for r in carrying if r.outcome == "error"), None) or (
+            said if said is not None and said.outcome == "error" else None
+        )
+        if broken is not None:  # a number from a check that did not complete is not evidence
+            return _result(
+                gate, "error", None, f"{gate.id}: {broken.id} did not complete: {broken.message}", broken.repro
+            )
+        if said is not None and said.outcome == "not_applicable":
+            msg = said.message.removeprefix("not applicable: ")
+            return _result(gate, "not_applicable", None, f"{gate.id}: not applicable: {msg}")
         repro = said.repro if said is not None else None
         return _result(gate, "missing", None, f"{gate.id}: no {gate.metric} measurement was produced{why}", repro)
-    rec = found[-1]
-    value = rec.measurements[gate.metric]
-    if not isinstance(value, int | float) or math.isnan(value):
-        return _result(gate, "error", None, f"{gate.id}: measurement {gate.metric} is not a number", rec.repro)
+    rec = completed[-1]
+    value, cov = rec.measurements[gate.metric], dict(rec.coverage)
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        return _result(gate, "error", None, f"{gate.id}: measurement {gate.metric} is not a number", rec.repro, cov)
+    zero = _uncovered([rec])
+    if zero:
+        return _result(gate, "missing", value, f"{gate.id}: no evidence: {zero}", rec.repro, cov)
     if gate.holds(value):
-        return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}")
+        return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}", coverage=cov)
     return _result(
-        gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro
+        gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro, cov
     )
 
 
@@ -145,17 +217,21 @@ def evaluate(
     available: frozenset[str] | set[str] = frozenset(),
     suite_errors: dict[str, str] | None = None,
 ) -> Decision:
-    """Decide go / no-go / inconclusive. Fail closed: anything not shown to pass blocks `go`."""
+    """Decide go / no-go / inconclusive over every gate of the phase. Fail closed: anything not shown to
+    pass (or shown not to apply) blocks `go`, including the gates of suites left out by `selected`."""
     suite_errors = suite_errors or {}
     wanted = phase.suites if selected is None else tuple(s for s in phase.suites if s in selected)
     extra = tuple(s for s in (selected or ()) if s not in phase.suites)
+    left_out = tuple(s for s in phase.suites if s not in wanted)
     by_suite = {s: [r for r in records if r.suite == s] for s in (*wanted, *extra)}
+    narrowing = f"--suites {','.join(selected)}" if selected is not None else ""
 
     gates: list[GateResult] = []
     for gate in phase.gates:
-        if gate.suite not in wanted:
-            continue
-        if gate.suite in suite_errors:
+        if gate.suite in left_out:
+            why = f"{gate.id}: not run (suite {gate.suite} left out by {narrowing})"
+            gates.append(_result(gate, "not_run", None, why))
+        elif gate.suite in suite_errors:
             gates.append(_result(gate, "error", None, f"{gate.id}: {suite_errors[gate.suite]}"))
         elif gate.suite not in available and not by_suite[gate.suite]:
             gates.append(
@@ -167,24 +243,36 @@ def evaluate(
     statuses = {g.status for g in gates}
     if "fail" in statuses:
         verdict = "no-go"
-    elif statuses & {"error", "missing"} or not gates:
+    elif statuses & {"error", "missing", "not_run"} or "pass" not in statuses:
         verdict = "inconclusive"
     else:
         verdict = "go"
-    ordered = sorted((g for g in gates if g.status != "pass"), key=lambda g: _SEVERITY[g.status])
-    reasons = [_with_repro(g) for g in ordered]
+    blocking = sorted(
+        (g for g in gates if g.status not in ("pass", "not_applicable")), key=lambda g: _SEVERITY[g.status]
+    )
+    reasons = [_with_repro(g) for g in blocking if g.status != "not_run"]
+    not_run = [g.id for g in gates if g.status == "not_run"]
+    if not_run:
+        summary = (
+            f"not run: {len(not_run)} gate(s) of phase {phase.name!r} (suites {', '.join(left_out)} left out by "
+            f"{narrowing}): {', '.join(not_run)}; a phase verdict needs every gate of the phase"
+        )
+        reasons.insert(sum(g.status == "fail" for g in gates), summary)
     if not gates:
-        reasons.append(f"no gate of phase {phase.name!r} applies to the suites selected ({', '.join(selected or ())})")
+        reasons.append(f"phase {phase.name!r} has no gates: nothing can be shown to pass")
+    elif verdict == "inconclusive" and not reasons:
+        reasons.append(f"no gate of phase {phase.name!r} passed: every gate is not applicable to this target")
 
     suites = {}
-    for s, recs in by_suite.items():
-        status = "error" if s in suite_errors else "ran" if recs else "missing"
+    for s in (*phase.suites, *extra):
+        recs = by_suite.get(s, [])
+        status = "not_run" if s in left_out else "error" if s in suite_errors else "ran" if recs else "missing"
         suites[s] = _suite_stats(recs, status)
     scope = {
         "narrowed": selected is not None,
         "requested": list(selected) if selected is not None else None,
         "evaluated": list(wanted),
-        "omitted": [s for s in phase.suites if s not in wanted],
+        "omitted": list(left_out),
     }
     return Decision(verdict, gates, reasons, suites, scope)
 
@@ -204,7 +292,7 @@ def verdict_document(
     policy_source: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    """The v1 verdict JSON document (see harness/schemas/verdict.schema.json)."""
+    """The v1.1 verdict JSON document (see harness/schemas/verdict.schema.json)."""
     from harness import __version__
 
     return {
@@ -225,10 +313,14 @@ def verdict_document(
     }
 
 
-def verdict_schema() -> dict[str, Any]:
-    return json.loads(resources.files("harness").joinpath("schemas/verdict.schema.json").read_text())
+def verdict_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
+    """The JSON Schema of a verdict version (v1 files stay readable)."""
+    return json.loads(resources.files("harness").joinpath(f"schemas/{SCHEMAS[schema_id]}").read_text())
 
 
 def validate_verdict(doc: dict[str, Any]) -> None:
-    """Raise jsonschema.ValidationError if doc breaks the v1 contract."""
-    jsonschema.validate(doc, verdict_schema())
+    """Raise jsonschema.ValidationError if doc breaks the contract of its own version (v1 or v1.1)."""
+    schema_id = doc.get("schema") if isinstance(doc, dict) else None
+    if schema_id not in SCHEMAS:
+        raise jsonschema.ValidationError(f"schema is {schema_id!r}; this harness reads {', '.join(sorted(SCHEMAS))}")
+    jsonschema.validate(doc, verdict_schema(schema_id))

@@ -84,6 +84,8 @@ class Profile:
 DEFAULT_PROFILES: dict[str, Profile] = {
     # a short run for laptops and `tox -e load`: about 15 s of load
     "smoke": Profile("smoke"),
+    # the pre-merge gate (phase pr): a short run, enough to judge p95, errors and WebSocket connects
+    "pr": Profile("pr", users=20, spawn_rate=20, duration_s=8, min_requests=200),
     # the guide's run (k6 --vus 100 --duration 5m)
     "internal": Profile("internal", users=100, spawn_rate=20, duration_s=300, min_requests=5000),
     # the nightly job: longer, so a slow leak or a regression shows

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.load.profiles import LoadOptions
 from harness.load.runner import LoadError, LoadRefused, LocustRunner, check_allowed, unreachable
 from harness.target import Target

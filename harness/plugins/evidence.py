@@ -1,17 +1,22 @@
-"""Collect one Evidence record per check into --harness-evidence FILE (xdist-safe: controller only)."""
+"""Collect one Evidence record per check into --harness-evidence FILE (xdist-safe: controller only).
+
+Outcomes are decided, never defaulted: a record is `error` until its call phase reports; setup and
+teardown can only make it worse (a teardown error never hides an earlier failure); a check whose
+xdist worker crashed is `error`."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.evidence import Evidence, EvidenceFile, write_atomic
+from harness.atomic import write_atomic
+from harness.checks import COVERAGE, CURL, MEASURE, NotApplicable
+from harness.evidence import Evidence, EvidenceFile
+from harness.plugins.keys import CURRENT_TARGET
 from harness.target import redact, target_from_env
-
-MEASURE = "harness.measure"
-CURL = "harness.curl"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +53,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     suite, cid = check_id(item)
     report.harness_suite = suite  # plain attributes travel to the xdist controller
     report.harness_check = cid
+    if call.excinfo is not None and call.excinfo.errisinstance(NotApplicable):
+        report.harness_not_applicable = True
     return report
 
 
@@ -56,7 +63,7 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (path, lineno, reason)
-        return str(longrepr[2]).removeprefix("Skipped: ")
+        return str(longrepr[2]).removeprefix("Skipped: ").removeprefix(f"{NotApplicable.__module__}.NotApplicable: ")
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message.splitlines()[0] if crash is not None else str(longrepr).strip().splitlines()[-1]
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
@@ -69,6 +76,15 @@ def _shell_token(line: str) -> str:
     return line.replace("Bearer ***", "Bearer $HARNESS_TOKEN")
 
 
+def _suite_of(nodeid: str) -> str:
+    path = Path(nodeid.split("::")[0])
+    return path.parent.name if path.suffix == ".py" else path.name
+
+
+def _skip_outcome(report: pytest.TestReport) -> str:
+    return "not_applicable" if getattr(report, "harness_not_applicable", False) else "skipped"
+
+
 class EvidenceCollector:
     """Registered on the controller only (or the single process): turns reports into Evidence."""
 
@@ -77,40 +93,63 @@ class EvidenceCollector:
         self.path = path
         self.records: dict[str, Evidence] = {}
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        cid = getattr(report, "harness_check", None)
-        if cid is None:
-            return
+    def _record(self, report: pytest.TestReport) -> Evidence | None:
         rec = self.records.get(report.nodeid)
-        if rec is None:
+        cid = getattr(report, "harness_check", None)
+        if rec is None and cid is not None:
             rec = self.records[report.nodeid] = Evidence(
-                suite=report.harness_suite,
-                id=cid,
-                outcome="passed",
-                nodeid=report.nodeid,
-                repro=[f"pytest {shlex.quote(report.nodeid)}"],
+                suite=report.harness_suite, id=cid, nodeid=report.nodeid, repro=[f"pytest {shlex.quote(report.nodeid)}"]
             )
-        rec.duration_s = round(rec.duration_s + report.duration, 4)
+        elif rec is None and report.when not in ("setup", "call", "teardown"):
+            # an xdist worker crashed before the check's first report: name it after its test
+            suite = _suite_of(report.nodeid)
+            name = report.nodeid.split("::")[-1]
+            rec = self.records[report.nodeid] = Evidence(
+                suite=suite, id=f"{suite}.{name}", nodeid=report.nodeid, repro=[f"pytest {shlex.quote(report.nodeid)}"]
+            )
+        return rec
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        rec = self._record(report)
+        if rec is None:
+            return
+        rec.duration_s = round(rec.duration_s + (report.duration or 0.0), 4)
         for key, value in report.user_properties:
             if key == MEASURE:
                 rec.measurements.update(value)
             elif key == CURL:
                 rec.repro[1:] = [value]
         if report.when == "call":
-            if report.failed:
+            self._coverage(rec, report.user_properties)
+            if report.passed:
+                rec.outcome, rec.message = "passed", ""
+            elif report.failed:
                 rec.outcome, rec.message = "failed", _message(report)
             elif report.skipped:
-                rec.outcome, rec.message = "skipped", _message(report)
-        elif report.failed:  # setup or teardown broke: the check could not be judged
-            rec.outcome, rec.message = "error", f"{report.when} error: {_message(report)}"
-        elif report.skipped and report.when == "setup":
-            rec.outcome, rec.message = "skipped", _message(report)
+                rec.outcome, rec.message = _skip_outcome(report), _message(report)
+        elif report.when == "setup":
+            if report.failed:
+                rec.outcome, rec.message = "error", f"setup error: {_message(report)}"
+            elif report.skipped:
+                rec.outcome, rec.message = _skip_outcome(report), _message(report)
+        elif report.when == "teardown":
+            if report.failed and rec.outcome != "failed":  # a teardown error never hides a failure
+                rec.outcome, rec.message = "error", f"teardown error: {_message(report)}"
+        elif report.failed:  # xdist: the worker crashed while running this check
+            rec.outcome, rec.message = "error", f"crashed: {_message(report)}"
+
+    @staticmethod
+    def _coverage(rec: Evidence, properties: list[tuple[str, Any]]) -> None:
+        rec.coverage = {}
+        for key, value in properties:
+            if key == COVERAGE:
+                for name, count in value.items():
+                    rec.coverage[name] = rec.coverage.get(name, 0) + count
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if not report.failed:
             return
-        path = Path(report.nodeid.split("::")[0])
-        suite = path.parent.name if path.suffix == ".py" else path.name
+        suite = _suite_of(report.nodeid)
         self.records[report.nodeid] = Evidence(
             suite=suite,
             id=f"{suite}.collect",
@@ -121,10 +160,8 @@ class EvidenceCollector:
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from harness.plugins.target import TARGET_KEY
-
-        provider = self.config.stash.get(TARGET_KEY, None)
-        target = (provider.target if provider else None) or target_from_env()
+        current = self.config.stash.get(CURRENT_TARGET, None)
+        target = (current() if current is not None else None) or target_from_env()
         secrets = target.secrets() if target else []
         records = list(self.records.values())
         again = f" --target {target.base_url}" if target and not target.ephemeral else ""

@@ -5,6 +5,7 @@ Under pytest-xdist the controller starts the one stack and hands its Target to e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 
 import pytest
 
-from harness.config import load_settings
+from harness.checks import COVERAGE, CURL, MEASURE
+from harness.config import Settings, load_settings
 from harness.errors import HarnessError
+from harness.plugins.keys import CURRENT_TARGET
 from harness.stack import make_stack, running
 from harness.target import Target, target_from_env
 
 TARGET_KEY = pytest.StashKey["TargetProvider"]()
+_SETTINGS = pytest.StashKey[Settings]()
 OWN_TEST_DIRS = {"unit", "e2e"}  # the harness's own tests need no target
 
 
@@ -31,11 +35,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "token from HARNESS_TOKEN. Default: start a local stack",
     )
     group.addoption(
+        "--harness-settings",
+        metavar="FILE",
+        default=None,
+        help="the run's settings as one JSON document (written by `harness gate`); default: read the project's",
+    )
+    group.addoption(
         "--stack",
         default=None,
         choices=("auto", "local", "containers", "external"),
         help="how to get a target when none is handed down (env HARNESS_STACK)",
     )
+
+
+def harness_settings(config: pytest.Config) -> Settings:
+    """The run's Settings: the JSON document `harness gate` handed down (--harness-settings), else the
+    project's file and HARNESS_* environment (a suite run by hand). A bad one raises ConfigError."""
+    if _SETTINGS not in config.stash:
+        path = config.getoption("harness_settings", None)
+        if path:
+            config.stash[_SETTINGS] = Settings.from_json(Path(path).read_text())
+        else:
+            env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
+            config.stash[_SETTINGS] = load_settings({}, env=env, root=Path(str(config.rootpath)))
+    return config.stash[_SETTINGS]
 
 
 class TargetProvider:
@@ -74,7 +97,8 @@ class TargetProvider:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[TARGET_KEY] = TargetProvider(config)
+    provider = config.stash[TARGET_KEY] = TargetProvider(config)
+    config.stash[CURRENT_TARGET] = lambda: provider.target
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -126,8 +150,6 @@ def api(target: Target, record_property: Callable[[str, object], None]) -> Itera
     """An authenticated requests session; each request is recorded as a curl line for reproduction."""
     import requests
 
-    from harness.plugins.evidence import CURL
-
     session = requests.Session()
     if target.token:
         session.headers["Authorization"] = f"Bearer {target.token}"
@@ -177,9 +199,19 @@ def ws_connect(target: Target) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def measure(record_property: Callable[[str, object], None]) -> Callable[..., None]:
     """measure(p95_ms=812.0, ...): attach measurements to this check's Evidence."""
-    from harness.plugins.evidence import MEASURE
 
     def add(**values: float) -> None:
         record_property(MEASURE, {k: float(v) for k, v in values.items()})
+
+    return add
+
+
+@pytest.fixture
+def coverage(record_property: Callable[[str, object], None]) -> Callable[..., None]:
+    """coverage(files=12, pages=3): what this check looked at. Counts add up over calls; a count of
+    zero makes the check's gate `missing` (a scan that covered nothing is no evidence), never `pass`."""
+
+    def add(**counts: float) -> None:
+        record_property(COVERAGE, {k: float(v) for k, v in counts.items()})
 
     return add

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.target import redact
 from harness.verdict import validate_verdict
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.target import redact
 
 
@@ -17,7 +17,8 @@ def render(doc: dict[str, Any]) -> str:
         name=f"harness.gates.{doc['phase']}",
         tests=str(len(gates)),
         failures=str(sum(g["status"] == "fail" for g in gates)),
-        errors=str(sum(g["status"] in ("error", "missing") for g in gates)),
+        errors=str(sum(g["status"] in ("error", "missing", "not_run") for g in gates)),
+        skipped=str(sum(g["status"] == "not_applicable" for g in gates)),
         time=str(doc["duration_s"]),
         timestamp=doc["started_at"],
     )
@@ -26,8 +27,10 @@ def render(doc: dict[str, Any]) -> str:
         message = f"observed {g['observed']!s}, threshold {g['threshold']}: {g['reason']}"
         if g["status"] == "fail":
             ET.SubElement(case, "failure", message=message).text = "\n".join(g.get("repro", []))
-        elif g["status"] in ("error", "missing"):
+        elif g["status"] in ("error", "missing", "not_run"):
             ET.SubElement(case, "error", message=f"{g['status']}: {message}", type=g["status"])
+        elif g["status"] == "not_applicable":
+            ET.SubElement(case, "skipped", message=g["reason"])
     root = ET.Element("testsuites", name=f"harness verdict: {doc['verdict']}")
     root.append(suite)
     ET.indent(root)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.target import redact
 
-ICON = {"pass": "PASS", "fail": "FAIL", "missing": "MISSING", "error": "ERROR"}
+ICON = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "missing": "MISSING",
+    "error": "ERROR",
+    "not_run": "NOT RUN",
+    "not_applicable": "N/A",
+}
 HEADLINE = {"go": "GO", "no-go": "NO-GO", "inconclusive": "INCONCLUSIVE"}
 
 
@@ -17,11 +24,17 @@ def _observed(g: dict[str, Any]) -> str:
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def coverage_text(g: dict[str, Any]) -> str:
+    """'operations 5, examples 250', or '-' (v1 verdicts and checks that report no coverage)."""
+    cov = g.get("coverage") or {}
+    return ", ".join(f"{k} {v:g}" for k, v in cov.items()) or "-"
+
+
 def _scope_line(doc: dict[str, Any]) -> str:
     scope = doc["scope"]
     line = f"suites: {', '.join(scope['evaluated']) or 'none'}"
     if scope["narrowed"]:
-        line += f" (narrowed by --suites; not evaluated: {', '.join(scope['omitted']) or 'none'})"
+        line += f" (narrowed by --suites; not run: {', '.join(scope['omitted']) or 'none'})"
     return line
 
 
@@ -34,12 +47,13 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"- {_scope_line(doc)}",
         f"- run: {doc['started_at']} .. {doc['finished_at']} ({doc['duration_s']:.1f} s); policy: {doc.get('policy')}",
         "",
-        "| gate | status | observed | threshold | about |",
-        "|---|---|---|---|---|",
+        "| gate | status | observed | threshold | covered | about |",
+        "|---|---|---|---|---|---|",
     ]
     for g in doc["gates"]:
         lines.append(
-            f"| `{g['id']}` | {ICON[g['status']]} | {_observed(g)} | {g['threshold']} | {g.get('about', '')} |"
+            f"| `{g['id']}` | {ICON[g['status']]} | {_observed(g)} | {g['threshold']} | {coverage_text(g)} "
+            f"| {g.get('about', '')} |"
         )
     if doc["reasons"]:
         lines += ["", "## Why", ""] + [f"1. {r}" for r in doc["reasons"]]

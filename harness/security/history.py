@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.security.findings import Finding
 
 

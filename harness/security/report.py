@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import write_atomic
+from harness.atomic import write_atomic
 from harness.security.findings import FINDINGS_SCHEMA, Finding, findings_document, summarize
 from harness.security.history import history_key, mark_and_record
 from harness.security.waivers import Waiver, apply_waivers

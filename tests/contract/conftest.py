@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.config import load_settings
 from harness.contract.openapi import fetch_document, load_schema, openapi_url, operations
 from harness.contract.options import ContractOptions, contract_options
 from harness.errors import HarnessError
-from harness.plugins.target import TARGET_KEY
+from harness.plugins.target import TARGET_KEY, harness_settings
 
 
 @dataclass(slots=True)
@@ -30,7 +28,7 @@ _LIVE = pytest.StashKey[LiveContract]()
 def options(config: pytest.Config) -> ContractOptions:
     if _OPTS not in config.stash:
         try:
-            config.stash[_OPTS] = contract_options(load_settings(root=Path(str(config.rootpath))))
+            config.stash[_OPTS] = contract_options(harness_settings(config))
         except HarnessError as exc:
             pytest.fail(f"contract: {exc}", pytrace=False)
     return config.stash[_OPTS]

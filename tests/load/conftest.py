@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from harness.config import load_settings
 from harness.errors import HarnessError
 from harness.load.profiles import LoadOptions, load_options
 from harness.load.runner import progress_text
 from harness.load.suite import load_dir, run_once
+from harness.plugins.target import harness_settings
 
 
 def _settings(config: pytest.Config) -> Any:
-    return load_settings({}, root=Path(str(config.rootpath)))
+    return harness_settings(config)
 
 
 @pytest.fixture(scope="session")

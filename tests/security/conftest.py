@@ -4,14 +4,14 @@ clear line on the check that needed it, never a traceback."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.config import Settings, load_settings
+from harness.config import Settings
 from harness.errors import HarnessError
+from harness.plugins.target import harness_settings
 from harness.security.options import SecurityOptions, security_options
 from harness.security.report import Reports, clear
 from harness.security.waivers import Waiver, load_waivers
@@ -19,11 +19,8 @@ from harness.target import Target
 
 
 def _settings(config: pytest.Config) -> Settings:
-    """The project's settings for the suite's own tables. How the target was found (HARNESS_STACK,
-    HARNESS_TARGET, or a --target flag the parent got) is not this process's business: the target is
-    handed down, so those two are left out (HARNESS_STACK=external without the parent's flag would not load)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
-    return load_settings(env=env, root=Path(str(config.rootpath)))
+    """The run's settings (handed down by `harness gate`, else the project's own)."""
+    return harness_settings(config)
 
 
 def _reports_dir(config: pytest.Config) -> Path:

@@ -97,3 +97,63 @@ def test_malformed_evidence_is_a_one_line_report_error(tmp_path):
         read_evidence(bad)
     with pytest.raises(ReportError, match="was not written"):
         read_evidence(tmp_path / "absent.json")
+
+
+DECIDED = """
+import os
+import pytest
+from harness.checks import not_applicable
+
+@pytest.fixture
+def bad_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+@pytest.mark.check("smoke.fails_then_teardown")
+def test_fails_then_teardown(bad_teardown):
+    assert False, "the check failed"
+
+@pytest.mark.check("smoke.passes_then_teardown")
+def test_passes_then_teardown(bad_teardown):
+    pass
+
+@pytest.mark.check("security.tls")
+def test_na(coverage):
+    not_applicable("plain-http loopback target")
+
+@pytest.mark.check("security.scan")
+def test_covers(coverage, measure):
+    coverage(files=3, pages=2)
+    coverage(files=4)
+    measure(findings=0)
+
+@pytest.mark.check("smoke.crash")
+def test_crash(measure):
+    measure(p95_ms=1.0)  # a number from a check that never finished must not count
+    os._exit(3)
+"""
+
+
+def test_outcomes_are_decided_never_defaulted(pytester, monkeypatch):
+    pytester.makeconftest('pytest_plugins = ["harness.plugins.target", "harness.plugins.evidence"]')
+    pytester.mkdir("smoke")
+    (pytester.path / "smoke" / "test_d.py").write_text(DECIDED)
+    monkeypatch.setenv(TARGET_ENV, Target("http://x").to_json())
+    out = pytester.path / "evidence.json"
+    pytester.runpytest_subprocess("smoke", "--harness-evidence", str(out), "-p", "no:cacheprovider", "-n", "2")
+    by_id = {r.id: r for r in read_evidence(out).records}
+    failed = by_id["smoke.fails_then_teardown"]
+    assert (failed.outcome, failed.message) == ("failed", "the check failed")  # not downgraded to error
+    passed = by_id["smoke.passes_then_teardown"]
+    assert passed.outcome == "error" and "teardown error: RuntimeError: teardown broke" in passed.message
+    na = by_id["security.tls"]
+    assert (na.suite, na.outcome, na.message) == (
+        "security",
+        "not_applicable",
+        "not applicable: plain-http loopback target",
+    )
+    scan = by_id["security.scan"]
+    assert (scan.outcome, scan.coverage, scan.measurements) == ("passed", {"files": 7, "pages": 2}, {"findings": 0})
+    crash = by_id["smoke.crash"]
+    assert crash.outcome == "error", "a check whose xdist worker crashed is an error, never a pass"
+    assert "crashed" in crash.message

@@ -12,8 +12,9 @@ def test_defaults_carry_the_guides_phases_and_numbers():
     policy = load_policy()
     assert list(policy.phases) == [
         *("internal", "beta", "canary-10", "canary-25", "canary-50", "canary-75", "full"),
-        "nightly",  # not a rollout phase: the nightly load job's gates
+        *("pr", "load", "nightly"),  # not rollout phases: pre-merge, the load suite alone, the nightly job
     ]
+    assert [p.name for p in policy.phases.values() if not p.rollout] == ["pr", "load", "nightly"]
     gates = {g.id: g for g in policy.phase("internal").gates}
     assert (gates["load.p95_ms"].op, gates["load.p95_ms"].threshold) == ("<", 2000)
     assert (gates["load.error_ratio"].op, gates["load.error_ratio"].threshold) == ("<", 0.001)
@@ -50,9 +51,29 @@ def test_override_updates_a_threshold_adds_and_drops_gates(tmp_path):
     ("text", "message"),
     [
         (
-            '[phases.internal]\ngates = [{ id = "x.y", suite = "x", metric = "m", op = "~", threshold = 1 }]\n',
-            "needs op",
+            '[phases.internal]\ngates = [{ id = "load.y", suite = "load", metric = "m", op = "~", threshold = 1 }]\n',
+            "op = '~' is not one of",
         ),
+        (
+            '[phases.internal]\ngates = [{ id = "load.p95_ms", op = "=>" }]\n',
+            "op = '=>' is not one of .*did you mean '>='",
+        ),
+        (
+            '[phases.internal]\ngates = [{ id = "load.p95_ms", threshold = "fast" }]\n',
+            "threshold = 'fast' must be a number",
+        ),
+        (
+            '[phases.internal]\ngates = [{ id = "load.x", suite = "lod", metric = "m", op = "<", threshold = 1 }]\n',
+            "unknown suite 'lod' \\(did you mean 'load'\\?\\)",
+        ),
+        (
+            '[phases.internal]\ngates = [{ id = "smoke.x", suite = "smoke", op = "<", threshold = 1 }]\n',
+            "only apply to a metric gate",
+        ),
+        ('[phases.internal]\ngates = "smoke.health"\n', "gates must be a list of tables"),
+        ('[phases.internal]\ndrop = ["smoke.helth"]\n', "drop names unknown gate 'smoke.helth' \\(did you mean"),
+        ("[phases]\ninternal = 5\n", "phase 'internal' must be a table"),
+        ("[phases.internal]\ntraffic = 5\n", "traffic = 5 must be a string"),
         ('[phases.internal]\ngates = [{ id = "x.y", suite = "x", treshold = 1 }]\n', "did you mean 'threshold'"),
         ('[phases.internal]\ntrafic = "1"\n', "did you mean 'traffic'"),
         ('[phases.x]\nlike = "nope"\n', "unknown phase 'nope'"),
@@ -64,6 +85,21 @@ def test_bad_override_is_one_clear_config_error(tmp_path, text, message):
     f.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_policy(f)
+
+
+def test_a_policy_file_that_is_not_utf8_is_one_line(tmp_path):
+    f = tmp_path / "policy.toml"
+    f.write_bytes(b'[phases.internal]\ndescription = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_policy(f)
+
+
+def test_a_suite_present_in_this_build_is_known(tmp_path):
+    f = tmp_path / "policy.toml"
+    f.write_text('[phases.mine]\ngates = [{ id = "perf.x", suite = "perf" }]\n')
+    with pytest.raises(ConfigError, match="unknown suite 'perf'"):
+        load_policy(f)
+    assert load_policy(f, suites={"perf"}).phase("mine").suites == ("perf",)
 
 
 def test_missing_override_file_says_where(tmp_path):

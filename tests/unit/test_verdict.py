@@ -21,18 +21,46 @@ def internal() -> Phase:
     return load_policy().phase("internal")
 
 
-def test_all_smoke_checks_pass_on_a_narrowed_run_is_go(internal):
-    d = evaluate(internal, passing_smoke(), selected=("smoke",), available={"smoke"})
+@pytest.fixture
+def smoke_only(internal) -> Phase:
+    """A team's own smoke-only phase: the way to a go/no-go of one suite."""
+    return Phase("smoke-only", "", "", tuple(g for g in internal.gates if g.suite == "smoke"))
+
+
+def test_all_smoke_checks_pass_in_a_smoke_only_phase_is_go(smoke_only):
+    d = evaluate(smoke_only, passing_smoke(), available={"smoke"})
     assert d.verdict == "go"
     assert d.exit_code == 0
     assert {g.id for g in d.gates} == {*SMOKE, "smoke.all"}
+    assert d.reasons == []
+
+
+def test_a_narrowed_phase_run_is_never_go_and_names_what_was_not_run_first(internal):
+    d = evaluate(internal, passing_smoke(), selected=("smoke",), available={"smoke"})
+    assert (d.verdict, d.exit_code) == ("inconclusive", 2)
+    statuses = {g.id: g.status for g in d.gates}
+    assert len(d.gates) == len(internal.gates)  # every gate of the phase is in the verdict
+    assert all(statuses[s] == "pass" for s in (*SMOKE, "smoke.all"))
+    assert {statuses[g.id] for g in internal.gates if g.suite != "smoke"} == {"not_run"}
+    assert d.reasons[0].startswith("not run: 16 gate(s) of phase 'internal' (suites contract, security, load")
+    assert "contract.openapi" in d.reasons[0] and "load.p95_ms" in d.reasons[0]
+    assert len(d.reasons) == 1
     assert d.scope == {
         "narrowed": True,
         "requested": ["smoke"],
         "evaluated": ["smoke"],
         "omitted": ["contract", "security", "load"],
     }
-    assert d.reasons == []
+    assert d.suites["load"]["status"] == "not_run"
+
+
+def test_a_failure_still_comes_before_what_was_not_run(internal):
+    records = passing_smoke()
+    records[0] = Evidence("smoke", "smoke.health", "failed", message="503")
+    d = evaluate(internal, records, selected=("smoke",), available={"smoke"})
+    assert d.verdict == "no-go"
+    assert d.reasons[0].startswith("smoke.health: 503")
+    assert d.reasons[2].startswith("not run:")  # after smoke.health and smoke.all
 
 
 def test_one_failing_check_is_no_go_naming_the_gate_and_how_to_reproduce(internal):
@@ -64,25 +92,42 @@ def test_whole_phase_without_the_other_suites_is_inconclusive_never_go(internal)
     assert any("not available in this build" in r for r in d.reasons)
 
 
-def test_a_required_check_that_did_not_run_blocks_go(internal):
+def test_a_required_check_that_did_not_run_blocks_go(smoke_only):
     records = [r for r in passing_smoke() if r.id != "smoke.websocket"]
-    d = evaluate(internal, records, selected=("smoke",), available={"smoke"})
+    records.append(Evidence("smoke", "smoke.store", "passed"))
+    d = evaluate(smoke_only, records, available={"smoke"})
     assert d.verdict == "inconclusive"
-    assert [g.status for g in d.gates if g.id == "smoke.websocket"] == ["missing"]
+    gate = next(g for g in d.gates if g.id == "smoke.websocket")
+    assert gate.status == "error"  # the suite ran, and has no such check: policy and suite disagree
+    assert "matches no check of suite smoke" in gate.reason and "smoke.store" in gate.reason
 
 
-def test_a_skipped_required_check_is_missing_not_pass(internal):
+def test_a_check_of_a_suite_that_ran_nothing_is_missing(smoke_only):
+    d = evaluate(smoke_only, [], available={"smoke"})
+    assert {g.status for g in d.gates} == {"missing"}
+
+
+def test_a_skipped_required_check_is_missing_not_pass(smoke_only):
     records = passing_smoke()
     records[0] = Evidence("smoke", "smoke.health", "skipped", message="no target")
-    d = evaluate(internal, records, selected=("smoke",), available={"smoke"})
+    d = evaluate(smoke_only, records, available={"smoke"})
     assert d.verdict == "inconclusive"
+    gate = next(g for g in d.gates if g.id == "smoke.health")
+    assert (gate.status, gate.reason) == ("missing", "smoke.health: the check was skipped (no target)")
 
 
-def test_a_suite_that_crashed_is_error_and_inconclusive(internal):
+def test_suite_gate_observed_counts_skipped_variants(smoke_only):
+    records = [*passing_smoke(), Evidence("smoke", "smoke.store", "skipped", message="external target")]
+    d = evaluate(smoke_only, records, available={"smoke"})
+    gate = next(g for g in d.gates if g.id == "smoke.all")
+    assert (gate.status, gate.observed) == ("pass", "5 passed, 1 skipped")
+    assert d.verdict == "go"
+
+
+def test_a_suite_that_crashed_is_error_and_inconclusive(smoke_only):
     d = evaluate(
-        internal,
+        smoke_only,
         passing_smoke(),
-        selected=("smoke",),
         available={"smoke"},
         suite_errors={"smoke": "the pytest session hit an internal error"},
     )
@@ -99,12 +144,19 @@ def test_failure_outranks_missing_evidence(internal):
     assert d.reasons[0].startswith("smoke.health")
 
 
-def test_setup_error_in_a_check_is_error_not_pass(internal):
+def test_setup_error_in_a_check_is_error_not_pass(smoke_only):
     records = passing_smoke()
     records[2] = Evidence("smoke", "smoke.websocket", "error", message="setup error: connection refused")
-    d = evaluate(internal, records, selected=("smoke",), available={"smoke"})
+    d = evaluate(smoke_only, records, available={"smoke"})
     assert d.verdict == "inconclusive"
     assert "setup error" in d.reasons[0]
+
+
+def test_a_record_that_never_reported_is_error():
+    phase = Phase("p", "", "", (Gate("smoke.health", "smoke", check="smoke.health"),))
+    d = evaluate(phase, [Evidence("smoke", "smoke.health")], available={"smoke"})
+    assert (d.gates[0].status, d.verdict) == ("error", "inconclusive")
+    assert "never reported a result" in d.gates[0].reason
 
 
 @pytest.mark.parametrize(("value", "status"), [(1999.0, "pass"), (2000.0, "fail"), (2450.0, "fail")])
@@ -114,6 +166,70 @@ def test_metric_gate_compares_with_threshold(value, status):
     assert d.gates[0].status == status
     assert d.gates[0].observed == value
     assert d.verdict == ("go" if status == "pass" else "no-go")
+
+
+LOAD_P95 = Phase("p", "", "", (Gate("load.p95_ms", "load", metric="p95_ms", op="<", threshold=2000),))
+
+
+@pytest.mark.parametrize("outcome", ["error", "skipped"])
+def test_a_passing_number_from_a_check_that_did_not_complete_is_never_go(outcome):
+    rec = Evidence("load", "load.run", outcome, message="worker crashed", measurements={"p95_ms": 10.0})
+    d = evaluate(LOAD_P95, [rec], available={"load"})
+    assert d.verdict == "inconclusive"
+    assert d.gates[0].status == ("error" if outcome == "error" else "missing")
+
+
+def test_an_errored_security_record_carrying_zap_fail_0_is_not_go():
+    phase = load_policy().phase("pr")
+    gate = next(g for g in phase.gates if g.id == "security.zap_fail")
+    rec = Evidence(
+        "security", "security.zap_fail", "error", message="teardown error: boom", measurements={"zap_fail": 0}
+    )
+    d = evaluate(Phase("p", "", "", (gate,)), [rec], available={"security"})
+    assert (d.verdict, d.gates[0].status) == ("inconclusive", "error")
+    assert "did not complete" in d.gates[0].reason
+
+
+def test_a_metric_from_a_completed_record_wins_over_a_later_broken_one():
+    good = Evidence("load", "load.run", "passed", measurements={"p95_ms": 100.0})
+    broken = Evidence("load", "load.other", "error", measurements={"p95_ms": 1.0})
+    d = evaluate(LOAD_P95, [good, broken], available={"load"})
+    assert (d.gates[0].status, d.gates[0].observed) == ("pass", 100.0)
+
+
+def test_zero_coverage_is_missing_never_pass():
+    scan = Gate("security.trivy_high_critical", "security", metric="trivy_high_critical", op="==", threshold=0)
+    check = Gate("contract.openapi", "contract", check="contract.openapi")
+    phase = Phase("p", "", "", (scan, check, Gate("contract.all", "contract")))
+    records = [
+        Evidence(
+            "security", "security.trivy", "passed", measurements={"trivy_high_critical": 0}, coverage={"files": 0}
+        ),
+        Evidence("contract", "contract.openapi[GET /x]", "passed", coverage={"operations": 1, "examples": 0}),
+    ]
+    d = evaluate(phase, records, available={"security", "contract"})
+    assert [g.status for g in d.gates] == ["missing", "missing", "missing"]
+    assert d.verdict == "inconclusive"
+    assert "covered nothing (files 0)" in d.gates[0].reason
+    assert d.gates[0].coverage == {"files": 0}
+    records[0].coverage, records[1].coverage = {"files": 12}, {"operations": 1, "examples": 25}
+    d = evaluate(phase, records, available={"security", "contract"})
+    assert d.verdict == "go"
+    assert d.gates[1].coverage == {"operations": 1, "examples": 25}
+
+
+def test_not_applicable_is_its_own_status_never_pass_and_does_not_block():
+    tls = Gate("security.tls", "security", check="security.tls*")
+    smoke = Gate("smoke.health", "smoke", check="smoke.health")
+    phase = Phase("p", "", "", (tls, smoke))
+    na = Evidence("security", "security.tls", "not_applicable", message="not applicable: loopback http target")
+    d = evaluate(phase, [na, Evidence("smoke", "smoke.health", "passed")], available={"security", "smoke"})
+    assert d.gates[0].status == "not_applicable"
+    assert d.gates[0].reason == "security.tls: not applicable: loopback http target"
+    assert d.verdict == "go"
+    only_na = evaluate(Phase("p", "", "", (tls,)), [na], available={"security"})
+    assert only_na.verdict == "inconclusive"  # nothing was shown to pass
+    validate_verdict(_doc(d))
 
 
 def test_metric_gate_without_a_measurement_is_missing():
@@ -133,7 +249,7 @@ def test_narrowing_to_a_suite_with_no_gates_in_the_phase_is_not_go():
     phase = load_policy().phase("beta")
     d = evaluate(phase, [Evidence("load", "load.run", "passed")], selected=("load",), available={"load"})
     assert d.verdict == "inconclusive"
-    assert d.gates == []
+    assert {g.status for g in d.gates} == {"not_run"}
 
 
 def _doc(decision):
@@ -149,21 +265,39 @@ def _doc(decision):
     )
 
 
-def test_documents_validate_against_the_shipped_schema(internal):
-    for records, verdict in [
-        (passing_smoke(), "go"),
-        ([Evidence("smoke", "smoke.health", "failed", message="503")], "no-go"),
+def test_documents_validate_against_the_shipped_schema(internal, smoke_only):
+    for phase, records, verdict in [
+        (smoke_only, passing_smoke(), "go"),
+        (internal, passing_smoke(), "inconclusive"),
+        (internal, [Evidence("smoke", "smoke.health", "failed", message="503")], "no-go"),
     ]:
-        doc = _doc(evaluate(internal, records, selected=("smoke",), available={"smoke"}))
+        doc = _doc(evaluate(phase, records, selected=("smoke",), available={"smoke"}))
         assert doc["verdict"] == verdict
+        assert doc["schema"] == "harness.verdict/v1.1"
         validate_verdict(doc)
 
 
-def test_schema_rejects_a_go_with_a_failing_gate(internal):
-    doc = _doc(evaluate(internal, passing_smoke(), selected=("smoke",), available={"smoke"}))
-    doc["gates"][0]["status"] = "fail"
+def test_schema_rejects_a_go_with_a_failing_or_not_run_gate(smoke_only):
+    for status in ("fail", "not_run", "missing"):
+        doc = _doc(evaluate(smoke_only, passing_smoke(), available={"smoke"}))
+        doc["gates"][0]["status"] = status
+        with pytest.raises(jsonschema.ValidationError):
+            validate_verdict(doc)
+
+
+def test_v1_documents_stay_readable_and_are_checked_against_v1(smoke_only):
+    doc = _doc(evaluate(smoke_only, passing_smoke(), available={"smoke"}))
+    doc["schema"] = "harness.verdict/v1"
+    for g in doc["gates"]:
+        del g["coverage"]
+    for stats in doc["suites"].values():
+        del stats["not_applicable"]
+    validate_verdict(doc)
+    doc["gates"][0]["status"] = "not_applicable"  # not a v1 status
     with pytest.raises(jsonschema.ValidationError):
         validate_verdict(doc)
+    with pytest.raises(jsonschema.ValidationError, match="this harness reads"):
+        validate_verdict({**doc, "schema": "harness.verdict/v9"})
 
 
 def test_schema_rejects_unknown_verdicts_and_fields(internal):
@@ -186,9 +320,9 @@ def test_check_gate_covers_parametrized_and_glob_ids():
     d = evaluate(phase, records, available={"c"})
     by_id = {g.id: g for g in d.gates}
     assert by_id["c.openapi"].status == "fail"
-    assert by_id["c.openapi"].observed == "1/2 passed"
+    assert by_id["c.openapi"].observed == "1 passed, 1 failed"
     assert "c.openapi[POST /chat]: ST103" in by_id["c.openapi"].reason
-    assert by_id["c.ws"].status == "pass" and by_id["c.ws"].observed == "2/2 passed"
+    assert by_id["c.ws"].status == "pass" and by_id["c.ws"].observed == "2 passed"
 
 
 def test_a_check_whose_module_failed_to_load_is_error_with_the_cause():

@@ -1,4 +1,4 @@
-"""`harness load`: the gate narrowed to the load suite, with live progress and the nightly history.
+"""`harness load` (CLI layer, beside gate.py): the load suite, judged by a load-only phase, with live progress.
 
 config -> (load options, safety check) -> run_gate(--suites load) -> verdict -> history record.
 The history is written after the verdict, from it: nothing downstream reaches back upstream.
@@ -127,7 +127,6 @@ def run_load(settings: Settings, echo: Callable[[str], None]) -> LoadOutcome:
     options = load_options(settings.options("load"), phase=settings.phase, root=settings.project_root)
     if settings.target:
         check_allowed(settings.target, ephemeral=False, allow_remote=options.allow_remote)
-    os.environ["HARNESS_PHASE"] = settings.phase
     out = load_dir(settings.reports_dir)
     for stale in (PROGRESS, RESULT, "endpoints.json"):
         (out / stale).unlink(missing_ok=True)
