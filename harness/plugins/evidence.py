@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.atomic import write_atomic
-from harness.checks import COVERAGE, CURL, MEASURE, NotApplicable
+from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable
 from harness.evidence import Evidence, EvidenceFile
 from harness.plugins.keys import CURRENT_TARGET
 from harness.target import redact, target_from_env
@@ -55,6 +55,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report.harness_check = cid
     if call.excinfo is not None and call.excinfo.errisinstance(NotApplicable):
         report.harness_not_applicable = True
+    elif call.excinfo is not None and call.excinfo.errisinstance(CheckError):
+        report.harness_check_error = True
     return report
 
 
@@ -123,6 +125,11 @@ class EvidenceCollector:
             self._coverage(rec, report.user_properties)
             if report.passed:
                 rec.outcome, rec.message = "passed", ""
+            elif report.failed and getattr(report, "harness_check_error", False):
+                rec.outcome, rec.message = (
+                    "error",
+                    _message(report).removeprefix(f"{CheckError.__module__}.CheckError: "),
+                )
             elif report.failed:
                 rec.outcome, rec.message = "failed", _message(report)
             elif report.skipped:

@@ -102,7 +102,7 @@ def test_malformed_evidence_is_a_one_line_report_error(tmp_path):
 DECIDED = """
 import os
 import pytest
-from harness.checks import not_applicable
+from harness.checks import check_error, not_applicable
 
 @pytest.fixture
 def bad_teardown():
@@ -126,6 +126,10 @@ def test_covers(coverage, measure):
     coverage(files=3, pages=2)
     coverage(files=4)
     measure(findings=0)
+
+@pytest.mark.check("contract.tool")
+def test_tool_broke():
+    check_error("schemathesis raised TypeError: unexpected keyword")
 
 @pytest.mark.check("smoke.crash")
 def test_crash(measure):
@@ -154,6 +158,8 @@ def test_outcomes_are_decided_never_defaulted(pytester, monkeypatch):
     )
     scan = by_id["security.scan"]
     assert (scan.outcome, scan.coverage, scan.measurements) == ("passed", {"files": 7, "pages": 2}, {"findings": 0})
+    tool = by_id["contract.tool"]
+    assert (tool.outcome, tool.message) == ("error", "schemathesis raised TypeError: unexpected keyword")
     crash = by_id["smoke.crash"]
     assert crash.outcome == "error", "a check whose xdist worker crashed is an error, never a pass"
     assert "crashed" in crash.message
