@@ -254,6 +254,33 @@ def load_command(**flags: Any) -> None:
     sys.exit(int(outcome.run.decision.exit_code))
 
 
+@cli.command()
+@click.option("--phase", default=None, help="Phase whose gates must each trip [env HARNESS_PHASE; default pr].")
+@click.option(
+    "--policy-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Team policy merged onto the guide's defaults: prove that its gates still trip [env HARNESS_POLICY_FILE].",
+)
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where selftest.json/.md go.")
+@click.option(
+    "--stack",
+    type=click.Choice(["local", "containers"]),
+    default=None,
+    help="Where the reference service runs [env HARNESS_STACK; default local].",
+)
+def selftest(**flags: Any) -> None:
+    """Negative controls: the phase on the clean reference service, then once per fault; exit 0 only when
+    the clean run is go and every fault is caught by its expected gate (1 otherwise)."""
+    from harness.selftest import run_selftest
+
+    flags["phase"] = flags["phase"] or "pr"
+    settings = _settings(**flags)
+    result = run_selftest(settings, lambda line: click.echo(line, err=True))
+    click.echo((settings.reports_dir / "selftest.md").read_text())
+    sys.exit(int(result.exit_code))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause ends in one line and a documented exit code."""
     try:

@@ -74,9 +74,14 @@ def render_console(doc: dict[str, Any], reports_dir: Path | None = None) -> str:
         f"{doc['duration_s']:.1f}s",
         _scope_line(doc),
     ]
-    width = max((len(g["id"]) for g in doc["gates"]), default=10)
-    for g in doc["gates"]:
+    shown = [g for g in doc["gates"] if g["status"] != "not_run"]
+    width = max((len(g["id"]) for g in shown), default=10)
+    for g in shown:
         out.append(f"  {ICON[g['status']]:<8}{g['id']:<{width}}  observed {_observed(g)}  (threshold {g['threshold']})")
+    not_run = [g["id"] for g in doc["gates"] if g["status"] == "not_run"]
+    if not_run:  # one line: a narrowed run of a big phase still fits on a screen
+        ids = ", ".join(not_run)
+        out.append(f"  {ICON['not_run']:<8}{len(not_run)} gates: {ids if len(ids) <= 200 else ids[:197] + '...'}")
     for reason in doc["reasons"][:6]:
         out.append(f"  - {reason if len(reason) <= 300 else reason[:297] + '...'}")
     if len(doc["reasons"]) > 6:

@@ -51,10 +51,9 @@ def nothing_left_behind(monkeypatch):
     run_id = uuid.uuid4().hex
     monkeypatch.setenv(RUN_ID, run_id)
     yield
-    left = stack_processes(run_id)
-    if left:  # a stack's own shutdown may still be finishing: give it the stop timeout, then judge
-        time.sleep(3)
-        left = stack_processes(run_id)
+    deadline = time.monotonic() + 10  # a stack's own shutdown may still be finishing: poll, then judge
+    while (left := stack_processes(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not left, f"processes left behind: {left}"
 
 

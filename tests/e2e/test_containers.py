@@ -18,7 +18,7 @@ from harness.verdict import validate_verdict
 from .conftest import ROOT, harness_env, harness_up
 
 pytestmark = pytest.mark.containers
-GATE = ["gate", "--stack", "containers", "--suites", "smoke"]
+GATE = ["gate", "--stack", "containers", "--phase", "smoke", "--policy-file", "policies/smoke-only.toml"]
 
 
 def docker_env() -> dict[str, str]:

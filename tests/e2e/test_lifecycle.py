@@ -25,19 +25,18 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def app_running() -> bool:
-    return any("uvicorn app.main:app" in cmd for cmd in stack_processes().values())
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path, sig):
     reports = tmp_path / "reports"
     proc = spawn_harness(
-        "gate", "--suites", "smoke", "--reports-dir", str(reports), env=harness_env(ORCHESTRA_FAULTS="ws_no_pong")
+        *("gate", "--phase", "smoke", "--policy-file", "policies/smoke-only.toml", "--reports-dir", str(reports)),
+        env=harness_env(ORCHESTRA_FAULTS="ws_no_pong"),
     )
+    log = reports / "pytest.log"
     try:
-        wait_for(app_running, what="the app to start")
-        time.sleep(1.0)  # let the suites begin (ws_no_pong makes one check wait 5 s)
+        # the marker: two checks done (pytest's progress dots), so the third, the WebSocket ping that
+        # ws_no_pong leaves unanswered for 5 s, is running right now
+        wait_for(lambda: log.is_file() and log.read_text().count(".") >= 2, what="the suites to be mid-run")
         os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -48,6 +47,8 @@ def test_gate_interrupted_mid_run_stops_everything_and_is_inconclusive(tmp_path,
     doc = json.loads((reports / "verdict.json").read_text())
     assert doc["verdict"] == "inconclusive"
     assert any(n.startswith(("interrupted", "terminated")) for n in doc["notes"]), doc["notes"]
+    # interrupted mid-run: no gate of the interrupted suite reads as passed
+    assert {g["status"] for g in doc["gates"]} == {"error"}, doc["gates"]
 
 
 def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_sigterm(tmp_path):
@@ -59,8 +60,10 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
                 "-m",
                 "harness.cli",
                 "gate",
-                "--suites",
+                "--phase",
                 "smoke",
+                "--policy-file",
+                "policies/smoke-only.toml",
                 "--target",
                 up.url,
                 "--reports-dir",

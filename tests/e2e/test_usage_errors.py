@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+SMOKE_PHASE = ("--phase", "smoke", "--policy-file", "policies/smoke-only.toml")
+
 
 def one_line_error(run) -> str:
     assert "Traceback" not in run.out + run.err
@@ -47,6 +49,24 @@ def test_a_busy_app_port_is_named(harness):
     assert f"app port {port}" in line and "already in use" in line
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[phases.internal]\ngates = [{ id = "load.p95_ms", op = "=>" }]\n', "op = '=>' is not one of"),
+        ('[phases.internal]\ngates = [{ id = "load.p95_ms", threshold = "fast" }]\n', "must be a number"),
+        ("[phases]\ninternal = 5\n", "must be a table"),
+    ],
+)
+def test_a_bad_team_policy_is_one_line_and_exit_64_before_anything_starts(harness, tmp_path, text, expected):
+    policy = tmp_path / "team.toml"
+    policy.write_text(text)
+    run = harness("gate", "--phase", "internal", "--policy-file", str(policy))
+    assert run.code == 64, run.out + run.err
+    line = one_line_error(run)
+    assert str(policy) in line and expected in line
+    assert not (run.reports / "verdict.json").exists()
+
+
 def test_bad_flag_value_is_usage(harness):
     run = harness("gate", "--workers", "lots")
     assert run.code == 64
@@ -58,7 +78,7 @@ def test_report_of_a_malformed_verdict_is_one_line(harness, tmp_path):
     bad.write_text(json.dumps({"schema": "harness.verdict/v1", "verdict": "go"}))
     run = harness("report", str(bad))
     assert run.code == 2
-    assert "is not a valid v1 verdict" in one_line_error(run)
+    assert "is not a valid verdict (v1 or v1.1)" in one_line_error(run)
     bad.write_text("{not json")
     assert harness("report", str(bad)).code == 2
 
@@ -71,7 +91,7 @@ def test_containers_without_a_docker_engine_is_one_clear_line(harness):
 
 
 def test_auto_falls_back_to_local_and_says_why(harness):
-    run = harness("gate", "--stack", "auto", "--suites", "smoke", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    run = harness("gate", "--stack", "auto", *SMOKE_PHASE, DOCKER_HOST="unix:///nonexistent/docker.sock")
     assert run.code == 0, run.out + run.err
     assert run.verdict["target"]["stack"] == "local"
     assert "auto: local (no Docker engine answers" in run.err

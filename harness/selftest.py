@@ -1,0 +1,241 @@
+"""`harness selftest`: negative controls. The phase runs once on the clean reference service and once per
+fault of the matrix; every fault must be caught by the gate it is expected to trip, and the clean run
+must be `go`. A team runs it to prove that its own policy overrides still trip.
+
+One stack serves every app fault, switched at run time through the app's admin endpoint (it exists only
+when the harness starts the app with a secret). A fault of the stack itself (an https stack with an
+expired certificate) gets a stack of its own; a fault of the build's files (a bad manifest) is a suite
+option. For each fault only the suites of its expected gates run again; the phase's verdict for the
+fault is evaluated over that evidence plus the clean run's evidence of the other suites.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.atomic import write_atomic
+from harness.config import Settings
+from harness.errors import ConfigError, ExitCode, HarnessError, StackError
+from harness.evidence import Evidence
+from harness.fault_matrix import Fault, load_matrix
+from harness.gate import gate_policy
+from harness.policy import Phase, default_policy
+from harness.stack import make_stack, running
+from harness.stack.admin import set_faults
+from harness.suites import run_suites
+from harness.target import Target, redact
+from harness.verdict import evaluate
+
+REPORT, TABLE = "selftest.json", "selftest.md"
+
+
+@dataclass(slots=True)
+class Trial:
+    """One run of the phase: the clean build or one fault."""
+
+    fault: str
+    expected_gates: list[str]
+    verdict: str
+    failing_gates: list[str]
+    caught: bool
+    suites: list[str]
+    duration_s: float
+    kind: str = "clean"
+    about: str = ""
+    why: str = ""  # what went wrong when a fault was not caught
+    gates: dict[str, str] = field(default_factory=dict)  # every gate's status
+
+
+@dataclass(slots=True)
+class Selftest:
+    """The whole matrix for one phase."""
+
+    phase: str
+    policy: str
+    clean: Trial
+    faults: list[Trial]
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.clean.verdict == "go" and all(t.caught for t in self.faults)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.GO if self.ok else ExitCode.NO_GO
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "harness.selftest/v1",
+            "phase": self.phase,
+            "policy": self.policy,
+            "ok": self.ok,
+            "duration_s": round(self.duration_s, 2),
+            "clean": asdict(self.clean),
+            "faults": [asdict(t) for t in self.faults],
+            "uncaught": [t.fault for t in self.faults if not t.caught],
+        }
+
+
+def select(matrix: list[Fault], phase: Phase) -> list[tuple[Fault, list[str]]]:
+    """The faults that prove this phase's gates, each with the gates it must trip here. A gate of the
+    guide's phase that a team policy dropped stays expected: that fault then shows as not caught."""
+    shipped = default_policy().phases.get(phase.name)
+    ids = {g.id for g in phase.gates} | {g.id for g in (shipped.gates if shipped else ())}
+    out = []
+    for fault in matrix:
+        expected = [g for g in fault.gates if g in ids]
+        if expected:
+            out.append((fault, expected))
+    return out
+
+
+def _suites_of(phase: Phase, gate_ids: list[str], matrix_gates: list[str]) -> list[str]:
+    """Suites to run again for a fault: those of its expected gates (by the phase, else by the id's prefix)."""
+    by_id = {g.id: g.suite for g in phase.gates}
+    return list(dict.fromkeys(by_id.get(g, g.split(".", 1)[0]) for g in (gate_ids or matrix_gates)))
+
+
+class Runner:
+    """Runs the phase's suites against a target and judges them with the phase's gates."""
+
+    def __init__(self, settings: Settings, phase: Phase, known: set[str], out: Path) -> None:
+        self.settings, self.phase, self.known, self.out = settings, phase, known, out
+        self.clean_records: list[Evidence] = []
+
+    def trial(
+        self, name: str, target: Target, suites: list[str], expected: list[str], settings: Settings | None = None
+    ) -> Trial:
+        t0 = time.monotonic()
+        wanted = [s for s in suites if s in self.known]
+        run_settings = replace(settings or self.settings, reports_dir=self.out / name, suites=None)
+        run = run_suites(target, wanted, run_settings)
+        records = run.records
+        if name != "clean":
+            records = [r for r in self.clean_records if r.suite not in wanted] + records
+        else:
+            self.clean_records = run.records
+        decision = evaluate(self.phase, records, available=self.known, suite_errors=run.suite_errors)
+        failing = [g.id for g in decision.gates if g.status == "fail"]
+        statuses = {g.id: g.status for g in decision.gates}
+        caught = decision.verdict == "no-go" and bool(expected) and all(statuses.get(g) == "fail" for g in expected)
+        why = "" if caught or name == "clean" else self._why(expected, statuses, decision.verdict)
+        return Trial(
+            name,
+            expected,
+            decision.verdict,
+            failing,
+            caught,
+            wanted,
+            round(time.monotonic() - t0, 2),
+            gates=statuses,
+            why=why,
+        )
+
+    def _why(self, expected: list[str], statuses: dict[str, str], verdict: str) -> str:
+        parts = []
+        for gid in expected:
+            status = statuses.get(gid)
+            if status is None:
+                parts.append(f"gate {gid} is not in phase {self.phase.name} (dropped by the policy?)")
+            elif status != "fail":
+                parts.append(f"gate {gid} was {status}, not fail")
+        return "; ".join(parts) or f"the verdict was {verdict}, not no-go"
+
+
+@contextmanager
+def _stack(settings: Settings) -> Iterator[Target]:
+    with running(make_stack(settings)) as target:
+        yield target
+
+
+def run_selftest(settings: Settings, echo: Callable[[str], None]) -> Selftest:
+    """The clean run and every fault of the matrix for settings.phase; writes selftest.json and .md."""
+    if settings.target:
+        raise ConfigError(
+            "selftest runs the reference service it starts itself (faults are switched inside it); drop --target"
+        )
+    policy, phase, known = gate_policy(settings)
+    chosen = select(load_matrix(), phase)
+    reports = settings.reports_dir
+    out = reports / "selftest"
+    reports.mkdir(parents=True, exist_ok=True)
+    for stale in (REPORT, TABLE):
+        (reports / stale).unlink(missing_ok=True)
+    # one app process: a fault switched at run time must reach every request
+    settings = replace(settings, app_workers=1, stack="local" if settings.stack == "auto" else settings.stack)
+    runner = Runner(settings, phase, known, out)
+    t0 = time.monotonic()
+    echo(f"selftest: phase {phase.name}: the clean run, then {len(chosen)} faults ({policy.source})")
+    trials: list[Trial] = []
+    secrets: list[str] = []
+    with _stack(settings) as target:
+        secrets = target.secrets()
+        clean = runner.trial("clean", target, list(phase.suites), [])
+        echo(_line(clean))
+        for fault, expected in chosen:
+            suites = _suites_of(phase, expected, list(fault.gates))
+            trial = _fault_trial(runner, settings, target, fault, suites, expected)
+            trials.append(trial)
+            echo(_line(trial))
+    result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0)
+    write_atomic(reports / REPORT, redact(json.dumps(result.to_dict(), indent=2), secrets) + "\n")
+    write_atomic(reports / TABLE, redact(render_table(result), secrets))
+    return result
+
+
+def _fault_trial(
+    runner: Runner, settings: Settings, target: Target, fault: Fault, suites: list[str], expected: list[str]
+) -> Trial:
+    try:
+        if fault.kind == "app":
+            set_faults(target, fault.app or "")
+            try:
+                trial = runner.trial(fault.name, target, suites, expected)
+            finally:
+                set_faults(target, "")
+        elif fault.kind == "options":
+            flags = {s: {**settings.suite_flags.get(s, {}), **o} for s, o in fault.options.items()}
+            trial = runner.trial(fault.name, target, suites, expected, replace(settings, suite_flags=flags))
+        else:  # a stack of its own (e.g. https with an expired certificate)
+            own = replace(settings, **fault.stack)
+            with _stack(own) as other:
+                trial = runner.trial(fault.name, other, suites, expected, own)
+    except (StackError, HarnessError) as exc:
+        trial = Trial(fault.name, expected, "inconclusive", [], False, suites, 0.0, why=f"could not run: {exc}")
+    trial.kind, trial.about = fault.kind, fault.about
+    return trial
+
+
+def _line(t: Trial) -> str:
+    if t.fault == "clean":
+        mark = "ok" if t.verdict == "go" else f"NOT GO ({', '.join(g for g, s in t.gates.items() if s != 'pass')})"
+        return f"  clean          -> {t.verdict:<12} {mark}  ({t.duration_s:.1f} s)"
+    mark = "caught" if t.caught else f"NOT CAUGHT: {t.why}"
+    return f"  {t.fault:<14} -> {t.verdict:<12} {', '.join(t.expected_gates)}: {mark}  ({t.duration_s:.1f} s)"
+
+
+def render_table(result: Selftest) -> str:
+    """Markdown: fault -> expected gate -> verdict -> caught."""
+    lines = [
+        f"# Selftest: phase `{result.phase}` — {'every fault caught' if result.ok else 'NOT PROVEN'}",
+        "",
+        f"- policy: {result.policy}; {len(result.faults)} faults; {result.duration_s:.0f} s",
+        f"- clean run: **{result.clean.verdict}**",
+        "",
+        "| fault | kind | expected gates | verdict | failing gates | caught |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in result.faults:
+        caught = "yes" if t.caught else f"**NO**: {t.why}"
+        lines.append(
+            f"| `{t.fault}` | {t.kind} | {', '.join(t.expected_gates)} | {t.verdict} | "
+            f"{', '.join(t.failing_gates) or '-'} | {caught} |"
+        )
+    return "\n".join(lines) + "\n"
