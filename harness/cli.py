@@ -262,6 +262,7 @@ def load_command(**flags: Any) -> None:
     default=None,
     help="Team policy merged onto the guide's defaults: prove that its gates still trip [env HARNESS_POLICY_FILE].",
 )
+@click.option("--only", default=None, metavar="F1,F2", help="Run only these faults of the matrix (and the clean run).")
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where selftest.json/.md go.")
 @click.option(
     "--stack",
@@ -275,8 +276,9 @@ def selftest(**flags: Any) -> None:
     from harness.selftest import run_selftest
 
     flags["phase"] = flags["phase"] or "pr"
+    only = tuple(f.strip() for f in (flags.pop("only") or "").split(",") if f.strip())
     settings = _settings(**flags)
-    result = run_selftest(settings, lambda line: click.echo(line, err=True))
+    result = run_selftest(settings, lambda line: click.echo(line, err=True), only=only)
     click.echo((settings.reports_dir / "selftest.md").read_text())
     sys.exit(int(result.exit_code))
 

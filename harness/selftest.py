@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.atomic import write_atomic
 from harness.config import Settings
-from harness.errors import ConfigError, ExitCode, HarnessError, StackError
+from harness.errors import ConfigError, ExitCode, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.fault_matrix import Fault, load_matrix
 from harness.gate import gate_policy
@@ -61,6 +61,7 @@ class Selftest:
     clean: Trial
     faults: list[Trial]
     duration_s: float
+    only: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ class Selftest:
         return {
             "schema": "harness.selftest/v1",
             "phase": self.phase,
+            "only": list(self.only),
             "policy": self.policy,
             "ok": self.ok,
             "duration_s": round(self.duration_s, 2),
@@ -155,14 +157,20 @@ def _stack(settings: Settings) -> Iterator[Target]:
         yield target
 
 
-def run_selftest(settings: Settings, echo: Callable[[str], None]) -> Selftest:
-    """The clean run and every fault of the matrix for settings.phase; writes selftest.json and .md."""
+def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[str, ...] = ()) -> Selftest:
+    """The clean run and every fault of the matrix for settings.phase (or the `only` ones); writes
+    selftest.json and selftest.md beside the verdict."""
     if settings.target:
         raise ConfigError(
             "selftest runs the reference service it starts itself (faults are switched inside it); drop --target"
         )
     policy, phase, known = gate_policy(settings)
-    chosen = select(load_matrix(), phase)
+    matrix = load_matrix()
+    names = [f.name for f in matrix]
+    for name in only:
+        if name not in names:
+            raise ConfigError(f"--only: unknown fault {name!r}{did_you_mean(name, names)}; faults: {', '.join(names)}")
+    chosen = [(f, gates) for f, gates in select(matrix, phase) if not only or f.name in only]
     reports = settings.reports_dir
     out = reports / "selftest"
     reports.mkdir(parents=True, exist_ok=True)
@@ -184,7 +192,7 @@ def run_selftest(settings: Settings, echo: Callable[[str], None]) -> Selftest:
             trial = _fault_trial(runner, settings, target, fault, suites, expected)
             trials.append(trial)
             echo(_line(trial))
-    result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0)
+    result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0, only)
     write_atomic(reports / REPORT, redact(json.dumps(result.to_dict(), indent=2), secrets) + "\n")
     write_atomic(reports / TABLE, redact(render_table(result), secrets))
     return result

@@ -274,7 +274,7 @@ def test_lower_throughput_is_a_regression_and_too_little_history_is_none():
 def test_locustfile_is_never_imported_here():
     import sys
 
-    assert "locust" not in sys.modules, "import locust monkey-patches gevent and breaks requests (LIBRARY-NOTES §0)"
+    assert "locust" not in sys.modules, "import locust monkey-patches gevent and breaks requests in this process"
 
 
 # -- the reference app's load faults -------------------------------------------------------------

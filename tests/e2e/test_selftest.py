@@ -1,0 +1,51 @@
+"""`harness selftest`: the pr phase's whole fault matrix is caught on a clean checkout, and a team policy
+that drops a gate makes the fault that needs it uncaught (exit 1, named)."""
+
+from __future__ import annotations
+
+import json
+
+from harness.fault_matrix import load_matrix
+from harness.policy import default_policy
+
+
+def test_selftest_of_the_pr_phase_catches_every_fault(harness):
+    run = harness("selftest", "--phase", "pr", timeout=600)
+    assert run.code == 0, run.out + run.err[-3000:]
+    doc = json.loads((run.reports / "selftest.json").read_text())
+    assert doc["ok"] is True and doc["uncaught"] == []
+    assert doc["clean"]["verdict"] == "go"
+    trials = {t["fault"]: t for t in doc["faults"]}
+    assert all(t["caught"] and t["verdict"] == "no-go" for t in trials.values())
+    for t in trials.values():
+        assert set(t["expected_gates"]) <= set(t["failing_gates"]), t
+    # every gate of the phase is proven by at least one fault
+    proven = {g for t in trials.values() for g in t["expected_gates"]}
+    assert proven == {g.id for g in default_policy().phase("pr").gates}
+    # and the faults are the matrix's, not a hand-picked few
+    assert set(trials) == {f.name for f in load_matrix() if set(f.gates) & proven}
+    table = (run.reports / "selftest.md").read_text()
+    assert "every fault caught" in table and "| `roundtrip_no_store` |" in table
+
+
+def test_a_policy_that_drops_a_gate_leaves_its_fault_uncaught_and_exits_1(harness, tmp_path):
+    policy = tmp_path / "team.toml"
+    policy.write_text('[phases.pr]\ndrop = ["smoke.roundtrip", "smoke.all"]\n')
+    run = harness(
+        "selftest",
+        "--phase",
+        "pr",
+        "--policy-file",
+        str(policy),
+        "--only",
+        "roundtrip_no_store,health_503",
+        timeout=300,
+    )
+    assert run.code == 1, run.out + run.err[-3000:]
+    doc = json.loads((run.reports / "selftest.json").read_text())
+    assert doc["clean"]["verdict"] == "go"
+    assert doc["uncaught"] == ["roundtrip_no_store"]
+    trial = next(t for t in doc["faults"] if t["fault"] == "roundtrip_no_store")
+    assert "gate smoke.roundtrip is not in phase pr" in trial["why"]
+    assert trial["verdict"] == "go"  # what that policy would have let through
+    assert "roundtrip_no_store" in run.out and "NO" in run.out

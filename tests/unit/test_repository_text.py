@@ -1,0 +1,47 @@
+"""The repository stands alone: its docs name only files that exist in it, and no text points outside it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOP = ("harness/", "tests/", "deploy/", "scripts/", "policies/", "security/", "app/", ".ci/")
+DOCS = ("README.md", "ARCHITECTURE.md")
+
+
+def tracked_text_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = [ROOT / line for line in out.splitlines()]
+    return [f for f in files if f.is_file() and f.suffix in {".py", ".md", ".toml", ".ini", ".yml", ".yaml", ".sh", ""}]
+
+
+def doc_paths(text: str) -> list[str]:
+    """Backticked repository paths (`harness/policy.toml`, `tests/e2e/`), without placeholders or globs."""
+    found = []
+    for token in re.findall(r"`([^`\s]+)`", text):
+        token = token.split("::")[0].rstrip("/.,")
+        if token.startswith(TOP) and not re.search(r"[<>*|{}]|\.\.\.", token):
+            found.append(token)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_repository_path_a_doc_names_exists(doc):
+    missing = [p for p in doc_paths((ROOT / doc).read_text()) if not (ROOT / p).exists()]
+    assert not missing, f"{doc} names files that are not in the repository: {missing}"
+
+
+def test_no_text_points_outside_the_repository():
+    outside = re.compile(r"\.\./shared|LIBRARY-NOTES|CONVENTIONS\.md|ROLLOUT-CONTRACTS|DESIGN\.md")
+    hits = [
+        f"{f.relative_to(ROOT)}:{n}"
+        for f in tracked_text_files()
+        if f.name != Path(__file__).name
+        for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert not hits, f"text that points outside the repository: {hits}"
