@@ -167,12 +167,13 @@ def up(**flags: Any) -> None:
 @click.argument("phase", required=False)
 def phases(phase: str | None, policy_file: Path | None) -> None:
     """List the rollout phases and their gates (or one phase's)."""
-    from harness.policy import load_policy
+    from harness.gate import gate_policy
 
     settings = _settings(policy_file=policy_file)
-    policy = load_policy(settings.policy_file)
+    policy = gate_policy(settings)[0]
     for p in [policy.phase(phase)] if phase else policy.phases.values():
-        click.echo(f"{p.name}  ({p.traffic}) {p.description}")
+        kind = "" if p.rollout else "  [not a rollout phase]"
+        click.echo(f"{p.name}  ({p.traffic}) {p.description}{kind}")
         for g in p.gates:
             click.echo(f"    {g.id:<32} {g.threshold_text():<12} {g.about}")
 
