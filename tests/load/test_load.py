@@ -25,13 +25,20 @@ def _summary(load_run: dict) -> dict:
 
 
 @pytest.mark.check("load.run")
-def test_load_run(load_run, load_reports, measure):
-    """One Locust run of the profile: latency percentiles, error ratio, throughput, WebSocket connects."""
+def test_load_run(load_run, load_reports, measure, coverage):
+    """One Locust run of the profile: latency percentiles, error ratio, throughput, WebSocket connects.
+
+    Coverage: the requests made, and the WebSocket sessions tried when the profile sends WebSocket traffic
+    (a run that opened none of them is no evidence for the WebSocket gate)."""
     summary = _summary(load_run)
     (load_reports / "endpoints.json").write_text(
         json.dumps({"profile": load_run["profile"], "target": load_run["target"], **summary}, indent=2)
     )
     measure(**summary["measurements"])
+    counts = summary.get("coverage") or {}
+    coverage(requests=counts.get("requests", 0))
+    if (load_run["profile"].get("weights") or {}).get("websocket", 0) > 0:
+        coverage(websocket_sessions=counts.get("websocket_sessions", 0))
 
 
 @pytest.mark.check("load.regression")
