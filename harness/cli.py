@@ -27,7 +27,9 @@ def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any
     if suite_flags:
         given = {
             suite: {
-                k: str(v.resolve()) if isinstance(v, Path) else v for k, v in values.items() if v not in (None, False)
+                k: str(v.resolve()) if isinstance(v, Path) else v
+                for k, v in values.items()
+                if v is not None and v is not False
             }
             for suite, values in suite_flags.items()
         }  # paths from flags resolve against the cwd

@@ -178,3 +178,7 @@ def test_the_cli_hands_suite_flags_down_as_data_and_writes_no_environment(tmp_pa
     o = load_options_for(doc, env={})
     assert (o.profile.name, o.profile.users, o.profile.workers, o.record_history) == ("pr", 5, 2, True)
     assert o.history_file == tmp_path / "h.jsonl"
+    with pytest.raises(_Stop):
+        cli.cli.main(["load", "--users", "0", "--processes", "-1"], standalone_mode=False)
+    assert seen[-1].suite_flags == {"load": {"users": 0, "processes": -1}}  # a 0 is a value, not "not given"
+    assert dict(os.environ) == before
