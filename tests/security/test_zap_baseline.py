@@ -59,7 +59,12 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
             )
             alerts += result.alerts
             reports.write("zap-daemon.json", result.report_json)
-            sources["zap"] = {"api": opts.zap_api_url, "version": result.version, "spidered": result.spider_urls}
+            sources["zap"] = {
+                "api": opts.zap_api_url,
+                "version": result.version,
+                "spidered": result.spider_urls,
+                "notes": result.notes,
+            }
         if opts.zap_report is not None:
             ingested = read_report(opts.zap_report)
             alerts += ingested
