@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,19 @@ from harness.errors import ExitCode, HarnessError, ReportError
 _CONTEXT: dict[str, Any] = {}
 
 
-def _settings(**flags: Any) -> Any:
+def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any) -> Any:
+    """Settings from file, environment and flags; suite_flags travel to the suites as data (never os.environ)."""
     settings = load_settings(flags)
+    if suite_flags:
+        given = {
+            suite: {
+                k: str(v.resolve()) if isinstance(v, Path) else v
+                for k, v in values.items()
+                if v is not None and v is not False
+            }
+            for suite, values in suite_flags.items()
+        }  # paths from flags resolve against the cwd
+        settings = replace(settings, suite_flags={s: v for s, v in given.items() if v})
     _CONTEXT.update(reports_dir=settings.reports_dir, phase=settings.phase)
     return settings
 
@@ -114,10 +126,9 @@ def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.gate import run_gate
     from harness.report.markdown import render_console
-    from harness.security.options import export_flags
 
-    export_flags(zap_report=flags.pop("zap_report"), trivy_cache_dir=flags.pop("trivy_cache_dir"))
-    settings = _settings(**flags)
+    security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
+    settings = _settings(suite_flags={"security": security}, **flags)
     run = run_gate(settings)
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
@@ -241,12 +252,13 @@ def report(verdict_file: Path) -> None:
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
 def load_command(**flags: Any) -> None:
     """Run the load suite (Locust, headless, bounded) and judge it; exit 0 go, 1 no-go, 2 inconclusive."""
-    from harness.load_gate import export_flags, run_load
+    from harness.load_gate import run_load
     from harness.report.markdown import render_console
 
-    export_flags(flags)
+    names = {"duration": "duration_s", "locust_workers": "workers"}  # flag -> [tool.harness.load] option
     load_only = ("profile", "users", "duration", "locust_workers", "processes", "allow_remote_load", "history")
-    settings = _settings(**{k: v for k, v in flags.items() if k not in (*load_only, "history_file")})
+    load = {names.get(k, k): flags.pop(k) for k in (*load_only, "history_file")}
+    settings = _settings(suite_flags={"load": load}, **flags)
     outcome = run_load(settings, lambda line: click.echo(line, err=True))
     for note in outcome.run.doc["notes"] + outcome.notes:
         if note.startswith(("stack:", "auto:", "interrupted", "terminated", "history:", "Locust report")):

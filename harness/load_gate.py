@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.load.history import append_record
-from harness.load.profiles import ENV_PREFIX, LoadOptions, load_options
+from harness.load.profiles import LoadOptions, load_options_for
 from harness.load.runner import PROGRESS, check_allowed, progress_text
 from harness.load.suite import RESULT, load_dir
 
@@ -31,26 +31,6 @@ class LoadOutcome:
     run: Any  # harness.gate.GateRun
     options: LoadOptions
     notes: list[str] = field(default_factory=list)
-
-
-def export_flags(flags: dict[str, Any], env: dict[str, str] | None = None) -> None:
-    """Hand `harness load` flags to the pytest child through HARNESS_LOAD_* (the environment layer)."""
-    env = os.environ if env is None else env
-    names = {
-        "profile": "PROFILE",
-        "users": "USERS",
-        "duration": "DURATION_S",
-        "locust_workers": "WORKERS",
-        "processes": "PROCESSES",
-        "history_file": "HISTORY_FILE",
-    }
-    for key, suffix in names.items():
-        if flags.get(key) is not None:
-            env[f"{ENV_PREFIX}{suffix}"] = str(flags[key])
-    if flags.get("history"):
-        env[f"{ENV_PREFIX}HISTORY"] = "1"
-    if flags.get("allow_remote_load"):
-        env["HARNESS_ALLOW_REMOTE_LOAD"] = "1"
 
 
 class ProgressTail(threading.Thread):
@@ -124,7 +104,7 @@ def run_load(settings: Settings, echo: Callable[[str], None]) -> LoadOutcome:
     """Validate, refuse what must be refused before anything starts, run the load gate, record history."""
     from harness.gate import run_gate
 
-    options = load_options(settings.options("load"), phase=settings.phase, root=settings.project_root)
+    options = load_options_for(settings)
     if settings.target:
         check_allowed(settings.target, ephemeral=False, allow_remote=options.allow_remote)
     out = load_dir(settings.reports_dir)

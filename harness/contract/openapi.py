@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -102,8 +102,16 @@ def _flatten(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def _is_check_failure(exc: BaseException) -> bool:
+    """One of schemathesis' own check failures (a Failure, e.g. ServerError, in a FailureGroup): the product."""
+    from schemathesis.core.failures import Failure
+
+    return isinstance(exc, Failure)
+
+
 def findings_from(exc: BaseException, operation: str) -> list[Finding]:
-    """Turn what hypothesis re-raised into one Finding per distinct failure, each with its curl line."""
+    """Turn what hypothesis re-raised into one Finding per distinct schemathesis check failure, each with its
+    curl line. Anything else in it (a refused connection, a bug in the tool) is not a finding: tool_errors()."""
     text = (
         str(exc)
         if not isinstance(exc, BaseExceptionGroup)
@@ -111,17 +119,42 @@ def findings_from(exc: BaseException, operation: str) -> list[Finding]:
     )
     curls = _CURL.findall(text)
     out = []
-    for i, leaf in enumerate(_flatten(exc)):
+    for i, leaf in enumerate(x for x in _flatten(exc) if _is_check_failure(x)):
         code = getattr(leaf, "code", None) or type(leaf).__name__
         title = getattr(leaf, "title", None) or str(leaf).splitlines()[0][:200]
         out.append(Finding(operation, str(code), str(title), curls[min(i, len(curls) - 1)] if curls else ""))
     return out
 
 
-def fuzz(operation: Any, target: Target, opts: ContractOptions) -> list[Finding]:
+def tool_errors(exc: BaseException) -> list[str]:
+    """What in exc is not a schemathesis check failure, each named: 'ConnectionError: ...'."""
+    out = []
+    for leaf in _flatten(exc):
+        if not _is_check_failure(leaf):
+            first = (str(leaf).strip().splitlines() or [""])[0][:200]
+            out.append(f"{type(leaf).__module__}.{type(leaf).__qualname__}: {first}".rstrip(": "))
+    return list(dict.fromkeys(out))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a fuzzing run showed: the product's check failures, what the tool could not judge, and what was
+    actually sent (cases for one operation; steps and sequences for the stateful run)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # not a finding: the tool could not judge
+    sent: int = 0
+    sequences: int = 0
+
+    def judge(self, exc: BaseException, operation: str) -> None:
+        self.findings = findings_from(exc, operation)
+        self.errors = tool_errors(exc)
+
+
+def fuzz(operation: Any, target: Target, opts: ContractOptions) -> Outcome:
     """Generate positive and negative cases for one operation, call the target, run every check.
 
-    Deterministic for a given seed and max_examples; returns [] when every check held."""
+    Deterministic for a given seed and max_examples. Outcome.sent counts the cases actually sent."""
     from hypothesis import HealthCheck, given, seed, settings
     from schemathesis import GenerationMode
 
@@ -130,7 +163,9 @@ def fuzz(operation: Any, target: Target, opts: ContractOptions) -> list[Finding]
     strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | operation.as_strategy(
         generation_mode=GenerationMode.NEGATIVE
     )
+    outcome = Outcome()
     with requests.Session() as session:
+        transport = {"timeout": opts.timeout_s, "session": session, "headers": dict(headers)}
 
         @seed(opts.seed)
         @settings(
@@ -142,33 +177,49 @@ def fuzz(operation: Any, target: Target, opts: ContractOptions) -> list[Finding]
         )
         @given(case=strategy)
         def run(case: Any) -> None:
-            case.call_and_validate(session=session, headers=headers, checks=checks, timeout=opts.timeout_s)
+            # case.call_and_validate(), with the call counted: only a case that reached the target counts
+            response = case.call(session=session, headers=headers, timeout=opts.timeout_s)
+            outcome.sent += 1
+            case.validate_response(response, checks=checks, headers=headers, transport_kwargs=transport)
 
         try:
             run()
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
-            return findings_from(exc, operation.label)
-    return []
+            outcome.judge(exc, operation.label)
+    return outcome
 
 
-def stateful(schema: Any, target: Target, opts: ContractOptions) -> list[Finding]:
-    """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
-    running the same checks on every step. Returns [] when the links hold, or when there are none."""
-    from hypothesis import HealthCheck, settings
-
-    if not any(
+def has_links(schema: Any) -> bool:
+    """Whether any response of the document declares OpenAPI links (what the stateful run follows)."""
+    return any(
         "links" in r
         for op in operations(schema)
         for r in (op.definition.raw.get("responses") or {}).values()
         if isinstance(r, dict)
-    ):
-        return []
+    )
+
+
+def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
+    """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
+    running the same checks on every step. Outcome.sent counts the steps sent, .sequences the scenarios.
+    Call has_links() first: without links there is nothing to follow."""
+    from hypothesis import HealthCheck, settings
+
     checks = _check_functions()
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    outcome = Outcome()
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            outcome.sequences += 1
+            super().setup()
+
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": headers, "timeout": opts.timeout_s}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            outcome.sent += 1
+            super().after_call(response, case)
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
             case.validate_response(response, checks=checks, headers=headers, transport_kwargs=kwargs)
@@ -184,8 +235,8 @@ def stateful(schema: Any, target: Target, opts: ContractOptions) -> list[Finding
             )
         )
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
-        return findings_from(exc, "stateful (links)")
-    return []
+        outcome.judge(exc, "stateful (links)")
+    return outcome
 
 
 def describe(findings: list[Finding]) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.config import Settings
 from harness.errors import ConfigError, did_you_mean
+from harness.options import Option, OptionSpec, absolute, positive, suite_options
 
 PROFILES: dict[str, dict[str, int]] = {
     "quick": {"max_examples": 25, "seed": 20261126},  # the internal gate: <= 60 s on 2 cores
@@ -25,7 +24,21 @@ CHECKS = (
     "negative_data_rejection",
     "ignored_auth",
 )
-_KEYS = {"profile", "profiles", "openapi_url", "baseline", "alerts", "dashboard", "alert_tests", "timeout_s"}
+_SECONDS = positive("number of seconds")
+# Every key is also HARNESS_CONTRACT_<KEY> (HARNESS_CONTRACT_PROFILE, HARNESS_CONTRACT_OPENAPI_URL, ...).
+SPEC = OptionSpec(
+    "contract",
+    (
+        Option("profile", str, "quick"),
+        Option("profiles", dict, {}, env=False),
+        Option("openapi_url", str),  # None: <target>/openapi.json
+        Option("baseline", Path, Path("deploy/openapi.baseline.json")),
+        Option("alerts", Path, Path("deploy/prometheus/alerts.yml")),
+        Option("alert_tests", Path, Path("deploy/prometheus/alerts.test.yml")),
+        Option("dashboard", Path, Path("deploy/grafana/dashboard.json")),
+        Option("timeout_s", float, 10.0, check=_SECONDS),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,32 +57,29 @@ class ContractOptions:
 
 
 def contract_options(settings: Settings, env: dict[str, str] | None = None) -> ContractOptions:
-    """Build from [tool.harness.contract]; HARNESS_CONTRACT_PROFILE / _OPENAPI_URL override those keys."""
-    env = dict(os.environ if env is None else env)
-    raw: dict[str, Any] = settings.options("contract", _KEYS)
-    where = "[tool.harness.contract]"
-    profiles = {**PROFILES, **raw.get("profiles", {})}
-    profile = env.get("HARNESS_CONTRACT_PROFILE") or raw.get("profile", "quick")
+    """Build from [tool.harness.contract], then HARNESS_CONTRACT_<KEY>, then flags (harness.options)."""
+    values = suite_options(SPEC, settings, env)
+    profiles = {**PROFILES, **(values["profiles"] or {})}
+    profile = values["profile"] or "quick"
     if profile not in profiles:
+        where = values.where("profile")
         raise ConfigError(f"{where}: unknown profile {profile!r}{did_you_mean(profile, profiles)}")
-    chosen = {**PROFILES.get(profile, PROFILES["quick"]), **profiles[profile]}
+    chosen = profiles[profile]
+    if not isinstance(chosen, dict):
+        raise ConfigError(f"{SPEC.table} profiles.{profile} must be a table like {{ max_examples = 25 }}")
+    chosen = {**PROFILES.get(profile, PROFILES["quick"]), **chosen}
     root = settings.project_root
-
-    def path(key: str, default: str) -> Path:
-        p = Path(raw.get(key, default))
-        return p if p.is_absolute() else root / p
-
     try:
         return ContractOptions(
             profile=profile,
             max_examples=int(chosen["max_examples"]),
             seed=int(chosen["seed"]),
-            openapi_url=env.get("HARNESS_CONTRACT_OPENAPI_URL") or raw.get("openapi_url"),
-            baseline=path("baseline", "deploy/openapi.baseline.json"),
-            alerts=path("alerts", "deploy/prometheus/alerts.yml"),
-            alert_tests=path("alert_tests", "deploy/prometheus/alerts.test.yml"),
-            dashboard=path("dashboard", "deploy/grafana/dashboard.json"),
-            timeout_s=float(raw.get("timeout_s", 10)),
+            openapi_url=values["openapi_url"],
+            baseline=absolute(values["baseline"], root) or root / SPEC.option("baseline").default,
+            alerts=absolute(values["alerts"], root) or root / SPEC.option("alerts").default,
+            alert_tests=absolute(values["alert_tests"], root) or root / SPEC.option("alert_tests").default,
+            dashboard=absolute(values["dashboard"], root) or root / SPEC.option("dashboard").default,
+            timeout_s=float(values["timeout_s"]),
         )
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{SPEC.table} profiles.{profile}: {exc}") from None

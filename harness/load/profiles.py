@@ -15,19 +15,22 @@
     weights = { chat = 6, health = 3, websocket = 1 }
 
 The same options come from the environment (HARNESS_LOAD_PROFILE, HARNESS_LOAD_USERS,
-HARNESS_LOAD_DURATION_S, HARNESS_LOAD_WORKERS, ...) so `harness load` flags reach the pytest child.
+HARNESS_LOAD_DURATION_S, HARNESS_LOAD_WORKERS, ...), and `harness load` flags win over both: they reach
+the pytest child as data (Settings.suite_flags, harness.options), never through the environment.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from harness.config import Settings
 from harness.errors import ConfigError, did_you_mean
+from harness.options import Option, OptionSpec, absolute, resolve
 
 USER_CLASSES = {"chat": "ChatUser", "health": "HealthUser", "websocket": "WebSocketUser"}
 ENV_PREFIX = "HARNESS_LOAD_"
@@ -114,9 +117,37 @@ class LoadOptions:
     record_history: bool = False
 
 
-_TOP_KEYS = {"profile", "locustfile", "history_file", "regression", "profiles"}
 _PROFILE_FIELDS = {f.name for f in fields(Profile)} - {"name"}
 _ENV_FIELDS = ("users", "spawn_rate", "duration_s", "time_cap_s", "processes", "workers", "min_requests")
+ENV_WHERE = "environment HARNESS_LOAD_*"
+# Every key is also HARNESS_LOAD_<KEY>. The profile overrides (users ... min_requests) come from the
+# environment and `harness load` flags only, and are checked by the profile's own rules (_profile_field).
+SPEC = OptionSpec(
+    "load",
+    (
+        Option("profile", str, flag="--profile"),  # None: the profile named like the phase, else smoke
+        Option("locustfile", str, "tests/load/locustfile.py"),
+        Option("history_file", str, "reports/history/load.jsonl", flag="--history-file"),
+        Option("regression", dict, {}, env=False),
+        Option("profiles", dict, {}, env=False),
+        Option("users", object, file=False, flag="--users"),
+        Option("spawn_rate", object, file=False),
+        Option("duration_s", object, file=False, flag="--duration"),
+        Option("time_cap_s", object, file=False),
+        Option("processes", object, file=False, flag="--processes"),
+        Option("workers", object, file=False, flag="--workers"),
+        Option("min_requests", object, file=False),
+        Option("history", bool, False, file=False, flag="--history"),  # append this run to the history
+        Option(
+            "allow_remote_load",
+            bool,
+            False,
+            file=False,
+            aliases=("HARNESS_ALLOW_REMOTE_LOAD",),
+            flag="--allow-remote-load",
+        ),
+    ),
+)
 
 
 def parse_duration(value: Any, what: str) -> float:
@@ -195,12 +226,12 @@ def _profile_field(key: str, value: Any, where: str) -> Any:
     raise AssertionError(key)
 
 
-def _apply(profile: Profile, raw: dict[str, Any], where: str) -> Profile:
+def _apply(profile: Profile, raw: dict[str, Any], where: str, wheres: dict[str, str] | None = None) -> Profile:
     changes = {}
     for key, value in raw.items():
         if key not in _PROFILE_FIELDS:
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _PROFILE_FIELDS)}")
-        changes[key] = _profile_field(key, value, where)
+        changes[key] = _profile_field(key, value, (wheres or {}).get(key, where))
     result = replace(profile, **changes)
     if result.users < len(result.user_classes):
         raise ConfigError(
@@ -241,42 +272,50 @@ def _regression(raw: Any) -> Regression:
     return reg
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def load_options(table: dict[str, Any], *, phase: str, root: Path, env: dict[str, str] | None = None) -> LoadOptions:
-    """Validate [tool.harness.load] and apply HARNESS_LOAD_* / HARNESS_ALLOW_REMOTE_LOAD from env."""
-    env = dict(os.environ if env is None else env)
-    for key in table:
-        if key not in _TOP_KEYS:
-            raise ConfigError(f"[tool.harness.load]: unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}")
-    profiles = profiles_from(table)
-    name = env.get(f"{ENV_PREFIX}PROFILE") or table.get("profile") or (phase if phase in profiles else "smoke")
+def load_options(
+    table: dict[str, Any],
+    *,
+    phase: str,
+    root: Path,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> LoadOptions:
+    """Validate [tool.harness.load], then HARNESS_LOAD_* / HARNESS_ALLOW_REMOTE_LOAD from env, then the
+    `harness load` flags (Settings.suite_flags["load"]), which win."""
+    values = resolve(SPEC, table=table, env=env, flags=flags)
+    profiles = profiles_from({"profiles": values["profiles"] or {}})
+    name = values["profile"] or (phase if phase in profiles else "smoke")
     if name not in profiles:
         raise ConfigError(
             f"unknown load profile {name!r}{did_you_mean(name, profiles)}; profiles: {', '.join(profiles)}"
         )
-    overrides = {key: env[f"{ENV_PREFIX}{key.upper()}"] for key in _ENV_FIELDS if env.get(f"{ENV_PREFIX}{key.upper()}")}
-    profile = _apply(profiles[name], overrides, "environment HARNESS_LOAD_*") if overrides else profiles[name]
+    overrides = {key: values[key] for key in _ENV_FIELDS if values.given(key)}
+    wheres = {
+        key: ENV_WHERE if values.sources[key].startswith("environment") else f"flag {values.where(key)}"
+        for key in overrides
+    }
+    profile = _apply(profiles[name], overrides, ENV_WHERE, wheres) if overrides else profiles[name]
     if profile.workers and profile.processes not in (-1, 1):
         raise ConfigError(f"load profile {name!r}: set workers (distributed) or processes, not both")
-
-    def path(key: str, default: str) -> Path:
-        raw = env.get(f"{ENV_PREFIX}{key.upper()}") or table.get(key) or default
-        if not isinstance(raw, str):
-            raise ConfigError(f"[tool.harness.load] {key} = {raw!r} must be a path string")
-        p = Path(raw)
-        return p if p.is_absolute() else root / p
-
-    locustfile = path("locustfile", "tests/load/locustfile.py")
+    locustfile = absolute(values["locustfile"], root) or root / "tests/load/locustfile.py"
     if not locustfile.is_file():
         raise ConfigError(f"[tool.harness.load] locustfile {locustfile} does not exist; fix the path")
     return LoadOptions(
         profile=profile,
         locustfile=locustfile,
-        history_file=path("history_file", "reports/history/load.jsonl"),
-        regression=_regression(table.get("regression", {})),
-        allow_remote=_truthy(env.get("HARNESS_ALLOW_REMOTE_LOAD")),
-        record_history=_truthy(env.get(f"{ENV_PREFIX}HISTORY")),
+        history_file=absolute(values["history_file"], root) or root / "reports/history/load.jsonl",
+        regression=_regression(values["regression"] if values["regression"] is not None else {}),
+        allow_remote=bool(values["allow_remote_load"]),
+        record_history=bool(values["history"]),
+    )
+
+
+def load_options_for(settings: Settings, env: Mapping[str, str] | None = None) -> LoadOptions:
+    """load_options() for a run: the file table and the CLI flags from Settings, the environment from env."""
+    return load_options(
+        settings.options("load"),
+        phase=settings.phase,
+        root=settings.project_root,
+        env=env,
+        flags=settings.suite_flags.get("load", {}),
     )

@@ -63,10 +63,12 @@ class LoadSummary:
     missing: str | None = None  # set: the run cannot be judged (the gates become `missing`)
     endpoints: list[Endpoint] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)  # requests, websocket_sessions (connects tried)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "measurements": self.measurements,
+            "coverage": self.coverage,
             "missing": self.missing,
             "endpoints": [{**asdict(e), "error_ratio": e.error_ratio} for e in self.endpoints],
             "failures": [asdict(f) for f in self.failures],
@@ -157,6 +159,7 @@ def summarize(
     if tried:
         m["ws_connect_ratio"] = (tried - sum(e.failures for e in connects)) / tried
     summary.measurements = {k: round(v, 6) for k, v in m.items()}
+    summary.coverage = {"requests": total.requests, "websocket_sessions": tried}
     return summary
 
 

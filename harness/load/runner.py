@@ -9,7 +9,6 @@ down: SIGTERM, a grace period, then SIGKILL. The master also gets SIGTERM if its
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -23,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness.errors import ExitCode, HarnessError
 from harness.load.profiles import Profile
 from harness.load.results import LoadSummary, summarize_files
+from harness.net import is_loopback
 from harness.stack.local import free_port
 from harness.stack.process import die_with_parent
 
@@ -46,17 +45,6 @@ class LoadRefused(LoadError):
     """The target is not one load may be sent to without an explicit opt-in."""
 
     exit_code = ExitCode.USAGE
-
-
-def is_loopback(url: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost; no DNS lookup is made."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_allowed(base_url: str, *, ephemeral: bool, allow_remote: bool) -> None:

@@ -62,6 +62,85 @@ def _finding(p: Probe, title: str) -> Finding:
     )
 
 
+@dataclass(slots=True)
+class Control:
+    """A positive control: one protected operation (or WebSocket path) called with the harness's own token.
+
+    accepted: answered, and not with 401/403 or a server error, so auth let the real token through;
+    refused: 401/403 (the token is not valid here); broken: no answer or a 5xx (not an auth answer at all)."""
+
+    label: str
+    result: str  # accepted | refused | broken
+    status: int | None
+    detail: str
+
+    def row(self) -> dict[str, Any]:
+        return {"operation": self.label, "result": self.result, "status": self.status, "detail": self.detail}
+
+
+def _judge_control(label: str, status: int | None, detail: str) -> Control:
+    if status in REFUSED:
+        return Control(label, "refused", status, detail)
+    if status is None or status >= 500:
+        return Control(label, "broken", status, detail)
+    return Control(label, "accepted", status, detail)
+
+
+def positive_controls(
+    doc: dict[str, Any], base_url: str, ws_base: str, ws_paths: list[str], *, token: str, timeout_s: float
+) -> list[Control]:
+    """Call every protected operation, and open every WebSocket path, with the real token: the probes prove
+    something only where the real token gets through."""
+    out: list[Control] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with requests.Session() as session:
+        for op in operations(doc):
+            if not op.secured:
+                continue
+            req = request_for(op, doc, base_url)
+            try:
+                resp = session.request(
+                    req.method, req.url, json=req.json, headers=headers, timeout=timeout_s, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                out.append(_judge_control(op.label, None, f"no answer ({type(exc).__name__})"))
+                continue
+            out.append(_judge_control(op.label, resp.status_code, f"HTTP {resp.status_code}"))
+    for template in ws_paths:
+        path = template.replace("{user_id}", PROBE).replace("{session_id}", "auth-control")
+        url = f"{ws_base.rstrip('/')}/{path.lstrip('/')}"
+        status, ws, detail = _ws_handshake(url, [f"Authorization: Bearer {token}"], timeout_s)
+        if ws is not None:
+            ws.close()
+            out.append(Control(f"WS {template}", "accepted", 101, detail))
+        elif status is not None:
+            out.append(_judge_control(f"WS {template}", status, detail))
+        else:
+            out.append(Control(f"WS {template}", "broken", None, detail))
+    return out
+
+
+def control_problem(controls: list[Control]) -> str | None:
+    """None when at least one control accepted the real token; else why the probes would prove nothing,
+    and what to do, in one line."""
+    if any(c.result == "accepted" for c in controls):
+        return None
+    if not controls:
+        return None
+    refused = [c for c in controls if c.result == "refused"]
+    broken = [c for c in controls if c.result == "broken"]
+    shown = "; ".join(f"{c.label}: {c.detail}" for c in (broken or refused)[:3])
+    if broken:
+        return (
+            f"no positive control succeeded, and not for an auth reason ({shown}): the target failed the real "
+            "token's requests, so the auth probes would prove nothing; fix the target (or its readiness) and run again"
+        )
+    return (
+        f"every protected operation refused the harness's own token ({shown}): the auth probes would prove "
+        "nothing; set HARNESS_TOKEN to a token the target accepts"
+    )
+
+
 def check_http(
     doc: dict[str, Any], base_url: str, *, public: set[str], timeout_s: float
 ) -> tuple[list[Probe], list[Finding]]:

@@ -29,3 +29,7 @@ class ZapUnavailable(SecurityError):
 
 class TrivyError(SecurityError):
     """trivy is missing, failed, timed out, or wrote a report that cannot be read."""
+
+
+class ReportFileError(SecurityError):
+    """A findings file or the new-vs-known history cannot be read: never dropped or reset silently."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_atomic
+from harness.security.errors import ReportFileError
 from harness.security.findings import Finding
 
 
@@ -31,9 +32,12 @@ def _locked(path: Path) -> Iterator[dict[str, Any]]:
         try:
             data = json.loads(path.read_text()) if path.is_file() else {}
             if not isinstance(data, dict):
-                data = {}
-        except ValueError:
-            data = {}  # a damaged history only costs the new-vs-known marks of one run
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        except (OSError, ValueError) as exc:  # never silently start over: say so, and keep the file
+            raise ReportFileError(
+                f"security history {path} cannot be read ({str(exc)[:160]}): new-vs-known cannot be judged; "
+                "move it aside or delete it (the next run starts a new history)"
+            ) from None
         yield data
         write_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 

@@ -240,6 +240,7 @@ class _Links(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
         self.scripts: list[str] = []
+        self.error: str | None = None  # the parser gave up here: links and scripts after it are unknown
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v for k, v in attrs if v}
@@ -251,11 +252,15 @@ class _Links(HTMLParser):
 
 
 def parse_links(ex: Exchange) -> _Links:
+    """The links and scripts of a page. When html.parser gives up (it raises AssertionError on some
+    malformed markup, e.g. an unknown marked section), what was read so far is kept and parser.error says
+    why, so the crawl can report the page as only partly read instead of silently covering less."""
     parser = _Links()
     try:
         parser.feed(ex.body)
-    except Exception:  # noqa: BLE001 - a page we cannot parse has no links for us
-        pass
+        parser.close()
+    except Exception as exc:  # noqa: BLE001 - html.parser raises AssertionError and others on bad markup
+        parser.error = f"{type(exc).__name__}: {str(exc)[:120]}"
     return parser
 
 
@@ -383,10 +388,17 @@ def scan(exchanges: list[Exchange]) -> list[Alert]:
 
 @dataclass(slots=True)
 class Crawl:
-    """What collect() did: the exchanges, and the requests that got no response at all."""
+    """What collect() did: the exchanges, the pages among them, and what went wrong: requests that got no
+    response at all, and pages the link parser could read only in part."""
 
     exchanges: list[Exchange] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    pages: int = 0  # HTML pages and the OpenAPI document fetched by the crawl (not the operations' calls)
+
+    @property
+    def responses(self) -> int:
+        """Responses the passive rules scan."""
+        return len(self.exchanges)
 
 
 def _exchange(resp: requests.Response) -> Exchange:
@@ -431,6 +443,10 @@ def collect(
                 return None
             ex = _exchange(resp)
             crawl.exchanges.append(ex)
+            if ex.is_html:
+                problem = parse_links(ex).error
+                if problem:
+                    crawl.failures.append(f"{method} {url}: the link parser read the page only in part ({problem})")
             return ex
 
         if doc is not None:
@@ -440,13 +456,16 @@ def collect(
         queue = [(urljoin(base_url.rstrip("/") + "/", p.lstrip("/")), 0) for p in entry_paths] + [
             (u, 0) for u in extra_urls
         ]
-        pages = 0
-        while queue and pages < max_pages:
+        documents = set(extra_urls)
+        fetched = 0
+        while queue and fetched < max_pages:
             url, depth = queue.pop(0)
             ex = send("GET", url)
             if ex is None:
                 continue
-            pages += 1
+            fetched += 1
+            if ex.is_html or url in documents:
+                crawl.pages += 1
             if depth >= max_depth:
                 continue
             links = parse_links(ex).links if ex.is_html else []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_atomic
+from harness.security.errors import ReportFileError
 from harness.security.findings import FINDINGS_SCHEMA, Finding, findings_document, summarize
 from harness.security.history import history_key, mark_and_record
 from harness.security.waivers import Waiver, apply_waivers
@@ -81,8 +82,13 @@ class Reports:
             for path in sorted((self.dir / "findings").glob("*.json")):
                 try:
                     doc = json.loads(path.read_text())
-                except ValueError:
-                    continue
+                    if not isinstance(doc, dict) or not isinstance(doc.get("findings", []), list):
+                        raise ValueError("not a findings document")
+                except (OSError, ValueError) as exc:  # never leave a check's findings out silently
+                    raise ReportFileError(
+                        f"findings file {path} cannot be read ({exc}); findings.json would leave its findings "
+                        "out: run the security suite again"
+                    ) from None
                 checks[doc.get("check", path.stem)] = doc.get("counts", {})
                 merged += [{"check": doc.get("check", path.stem), **f} for f in doc.get("findings", [])]
             self.write(

@@ -15,11 +15,41 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from harness.security.errors import SecurityError
 from harness.security.findings import Finding
 
 MODERN = ("TLSv1.2", "TLSv1.3")
+
+
+class TLSUnreachable(SecurityError):
+    """host:port does not answer at all: the TLS check cannot judge anything (not a TLS finding)."""
+
+
+def ca_file_for(configured: Path | None, target: object) -> Path | None:
+    """The CA to verify with: tls_ca_file when set, else the CA of a harness-started https stack
+    (Target.ca_file), else None (the system store)."""
+    if configured is not None:
+        return configured
+    stack_ca = getattr(target, "ca_file", None)
+    return Path(stack_ca) if stack_ca else None
+
+
+def plain_http_finding(url: str) -> Finding:
+    """A staging or production deployment served without TLS is itself a finding (FAIL, waivable)."""
+    host = urlsplit(url)
+    return Finding(
+        "tls",
+        "tls.plain_http",
+        "serves plain http; staging/production must use TLS",
+        "high",
+        "FAIL",
+        method="TLS",
+        url=url,
+        evidence=f"{url} is http://, not https://, and not a loopback address",
+        key=f"{host.hostname}:{host.port or 80}|plain-http",
+    )
 
 
 @dataclass(slots=True)
@@ -101,7 +131,7 @@ def inspect(
     except ssl.SSLError as exc:  # e.g. the server offers only protocols this client refuses
         handshake_error = str(exc.reason or exc)
     except OSError as exc:
-        raise SecurityError(f"TLS: {host}:{port} does not answer ({exc.strerror or exc}); is the target up?") from None
+        raise TLSUnreachable(f"TLS: {host}:{port} does not answer ({exc.strerror or exc}); is the target up?") from None
     lax = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     lax.check_hostname, lax.verify_mode = False, ssl.CERT_NONE
     try:  # let the unverified handshake reach old protocols too, so they can be named

@@ -63,6 +63,38 @@ class TrivyRun:
     report: dict[str, Any]
     output: Path
     duration_s: float
+    secret_files: int | None = None  # files the secret scanner read (count_scanned=True), from trivy's debug log
+
+
+_SECRET_FILE = re.compile(r'\[secret\].*?\bfile_path="([^"]*)"')
+
+
+def secret_scanned_files(lines: Any) -> int:
+    """How many distinct files trivy's secret scanner read, from its --debug log lines (trivy 0.76 logs
+    `[secret] scanStream called file_path="..."` once per file it scans, and nothing for a file it skips:
+    binaries, and the skip dirs). A log without such lines counts 0: nothing is shown to be scanned."""
+    seen: set[str] = set()
+    for line in lines:
+        found = _SECRET_FILE.search(_ANSI.sub("", line))
+        if found:
+            seen.add(found.group(1))
+    return len(seen)
+
+
+def misconfig_files(doc: dict[str, Any]) -> int:
+    """Config files the misconfiguration scanner judged: trivy lists each one in Results with a
+    MisconfSummary (successes and failures), clean or not; a scan that found no config file lists none."""
+    return sum(1 for r in doc.get("Results", []) if isinstance(r.get("MisconfSummary"), dict))
+
+
+def vuln_coverage(doc: dict[str, Any]) -> dict[str, int]:
+    """What a vulnerability scan covered: package targets (an OS, a lockfile) and, when the report lists
+    them (--list-all-pkgs), their packages."""
+    targets = [r for r in doc.get("Results", []) if r.get("Class") in ("os-pkgs", "lang-pkgs")]
+    out = {"targets": len(targets)}
+    if any("Packages" in r for r in targets):
+        out["packages"] = sum(len(r.get("Packages") or []) for r in targets)
+    return out
 
 
 def _last_line(text: str) -> str:
@@ -72,33 +104,64 @@ def _last_line(text: str) -> str:
     return " ".join(line.split())[:300]
 
 
-def run_trivy(trivy: str, args: list[str], *, output: Path, cache_dir: Path, timeout_s: float, cwd: Path) -> TrivyRun:
-    """Run `trivy <args> --format json -o output`; TrivyError in one line if it fails or writes nonsense."""
+def run_trivy(
+    trivy: str,
+    args: list[str],
+    *,
+    output: Path,
+    cache_dir: Path,
+    timeout_s: float,
+    cwd: Path,
+    count_scanned: bool = False,
+) -> TrivyRun:
+    """Run `trivy <args> --format json -o output`; TrivyError in one line if it fails or writes nonsense.
+
+    count_scanned: run with --debug (its log goes to a temporary file, never to memory whole) and count the
+    files the secret scanner read (TrivyRun.secret_files)."""
+    import tempfile
     import time
 
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    command = [trivy, *args[:1], "--format", "json", "--output", str(output), "--cache-dir", str(cache_dir), *args[1:]]
+    extra = ["--debug"] if count_scanned else []
+    command = [
+        trivy,
+        *args[:1],
+        "--format",
+        "json",
+        "--output",
+        str(output),
+        "--cache-dir",
+        str(cache_dir),
+        *extra,
+        *args[1:],
+    ]
     shown = " ".join(["trivy", *args])
     t0 = time.monotonic()
-    try:
-        done = subprocess.run(  # noqa: S603 - a fixed binary and arguments we build
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            env={**os.environ, "TRIVY_NO_PROGRESS": "true"},
-        )
-    except subprocess.TimeoutExpired:
-        raise TrivyError(f"`{shown}` did not finish within {timeout_s:g} s; raise trivy_timeout_s") from None
-    except OSError as exc:
-        raise TrivyError(f"`{shown}` could not start ({exc.strerror}); check HARNESS_TRIVY_BIN") from None
-    if done.returncode != 0:
-        raise TrivyError(f"`{shown}` failed (exit {done.returncode}): {_last_line(done.stderr + done.stdout)}")
-    return TrivyRun(command, read_report(output), output, time.monotonic() - t0)
+    with tempfile.TemporaryFile("w+b") as log:
+        try:
+            done = subprocess.run(  # noqa: S603 - a fixed binary and arguments we build
+                command,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                timeout=timeout_s,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                check=False,
+                env={**os.environ, "TRIVY_NO_PROGRESS": "true"},
+            )
+        except subprocess.TimeoutExpired:
+            raise TrivyError(f"`{shown}` did not finish within {timeout_s:g} s; raise trivy_timeout_s") from None
+        except OSError as exc:
+            raise TrivyError(f"`{shown}` could not start ({exc.strerror}); check HARNESS_TRIVY_BIN") from None
+        if done.returncode != 0:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 65536))
+            tail = log.read().decode("utf-8", "replace")
+            raise TrivyError(f"`{shown}` failed (exit {done.returncode}): {_last_line(tail + (done.stdout or ''))}")
+        log.seek(0)
+        secret_files = secret_scanned_files(raw.decode("utf-8", "replace") for raw in log) if count_scanned else None
+    return TrivyRun(command, read_report(output), output, time.monotonic() - t0, secret_files)
 
 
 def read_report(path: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -58,6 +58,7 @@ class ZapResult:
     alerts: list[Alert]
     report_json: str
     spider_urls: int
+    notes: list[str] = field(default_factory=list)  # what went wrong around the scan (e.g. cleanup)
 
 
 def _wait(what: str, done: Callable[[], bool], deadline: float, poll_s: float) -> None:
@@ -81,6 +82,7 @@ def zap_scan(
     """Run a baseline-style passive scan with the daemon; ZapUnavailable (one line) on any failure."""
     zap = BoundedZAP(api_url, api_key, request_timeout_s)
     deadline = time.monotonic() + timeout_s
+    notes: list[str] = []
     try:
         try:
             version = str(zap.core.version)
@@ -118,8 +120,11 @@ def zap_scan(
             if token:
                 try:
                     zap.replacer.remove_rule(description=AUTH_RULE)
-                except (requests.RequestException, ZapApiError):
-                    pass
+                except (requests.RequestException, ZapApiError) as exc:  # the scan's result stands; say so
+                    notes.append(
+                        f"the replacer rule {AUTH_RULE!r} (it carries the token) could not be removed from the "
+                        f"ZAP daemon ({type(exc).__name__}); remove it by hand"
+                    )
     except requests.RequestException as exc:
         raise ZapUnavailable(
             f"ZAP daemon at {api_url} stopped answering ({type(exc).__name__}) during the scan"
@@ -128,4 +133,6 @@ def zap_scan(
         raise ZapUnavailable(f"ZAP daemon at {api_url}: {exc}") from None
     except (ValueError, TypeError) as exc:
         raise ZapUnavailable(f"ZAP daemon at {api_url} answered something unexpected ({exc})") from None
-    return ZapResult(version=version, alerts=from_api_alerts(raw), report_json=report_json, spider_urls=spider_urls)
+    return ZapResult(
+        version=version, alerts=from_api_alerts(raw), report_json=report_json, spider_urls=spider_urls, notes=notes
+    )

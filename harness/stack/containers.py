@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
+from harness.options import Option, OptionSpec, positive, suite_options
 from harness.target import Target, redact
 
 IMAGE_SETS: dict[str, dict[str, str]] = {
@@ -28,7 +29,18 @@ IMAGE_SETS: dict[str, dict[str, str]] = {
         "app_base": "harness-offline/python:3.11",
     },
 }
-_KEYS = {"images", "postgres_image", "redis_image", "app_base_image", "dockerfile", "startup_timeout_s"}
+# Every key is also HARNESS_CONTAINERS_<KEY> (HARNESS_CONTAINERS_IMAGES=offline); see harness.options.
+SPEC = OptionSpec(
+    "containers",
+    (
+        Option("images", str, "official"),
+        Option("postgres_image", str),
+        Option("redis_image", str),
+        Option("app_base_image", str),
+        Option("dockerfile", str, "deploy/Dockerfile"),
+        Option("startup_timeout_s", float, 90.0, check=positive("number of seconds")),
+    ),
+)
 DB_USER, DB_NAME, APP_PORT = "orchestra", "ai_orchestra", 8000
 APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
 
@@ -49,21 +61,20 @@ class ContainerOptions:
 
 
 def container_options(settings: Settings, env: dict[str, str] | None = None) -> ContainerOptions:
-    env = dict(os.environ if env is None else env)
-    raw: dict[str, Any] = settings.options("containers", _KEYS)
-    where = "[tool.harness.containers]"
-    name = env.get("HARNESS_CONTAINERS_IMAGES") or raw.get("images", "official")
+    values = suite_options(SPEC, settings, env)
+    name = values["images"] or "official"
     if name not in IMAGE_SETS:
         raise ConfigError(
-            f"{where}: unknown image set {name!r}{did_you_mean(name, IMAGE_SETS)}; sets: {', '.join(IMAGE_SETS)}"
+            f"{values.where('images')}: unknown image set {name!r}{did_you_mean(name, IMAGE_SETS)}; "
+            f"sets: {', '.join(IMAGE_SETS)}"
         )
     chosen = IMAGE_SETS[name]
     return ContainerOptions(
-        postgres_image=raw.get("postgres_image", chosen["postgres"]),
-        redis_image=raw.get("redis_image", chosen["redis"]),
-        app_base_image=raw.get("app_base_image", chosen["app_base"]),
-        dockerfile=raw.get("dockerfile", "deploy/Dockerfile"),
-        startup_timeout_s=float(raw.get("startup_timeout_s", 90)),
+        postgres_image=values["postgres_image"] or chosen["postgres"],
+        redis_image=values["redis_image"] or chosen["redis"],
+        app_base_image=values["app_base_image"] or chosen["app_base"],
+        dockerfile=values["dockerfile"] or "deploy/Dockerfile",
+        startup_timeout_s=float(values["startup_timeout_s"]),
     )
 
 

@@ -6,27 +6,44 @@ import json
 
 import pytest
 
+from harness.checks import check_error, not_applicable
 from harness.contract.breaking import breaking_changes
-from harness.contract.openapi import describe, fuzz, load_schema, stateful
+from harness.contract.openapi import Outcome, describe, fuzz, has_links, load_schema, stateful
+from harness.errors import HarnessError
 from harness.plugins.evidence import CURL
 
 
+def _judge(outcome: Outcome, what: str, record_property) -> None:
+    """Only schemathesis' own check failures are the product's (fail, with a curl line); anything else that
+    stopped the run (a refused connection, an error in the tool) is `error`: the tool could not judge."""
+    tool = f" (and the tool failed: {'; '.join(outcome.errors[:2])})" if outcome.errors else ""
+    if outcome.findings:
+        record_property(CURL, outcome.findings[0].curl)
+        pytest.fail(f"{what}: {describe(outcome.findings)}{tool}", pytrace=False)
+    if outcome.errors:
+        check_error(f"{what}: schemathesis could not judge it: {'; '.join(outcome.errors[:3])}")
+
+
 @pytest.mark.check("contract.openapi")
-def test_operation_conforms(api_operation, target, contract_opts, record_property):
+def test_operation_conforms(api_operation, target, contract_opts, record_property, coverage):
     """Positive and negative cases, bounded by the profile's seed and max_examples."""
-    findings = fuzz(api_operation, target, contract_opts)
-    if findings:
-        record_property(CURL, findings[0].curl)
-        pytest.fail(f"{api_operation.label}: {describe(findings)}", pytrace=False)
+    outcome = fuzz(api_operation, target, contract_opts)
+    coverage(operations=1, examples=outcome.sent)  # cases that reached the target
+    _judge(outcome, api_operation.label, record_property)
 
 
 @pytest.mark.check("contract.openapi.stateful")
-def test_links_hold_across_calls(contract, target, contract_opts, record_property):
+def test_links_hold_across_calls(contract, target, contract_opts, record_property, coverage):
     """Sequences that follow the document's links: a chat turn, then that session's messages."""
-    findings = stateful(load_schema(contract.doc, target.base_url), target, contract_opts)
-    if findings:
-        record_property(CURL, findings[0].curl)
-        pytest.fail(f"stateful: {describe(findings)}", pytrace=False)
+    try:
+        schema = load_schema(contract.doc, target.base_url)
+        if not has_links(schema):
+            not_applicable("the OpenAPI document declares no links")
+    except HarnessError as exc:
+        check_error(f"stateful: {exc}")
+    outcome = stateful(schema, target, contract_opts)
+    coverage(sequences=outcome.sequences, steps=outcome.sent)
+    _judge(outcome, "stateful", record_property)
 
 
 @pytest.mark.check("contract.breaking_changes")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.load.profiles import LoadOptions, load_options
+from harness.load.profiles import LoadOptions, load_options_for
 from harness.load.runner import progress_text
 from harness.load.suite import load_dir, run_once
 from harness.plugins.target import harness_settings
@@ -20,10 +20,9 @@ def _settings(config: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def load_config(pytestconfig: pytest.Config) -> LoadOptions:
-    """[tool.harness.load] + HARNESS_LOAD_* for this session's phase."""
+    """[tool.harness.load] + HARNESS_LOAD_* + `harness load` flags for this session's phase."""
     try:
-        settings = _settings(pytestconfig)
-        return load_options(settings.options("load"), phase=settings.phase, root=settings.project_root)
+        return load_options_for(_settings(pytestconfig))
     except HarnessError as exc:
         pytest.fail(f"load configuration: {exc}", pytrace=False)
 

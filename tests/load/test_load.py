@@ -25,29 +25,39 @@ def _summary(load_run: dict) -> dict:
 
 
 @pytest.mark.check("load.run")
-def test_load_run(load_run, load_reports, measure):
-    """One Locust run of the profile: latency percentiles, error ratio, throughput, WebSocket connects."""
+def test_load_run(load_run, load_reports, measure, coverage):
+    """One Locust run of the profile: latency percentiles, error ratio, throughput, WebSocket connects.
+
+    Coverage: the requests made, and the WebSocket sessions tried when the profile sends WebSocket traffic
+    (a run that opened none of them is no evidence for the WebSocket gate)."""
     summary = _summary(load_run)
     (load_reports / "endpoints.json").write_text(
         json.dumps({"profile": load_run["profile"], "target": load_run["target"], **summary}, indent=2)
     )
     measure(**summary["measurements"])
+    counts = summary.get("coverage") or {}
+    coverage(requests=counts.get("requests", 0))
+    if (load_run["profile"].get("weights") or {}).get("websocket", 0) > 0:
+        coverage(websocket_sessions=counts.get("websocket_sessions", 0))
 
 
 @pytest.mark.check("load.regression")
-def test_no_regression_against_the_last_good_runs(load_run, load_config, measure):
-    """Tonight vs the median of the last N good runs of the same profile (reports/history/load.jsonl)."""
+def test_no_regression_against_the_last_good_runs(load_run, load_config, measure, coverage):
+    """Tonight vs the median of the last N good runs of the same profile (reports/history/load.jsonl).
+    Unreadable history lines are counted and said, never dropped silently."""
     summary = _summary(load_run)
     profile, reg = load_config.profile.name, load_config.regression
-    records, _ = read_records(load_config.history_file)
+    records, bad = read_records(load_config.history_file)
+    skipped = f"; {bad} unreadable line(s) in it were left out" if bad else ""
     runs = baseline(records, profile, reg.window)
     comparisons = compare(summary["measurements"], runs, reg)
     if not comparisons:
         pytest.skip(
             f"no baseline yet: {len(runs)} good {profile} runs in {load_config.history_file} "
-            f"(need {reg.min_runs}; `harness load --history` records them)"
+            f"(need {reg.min_runs}; `harness load --history` records them){skipped}"
         )
-    measure(**{f"baseline_{c.metric}": c.median for c in comparisons})
+    measure(history_unreadable_lines=bad, **{f"baseline_{c.metric}": c.median for c in comparisons})
+    coverage(baseline_runs=len(runs))
     worse = [c for c in comparisons if c.regressed]
     if worse:
-        pytest.fail("regression: " + "; ".join(c.describe(profile) for c in worse), pytrace=False)
+        pytest.fail("regression: " + "; ".join(c.describe(profile) for c in worse) + skipped, pytrace=False)

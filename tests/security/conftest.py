@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.checks import check_error
 from harness.config import Settings
 from harness.errors import HarnessError
 from harness.plugins.target import harness_settings
@@ -57,9 +58,23 @@ def waivers(security_opts: SecurityOptions) -> list[Waiver]:
         pytest.fail(f"security: {exc}", pytrace=False)
 
 
+class CheckReports(Reports):
+    """Reports for a check: a findings file or history that cannot be read ends the check as `error` (the
+    tool could not judge), never as a failure of the product."""
+
+    __slots__ = ()
+
+    def finish(self, *args: Any, **kwargs: Any) -> str:
+        try:
+            return super().finish(*args, **kwargs)
+        except HarnessError as exc:
+            check_error(f"security: {exc}")
+            raise AssertionError("unreachable") from None
+
+
 @pytest.fixture(scope="session")
 def reports(pytestconfig: pytest.Config, target: Target) -> Reports:
-    return Reports(_reports_dir(pytestconfig), target)
+    return CheckReports(_reports_dir(pytestconfig), target)
 
 
 @pytest.fixture(scope="session")

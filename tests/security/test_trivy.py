@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.checks import check_error
 from harness.errors import HarnessError
 from harness.security.findings import Finding
 from harness.security.report import relative_prefix
@@ -19,8 +20,10 @@ from harness.security.trivy import (
     find_trivy,
     findings_from_report,
     has_vulnerability_results,
+    misconfig_files,
     read_report,
     run_trivy,
+    vuln_coverage,
 )
 
 
@@ -33,13 +36,16 @@ def ingested(security_opts):
     """trivy JSON reports made elsewhere (HARNESS_TRIVY_REPORT), e.g. `trivy image` in a job with a DB."""
     try:
         return [(path, read_report(path)) for path in security_opts.trivy_reports]
-    except HarnessError as exc:
+    except HarnessError as exc:  # a setup failure: the checks that need it are `error`
         pytest.fail(f"security: {exc}", pytrace=False)
 
 
 @pytest.mark.check("security.trivy_high_critical")
-def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, measure):
-    """What counts: HIGH/CRITICAL misconfigurations and secrets, in deploy/ and in the repository."""
+def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, measure, coverage):
+    """What counts: HIGH/CRITICAL misconfigurations and secrets, in deploy/ and in the repository.
+
+    Coverage tells "clean" from "scanned nothing": config_files = the config files `trivy config` judged
+    (each is listed with its MisconfSummary, clean or not), files = the files the secret scan read."""
     opts, root = security_opts, security_opts.project_root
     try:
         trivy = find_trivy(opts.trivy_bin)
@@ -66,32 +72,39 @@ def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, 
                         cache_dir=Path(caches) / name,
                         timeout_s=opts.trivy_timeout_s,
                         cwd=root,
+                        count_scanned=name == "trivy-fs.json",
                     ),
                 )
                 for name, args, prefix in runs
             ]
+            scanned: dict[str, int] = {}
             for name, prefix, future in futures:
                 run = future.result()
                 reports.write(name, run.output.read_text())  # redacted in place
                 findings += findings_from_report(run.report, prefix=prefix, kinds=("misconfig", "secret"))
+                if name == "trivy-config.json":
+                    scanned["config_files"] = misconfig_files(run.report)
+                else:
+                    scanned["files"] = run.secret_files or 0
     except HarnessError as exc:
-        pytest.fail(f"security: {exc}", pytrace=False)
+        check_error(f"security: {exc}")
     for _, doc in ingested:
         findings += findings_from_report(doc, kinds=("misconfig", "secret"))
     findings = _dedupe(findings)
-    summary = reports.finish("trivy", findings, waivers, {"scans": [n for n, _, _ in runs]})
+    summary = reports.finish("trivy", findings, waivers, {"scans": [n for n, _, _ in runs], "scanned": scanned})
     blocking = [f for f in findings if f.blocking]
     measure(
         trivy_high_critical=len(blocking),
         trivy_findings=len(findings),
         trivy_waived=sum(f.waived for f in findings),
     )
+    coverage(**scanned)  # config_files (deploy/) and files (the repository): a zero makes the gate missing
     if blocking:
         pytest.fail(f"trivy HIGH/CRITICAL: {summary} (reports/security/trivy-*.json)", pytrace=False)
 
 
 @pytest.mark.check("security.trivy_vulns")
-def test_trivy_vulnerabilities(security_opts, reports, waivers, ingested, measure):
+def test_trivy_vulnerabilities(security_opts, reports, waivers, ingested, measure, coverage):
     """Critical vulnerabilities: from an ingested report, or trivy image/fs with a cached (or downloadable) DB."""
     opts = security_opts
     docs = [doc for _, doc in ingested if has_vulnerability_results(doc)]
@@ -115,7 +128,7 @@ def test_trivy_vulnerabilities(security_opts, reports, waivers, ingested, measur
                 cwd=opts.project_root,
             )
         except HarnessError as exc:
-            pytest.fail(f"security: {exc}", pytrace=False)
+            check_error(f"security: {exc}")
         docs, scanned = [run.report], [" ".join(what)]
     findings = _dedupe([f for doc in docs for f in findings_from_report(doc, kinds=("vuln",))])
     summary = reports.finish("trivy-vulns", findings, waivers, {"scanned": scanned})
@@ -124,5 +137,7 @@ def test_trivy_vulnerabilities(security_opts, reports, waivers, ingested, measur
         trivy_vuln_critical=len(critical),
         trivy_vuln_high=sum(f.severity == "high" and not f.waived for f in findings),
     )
+    for doc in docs:  # package targets (and packages, when listed) scanned: none is no evidence
+        coverage(**vuln_coverage(doc))
     if critical:
         pytest.fail(f"trivy critical vulnerabilities: {summary}", pytrace=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness import __version__
+from harness.checks import check_error
 from harness.errors import HarnessError
 from harness.security.passive import collect, scan
 from harness.security.rules import load_rules
@@ -17,12 +18,12 @@ REPORT = "zap-report.json"
 
 
 @pytest.mark.check("security.zap_fail")
-def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports, waivers, measure):
+def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports, waivers, measure, coverage):
     opts = security_opts
     try:
         rules = load_rules(opts.rules_file)
     except HarnessError as exc:
-        pytest.fail(f"security: {exc}", pytrace=False)
+        check_error(f"security: {exc}")
 
     crawl = collect(
         target.base_url,
@@ -34,9 +35,16 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
         max_pages=opts.max_pages,
     )
     if not crawl.exchanges:
-        pytest.fail(f"native passive scan: {target.base_url} answered no request ({'; '.join(crawl.failures[:3])})")
+        check_error(f"native passive scan: {target.base_url} answered no request ({'; '.join(crawl.failures[:3])})")
     alerts = scan(crawl.exchanges)
-    sources = {"native": {"requests": len(crawl.exchanges), "unanswered": crawl.failures[:20]}}
+    sources = {
+        "native": {
+            "requests": crawl.responses,
+            "pages": crawl.pages,
+            "failures": len(crawl.failures),
+            "unanswered_or_unparsed": crawl.failures[:50],
+        }
+    }
     problem = None
     try:
         if opts.zap_api_url:
@@ -51,7 +59,12 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
             )
             alerts += result.alerts
             reports.write("zap-daemon.json", result.report_json)
-            sources["zap"] = {"api": opts.zap_api_url, "version": result.version, "spidered": result.spider_urls}
+            sources["zap"] = {
+                "api": opts.zap_api_url,
+                "version": result.version,
+                "spidered": result.spider_urls,
+                "notes": result.notes,
+            }
         if opts.zap_report is not None:
             ingested = read_report(opts.zap_report)
             alerts += ingested
@@ -59,8 +72,8 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
     except HarnessError as exc:
         problem = str(exc)
     reports.write(REPORT, to_report(alerts, program="ZAP baseline (ai-orchestra-harness)", version=__version__))
-    if problem:  # a source the user asked for is missing: no measurement, the gate stays missing
-        pytest.fail(f"security: {problem}", pytrace=False)
+    if problem:  # a source the user asked for could not be read: the check could not judge (error)
+        check_error(f"security: {problem}")
 
     findings = findings_from_alerts(alerts, rules)
     summary = reports.finish("zap", findings, waivers, {"rules": rules.source, "sources": sources})
@@ -69,8 +82,10 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
         zap_fail=len(fail_rules),
         zap_warn=len({f.rule_id for f in findings if f.level == "WARN"}),
         zap_new_fail=len({f.rule_id for f in findings if f.blocking and f.new}),
-        zap_requests=len(crawl.exchanges),
+        zap_requests=crawl.responses,
+        zap_crawl_failures=len(crawl.failures),  # requests unanswered, pages parsed only in part (findings/zap.json)
     )
+    coverage(pages=crawl.pages, responses=crawl.responses)
     if fail_rules:
         pytest.fail(
             f"ZAP baseline: {summary} (reports/security/{REPORT}; rules {rules.source})",

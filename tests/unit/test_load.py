@@ -51,6 +51,18 @@ def test_clean_run_gives_every_measurement(tmp_path):
     assert m["ws_connect_ratio"] == pytest.approx(685 / 690, rel=1e-5)
     assert (m["requests"], m["failures"], m["unanswered"]) == (14263, 9, 0)
     assert [e.label for e in summary.endpoints][:2] == ["GET GET /health", "POST POST /chat/v2/chat"]
+    assert summary.coverage == {"requests": 14263, "websocket_sessions": 690}  # connects tried, failed ones too
+    assert summary.to_dict()["coverage"] == summary.coverage
+
+
+def test_a_run_without_websocket_traffic_covers_no_sessions(tmp_path):
+    rows = [
+        CLEAN[0],
+        CLEAN[1],
+        ",Aggregated,12203,4,27,31.0,0.0,232.3,110.0,1005.6,0.3,27,33,38,42,60,86,120,130,200,230,230",
+    ]
+    summary = summarize_files(write_run(tmp_path, rows, []), min_requests=200)
+    assert summary.coverage == {"requests": 12203, "websocket_sessions": 0}
 
 
 def test_a_slow_endpoint_is_not_hidden_by_a_fast_mix(tmp_path):

@@ -75,6 +75,8 @@ class StandIn(BaseHTTPRequestHandler):
             st["rules"][q["description"]] = q
             return self._json(200, {"Result": "OK"})
         if route == "/JSON/replacer/action/removeRule/":
+            if st.get("keep_rule"):
+                return self._json(500, {"code": "internal_error", "message": "cannot remove"})
             st["rules"].pop(q["description"], None)
             return self._json(200, {"Result": "OK"})
         if route == "/JSON/openapi/action/importUrl/":
@@ -137,7 +139,7 @@ def test_a_baseline_scan_through_the_daemon(zap):
         api_alert("10027", "Informational", f"{TARGET}/docs", "Information Disclosure - Suspicious Comments"),
     ] + [api_alert("10049", "Informational", f"{TARGET}/p{i}", "Storable and Cacheable Content") for i in range(600)]
     result = scan(zap)
-    assert result.version == "2.16.0" and result.spider_urls == 2
+    assert result.version == "2.16.0" and result.spider_urls == 2 and result.notes == []
     routes = [path for netloc, path, _, _ in zap["calls"]]
     assert all(netloc == "zap" for netloc, _, _, _ in zap["calls"])  # only ever the ZAP API, never the target
     assert routes[:4] == [
@@ -189,3 +191,10 @@ def test_a_refused_api_key_is_one_line(zap):
     with pytest.raises(ZapUnavailable) as exc:
         scan(zap, api_key="wrong")
     assert "core/view/version/ answered HTTP 403" in str(exc.value)
+
+
+def test_a_replacer_rule_that_cannot_be_removed_is_reported_not_swallowed(zap):
+    zap["keep_rule"] = True
+    result = scan(zap)
+    assert zap["rules"] and len(result.notes) == 1
+    assert "could not be removed from the ZAP daemon (ZapApiError); remove it by hand" in result.notes[0]

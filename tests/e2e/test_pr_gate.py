@@ -1,0 +1,40 @@
+"""The pre-merge gate on the clean local stack, as a team runs it before a merge: go, with the TLS check
+not applicable (a loopback http stack, never shown as a pass), and every scan or probe saying what it covered."""
+
+from __future__ import annotations
+
+from harness.verdict import validate_verdict
+
+# gate -> the coverage counts its check reports (harness.checks.coverage); each must be > 0 on the clean app
+COVERAGE = {
+    "contract.openapi": ("operations", "examples"),
+    "contract.openapi.stateful": ("sequences", "steps"),
+    "contract.all": ("operations", "examples", "sequences", "steps"),
+    "security.zap_fail": ("pages", "responses"),
+    "security.trivy_high_critical": ("config_files", "files"),
+    "security.auth_failures": ("probes", "positive_controls"),
+    "load.run": ("requests", "websocket_sessions"),
+    "load.p95_ms": ("requests", "websocket_sessions"),
+    "load.error_ratio": ("requests", "websocket_sessions"),
+    "load.ws_connect_ratio": ("requests", "websocket_sessions"),
+}
+
+
+def test_clean_pr_gate_is_go_with_tls_not_applicable_and_every_scan_covering_something(harness):
+    run = harness("gate", "--phase", "pr", timeout=300)
+    assert run.code == 0, run.out + run.err
+    doc = run.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "go"
+    gates = {g["id"]: g for g in doc["gates"]}
+    tls = gates["security.tls"]
+    assert tls["status"] == "not_applicable", tls
+    assert "plain-http loopback target http://127.0.0.1:" in tls["reason"]
+    assert all(g["status"] == "pass" for gid, g in gates.items() if gid != "security.tls"), doc["reasons"]
+    for gid, keys in COVERAGE.items():
+        coverage = gates[gid]["coverage"]
+        assert set(keys) <= set(coverage) and all(coverage[k] > 0 for k in keys), (gid, coverage)
+    assert gates["contract.openapi"]["coverage"]["operations"] == 5  # every operation of the reference app
+    assert gates["security.trivy_high_critical"]["coverage"]["config_files"] == 3  # Dockerfile + 2 manifests
+    assert gates["security.auth_failures"]["coverage"]["positive_controls"] == 3  # 2 protected ops + the socket
+    assert "N/A" in (run.reports / "summary.md").read_text().split("`security.tls`")[1].split("\n")[0]

@@ -1,0 +1,121 @@
+"""contract.openapi without the reference app: only schemathesis' own check failures are the product's; a
+refused connection or a bug in the tool is `error`; the cases actually sent are counted; no links is N/A."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from schemathesis.core.failures import FailureGroup, ServerError
+
+from harness.contract.openapi import Outcome, findings_from, fuzz, has_links, load_schema, operations, tool_errors
+from harness.contract.options import ContractOptions
+from harness.target import Target
+
+DOC = {
+    "openapi": "3.0.3",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/ping": {
+            "get": {
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                }
+            }
+        }
+    },
+}
+
+
+def opts(max_examples: int = 5) -> ContractOptions:
+    return ContractOptions("quick", max_examples, 1, None, Path("b"), Path("a"), Path("t"), Path("d"), 5.0)
+
+
+class _Api(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"{}"
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(status: int) -> Iterator[str]:
+    handler = type("Api", (_Api,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def healthy() -> Iterator[str]:
+    yield from serve(200)
+
+
+@pytest.fixture
+def failing() -> Iterator[str]:
+    yield from serve(500)
+
+
+def _operation(base_url: str):
+    return operations(load_schema(json.loads(json.dumps(DOC)), base_url))[0]
+
+
+def test_a_conforming_operation_counts_every_case_it_sent(healthy):
+    outcome = fuzz(_operation(healthy), Target(healthy), opts(5))
+    assert outcome.findings == [] and outcome.errors == []
+    assert 1 <= outcome.sent <= 5  # hypothesis stops early when the (tiny) space is exhausted
+
+
+def test_a_server_error_is_a_product_finding_with_a_curl_line(failing):
+    outcome = fuzz(_operation(failing), Target(failing), opts(5))
+    assert "ST101" in [f.code for f in outcome.findings] and outcome.errors == []  # (+ ST103: 500 undocumented)
+    assert outcome.findings[0].curl.startswith("curl ") and outcome.sent >= 1
+
+
+def test_a_refused_connection_is_a_tool_error_never_a_finding():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    url = f"http://127.0.0.1:{port}"
+    outcome = fuzz(_operation(url), Target(url), opts(3))
+    assert outcome.findings == [] and outcome.sent == 0
+    assert outcome.errors and "ConnectionError" in outcome.errors[0], outcome.errors
+
+
+def test_only_schemathesis_failures_are_findings_in_a_mixed_group():
+    failure = ServerError(operation="GET /ping", status_code=500, message="Reproduce with:\n\n    curl -X GET x\n")
+    mixed = BaseExceptionGroup("hypothesis found 2 distinct failures", [FailureGroup([failure]), TypeError("boom")])
+    assert [f.code for f in findings_from(mixed, "GET /ping")] == ["ST101"]
+    assert tool_errors(mixed) == ["builtins.TypeError: boom"]
+    assert findings_from(TypeError("boom"), "GET /ping") == []
+    outcome = Outcome()
+    outcome.judge(RuntimeError("hypothesis internal"), "GET /ping")
+    assert outcome.findings == [] and outcome.errors == ["builtins.RuntimeError: hypothesis internal"]
+
+
+def test_links_are_detected_or_the_stateful_check_does_not_apply(healthy):
+    assert has_links(load_schema(json.loads(json.dumps(DOC)), healthy)) is False
+    linked = json.loads(json.dumps(DOC))
+    linked["paths"]["/ping"]["get"]["responses"]["200"]["links"] = {"again": {"operationId": "ping", "parameters": {}}}
+    linked["paths"]["/ping"]["get"]["operationId"] = "ping"
+    assert has_links(load_schema(linked, healthy)) is True

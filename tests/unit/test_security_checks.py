@@ -1,0 +1,307 @@
+"""The security checks as the gate runs them (tests/security/*.py in a child pytest, one Evidence record each),
+against targets that need no network: a plain-http target is N/A on loopback and a finding elsewhere (nothing
+is sent to it); auth needs a positive control and probes; trivy tells clean from scanned nothing; ZAP counts
+pages and responses and reports what its link parser could not read; unreadable findings/history are errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.evidence import Evidence
+from harness.net import is_loopback
+from harness.policy import load_policy
+from harness.security import tls
+from harness.security.errors import ReportFileError
+from harness.security.history import mark_and_record
+from harness.security.passive import collect
+from harness.security.report import Reports
+from harness.security.trivy import misconfig_files, run_trivy, secret_scanned_files, vuln_coverage
+from harness.target import Target
+from harness.verdict import evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIVY = str(Path(sys.executable).parent / "trivy")
+
+
+def run_check(module: str, target: Target, tmp_path: Path, **env: str) -> Evidence:
+    """Run tests/security/<module> against target (handed down, so nothing probes it first) -> its record."""
+    evidence = tmp_path / "reports" / "evidence.json"
+    child = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "PYTEST_", "ZAP_"))}
+    child.update(HARNESS_TARGET_JSON=target.to_json(), **env)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", f"tests/security/{module}", "-q", "--harness-evidence", str(evidence)],
+        cwd=ROOT,
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    records = [Evidence.from_dict(r) for r in json.loads(evidence.read_text())["records"]]
+    assert records, done.stdout[-2000:]
+    return records[0]
+
+
+def gate_status(gate_id: str, record: Evidence) -> tuple[str, str]:
+    """How the pr phase's gate judges this one record: (status, reason)."""
+    phase = load_policy(None).phase("pr")
+    decision = evaluate(phase, [record], selected=(record.suite,), available={record.suite})
+    gate = next(g for g in decision.gates if g.id == gate_id)
+    return gate.status, gate.reason
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.8.9.10", True),
+        ("http://[::1]:8000", True),
+        ("http://localhost:1", True),
+        ("http://LOCALHOST", True),
+        ("http://10.0.0.5", False),
+        ("http://orchestra.staging.example", False),
+        ("http://127.0.0.1.example.com", False),
+    ],
+)
+def test_loopback_is_decided_from_the_url_alone(url, loopback):
+    assert is_loopback(url) is loopback
+
+
+def test_a_plain_http_loopback_target_is_not_applicable_never_a_pass(tmp_path):
+    rec = run_check("test_tls.py", Target("http://127.0.0.1:9", ephemeral=True), tmp_path)
+    assert rec.outcome == "not_applicable" and "plain-http loopback target http://127.0.0.1:9" in rec.message
+    status, reason = gate_status("security.tls", rec)
+    assert status == "not_applicable" and reason.startswith("security.tls: not applicable: plain-http loopback")
+
+
+def test_require_https_fails_a_loopback_http_target(tmp_path):
+    rec = run_check("test_tls.py", Target("http://[::1]:9"), tmp_path, HARNESS_SECURITY_REQUIRE_HTTPS="1")
+    assert rec.outcome == "failed" and "is plain http and require_https is set" in rec.message
+
+
+def test_a_plain_http_target_that_is_not_loopback_fails_with_a_finding(tmp_path):
+    """Nothing is sent to it: the scheme alone is the finding."""
+    rec = run_check("test_tls.py", Target("http://orchestra.staging.example:8080"), tmp_path)
+    assert rec.outcome == "failed", rec.message
+    assert "serves plain http; staging/production must use TLS" in rec.message
+    assert gate_status("security.tls", rec)[0] == "fail"
+    doc = json.loads((tmp_path / "reports/security/findings/tls.json").read_text())
+    assert [f["rule_id"] for f in doc["findings"]] == ["tls.plain_http"] and doc["findings"][0]["blocking"]
+
+
+def test_the_ca_of_a_harness_started_https_stack_is_used_unless_one_is_configured():
+    with_ca, without = SimpleNamespace(ca_file="/run/stack/ca.pem"), SimpleNamespace()
+    assert tls.ca_file_for(None, with_ca) == Path("/run/stack/ca.pem")
+    assert tls.ca_file_for(Path("/etc/mine.pem"), with_ca) == Path("/etc/mine.pem")
+    assert tls.ca_file_for(None, without) is None
+    assert tls.ca_file_for(None, Target("https://x")) is None  # before Target.ca_file exists
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+TOKEN = "the-real-token"
+
+
+def _doc(secured: bool) -> dict:
+    op = {"responses": {"200": {"description": "ok"}}}
+    if secured:
+        op["security"] = [{"bearer": []}]
+    return {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {"/health": {"get": op}}}
+
+
+@pytest.fixture
+def auth_api(request) -> Iterator[str]:
+    """/openapi.json (one operation, secured or not) and /health, which checks the token (or answers 500)."""
+    secured, health_status = request.param
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/openapi.json":
+                status, body = 200, json.dumps(_doc(secured)).encode()
+            elif not secured:
+                status, body = health_status, b"{}"
+            else:
+                ok = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+                status, body = (health_status if ok else 401), b"{}"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+NO_WS = {"HARNESS_SECURITY_WEBSOCKET_PATHS": "", "HARNESS_SECURITY_PUBLIC_OPERATIONS": "GET /metrics"}
+
+
+@pytest.mark.parametrize("auth_api", [(True, 200)], indirect=True)
+def test_auth_counts_probes_and_the_positive_control(auth_api, tmp_path):
+    rec = run_check("test_auth.py", Target(auth_api, token=TOKEN), tmp_path, **NO_WS)
+    assert rec.outcome == "passed", rec.message
+    assert rec.coverage == {"probes": 4, "positive_controls": 1}
+    assert rec.measurements["auth_failures"] == 0
+    assert gate_status("security.auth_failures", rec)[0] == "pass"
+
+
+@pytest.mark.parametrize("auth_api", [(True, 200)], indirect=True)
+def test_auth_without_a_token_or_with_a_refused_one_is_an_error_saying_what_to_do(auth_api, tmp_path):
+    rec = run_check("test_auth.py", Target(auth_api), tmp_path / "none", **NO_WS)
+    assert rec.outcome == "error" and "set HARNESS_TOKEN" in rec.message
+    rec = run_check("test_auth.py", Target(auth_api, token="not-it"), tmp_path / "wrong", **NO_WS)
+    assert rec.outcome == "error", rec.message
+    assert "every protected operation refused the harness's own token (GET /health: HTTP 401)" in rec.message
+    status, reason = gate_status("security.auth_failures", rec)
+    assert status == "error" and "set HARNESS_TOKEN to a token the target accepts" in reason
+
+
+@pytest.mark.parametrize("auth_api", [(True, 500)], indirect=True)
+def test_a_control_that_fails_for_another_reason_says_so(auth_api, tmp_path):
+    rec = run_check("test_auth.py", Target(auth_api, token=TOKEN), tmp_path, **NO_WS)
+    assert rec.outcome == "error" and "not for an auth reason (GET /health: HTTP 500)" in rec.message
+
+
+@pytest.mark.parametrize("auth_api", [(False, 200)], indirect=True)
+def test_nothing_to_probe_is_zero_coverage_and_the_gate_is_missing(auth_api, tmp_path):
+    env = {**NO_WS, "HARNESS_SECURITY_PUBLIC_OPERATIONS": "GET /health"}
+    rec = run_check("test_auth.py", Target(auth_api, token=TOKEN), tmp_path, **env)
+    assert rec.outcome == "passed" and rec.coverage == {"probes": 0}
+    status, reason = gate_status("security.auth_failures", rec)
+    assert status == "missing" and "covered nothing (probes 0" in reason
+
+
+# -- trivy -----------------------------------------------------------------------------------------
+
+
+def test_trivy_config_lists_every_config_file_it_judged_clean_or_not(tmp_path):
+    run = run_trivy(TRIVY, ["config", "--skip-check-update", str(ROOT / "deploy")], output=tmp_path / "c.json",
+                    cache_dir=tmp_path / "cache", timeout_s=120, cwd=ROOT)  # fmt: skip
+    assert misconfig_files(run.report) == 3  # the Dockerfile and two k8s manifests
+    (tmp_path / "empty").mkdir()
+    run = run_trivy(TRIVY, ["config", "--skip-check-update", str(tmp_path / "empty")], output=tmp_path / "e.json",
+                    cache_dir=tmp_path / "cache2", timeout_s=120, cwd=ROOT)  # fmt: skip
+    assert misconfig_files(run.report) == 0 and "Results" not in run.report  # "clean" and "nothing" look alike
+
+
+def test_trivy_fs_counts_the_files_its_secret_scanner_read(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "skipme").mkdir(parents=True)
+    (tree / "a.txt").write_text("hi\n")  # too small for trivy's secret analyzer to read: not counted
+    (tree / "b.py").write_text("print('a line of code')\n")
+    (tree / "c.sh").write_text("echo a line of shell\n")
+    (tree / "skipme" / "c.txt").write_text("skipped\n")
+    args = ["fs", "--scanners", "secret", "--skip-check-update", "--skip-dirs", "skipme", "."]
+    run = run_trivy(TRIVY, args, output=tmp_path / "fs.json", cache_dir=tmp_path / "cache", timeout_s=120,
+                    cwd=tree, count_scanned=True)  # fmt: skip
+    assert run.secret_files == 2 and run.report.get("Results") is None  # clean, and the 2 files it read
+    assert secret_scanned_files(['DEBUG [secret] scanStream called file_path="a" x', "other"]) == 1
+    assert secret_scanned_files(["no such lines in a changed log format"]) == 0
+
+
+def test_the_trivy_gate_is_missing_when_the_config_scan_saw_no_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    env = {"HARNESS_SECURITY_DEPLOY_DIR": str(tmp_path / "empty"), "HARNESS_SECURITY_TRIVY_FS": "0"}
+    rec = run_check("test_trivy.py::test_trivy_config_and_repository", Target("http://127.0.0.1:9"), tmp_path, **env)
+    assert rec.outcome == "passed" and rec.coverage == {"config_files": 0}
+    status, reason = gate_status("security.trivy_high_critical", rec)
+    assert status == "missing" and "covered nothing (config_files 0" in reason
+
+
+def test_vulnerability_coverage_counts_package_targets_and_packages():
+    doc = {
+        "SchemaVersion": 2,
+        "Results": [
+            {"Target": "debian 12", "Class": "os-pkgs", "Packages": [{"Name": "a"}, {"Name": "b"}]},
+            {"Target": "requirements.txt", "Class": "lang-pkgs", "Packages": [{"Name": "c"}]},
+            {"Target": "Dockerfile", "Class": "config", "MisconfSummary": {"Successes": 1, "Failures": 0}},
+        ],
+    }
+    assert vuln_coverage(doc) == {"targets": 2, "packages": 3}
+    assert vuln_coverage({"SchemaVersion": 2}) == {"targets": 0}
+
+
+# -- ZAP passive scan ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    pages = {
+        "/": b'<html><a href="/docs">docs</a><a href="/broken">b</a></html>',
+        "/docs": b"<html><p>docs</p></html>",
+        "/broken": b'<html><a href="/before">ok</a><![bogus ]><a href="/after">lost</a></html>',
+        "/before": b"<html></html>",
+        "/openapi.json": b'{"openapi": "3.1.0", "paths": {}}',
+    }
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = pages.get(self.path, b"{}")
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", "application/json" if body.startswith(b"{") else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_crawl_counts_pages_and_responses_and_reports_what_it_could_not_parse(site):
+    crawl = collect(site, None, token=None, entry_paths=["/"], extra_urls=[f"{site}/openapi.json"], timeout_s=5)
+    fetched = sorted(e.url.removeprefix(site) for e in crawl.exchanges)
+    assert fetched == ["/", "/before", "/broken", "/docs", "/openapi.json"]  # /after sits behind the parse error
+    assert (crawl.pages, crawl.responses) == (5, 5)
+    assert (
+        len(crawl.failures) == 1
+        and f"GET {site}/broken: the link parser read the page only in part" in (crawl.failures[0])
+    )
+    assert "AssertionError" in crawl.failures[0]
+
+
+# -- findings and history files --------------------------------------------------------------------
+
+
+def test_an_unreadable_findings_file_or_history_is_an_error_never_dropped(tmp_path):
+    reports = Reports(tmp_path, Target("http://127.0.0.1:9", ephemeral=True))
+    reports.finish("zap", [], [])
+    (reports.dir / "findings" / "trivy.json").write_text("{not json")
+    with pytest.raises(ReportFileError, match=r"findings file .*trivy.json cannot be read"):
+        reports.finish("auth", [], [])
+    history = tmp_path / "history.json"
+    history.write_text("[1, 2]")
+    with pytest.raises(ReportFileError, match="new-vs-known cannot be judged; move it aside or delete it"):
+        mark_and_record([], history, "zap @ local")
+    assert history.read_text() == "[1, 2]"  # kept for a person to look at
+
+
+def test_a_check_whose_history_is_unreadable_ends_as_an_error(tmp_path):
+    (tmp_path / "reports" / "history").mkdir(parents=True)
+    (tmp_path / "reports" / "history" / "security.json").write_text("{oops")
+    rec = run_check("test_tls.py", Target("http://orchestra.staging.example"), tmp_path)
+    assert rec.outcome == "error" and "security history" in rec.message and "cannot be read" in rec.message
