@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.checks import check_error
 from harness.contract.metrics import expressions, problems
 from harness.contract.promql import lint
 
@@ -48,7 +49,7 @@ def test_every_expression_measures_what_it_says(exprs):
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        pytest.fail("promtool not found; install it (Debian: apt-get install -y prometheus)", pytrace=False)
+        check_error("promtool not found; install it (Debian: apt-get install -y prometheus)")
     return path
 
 

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from harness.checks import check_error, not_applicable
+from harness.checks import CURL, check_error, not_applicable
 from harness.contract.breaking import breaking_changes
 from harness.contract.openapi import Outcome, describe, fuzz, has_links, load_schema, stateful
 from harness.errors import HarnessError
-from harness.plugins.evidence import CURL
 
 
 def _judge(outcome: Outcome, what: str, record_property) -> None:
@@ -51,11 +50,11 @@ def test_no_breaking_changes_against_the_baseline(contract, contract_opts):
     """The candidate's document keeps every promise of the committed baseline."""
     path = contract_opts.baseline
     if not path.is_file():
-        pytest.fail(f"no OpenAPI baseline at {path}; commit one (scripts/update_openapi_baseline.py)", pytrace=False)
+        check_error(f"no OpenAPI baseline at {path}; commit one (scripts/update_openapi_baseline.py)")
     try:
         baseline = json.loads(path.read_text())
     except ValueError as exc:
-        pytest.fail(f"OpenAPI baseline {path} is not valid JSON ({exc})", pytrace=False)
+        check_error(f"OpenAPI baseline {path} is not valid JSON ({exc})")
     changes = breaking_changes(baseline, contract.doc)
     if changes:
         pytest.fail(f"{len(changes)} breaking change(s) vs {path.name}: " + "; ".join(map(str, changes)), pytrace=False)
