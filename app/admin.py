@@ -37,6 +37,7 @@ PATH = "/__harness/faults"
 POLL_S = 0.1  # how often each worker looks for a new fault set
 LIVE_S = 3.0  # a worker that confirmed nothing for this long is gone (uvicorn replaced it)
 CONFIRM_TIMEOUT_S = 5.0
+FIRST_SYNC_S = 2.0
 ACKS_TTL_S = 60
 # "<version> <faults>": the version comes from INCR, so the newest PUT always wins, even when two race
 _PUBLISH = """
@@ -128,25 +129,38 @@ async def get_faults(state: State) -> dict[str, Any]:
     return {"faults": state.faults.text, "version": state.faults_version, "worker": worker_id()}
 
 
-async def follow(state: AppState) -> None:
-    """Run forever in each worker: adopt a newer shared fault set, and confirm the version this worker runs."""
+async def sync_once(state: AppState) -> None:
+    """Adopt a newer shared fault set, then confirm the version this worker runs (raises when Redis fails)."""
     faults_key, _, acks_key = _keys(state.settings.admin_token or "")
-    me = worker_id()
+    client = state.cache()
+    raw = await client.get(faults_key)
+    if raw:
+        version, _, text = raw.partition(" ")
+        if int(version) > state.faults_version:
+            state.switch_faults(Faults.of(parse_faults(text, source="shared faults")), int(version))
+            log.warning("faults switched at run time: %s (version %s)", text or "none", version)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hset(acks_key, worker_id(), f"{state.faults_version} {time.time():.3f}")
+        pipe.expire(acks_key, ACKS_TTL_S)
+        await pipe.execute()
+
+
+async def start_following(state: AppState) -> asyncio.Task[None]:
+    """In each worker, before it serves anything: one sync (so a PUT waits for every worker that can answer
+    a request), then a task that syncs every POLL_S for as long as the app runs (cancel it on shutdown)."""
+    try:
+        await asyncio.wait_for(sync_once(state), FIRST_SYNC_S)
+    except Exception as exc:  # noqa: BLE001 - Redis is not there yet: the task keeps trying
+        log.debug("shared faults not read at start: %s", type(exc).__name__)
+    return asyncio.create_task(_follow(state))
+
+
+async def _follow(state: AppState) -> None:
     while True:
+        await asyncio.sleep(POLL_S)
         try:
-            client = state.cache()
-            raw = await client.get(faults_key)
-            if raw:
-                version, _, text = raw.partition(" ")
-                if int(version) > state.faults_version:
-                    state.switch_faults(Faults.of(parse_faults(text, source="shared faults")), int(version))
-                    log.warning("faults switched at run time: %s (version %s)", text or "none", version)
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.hset(acks_key, me, f"{state.faults_version} {time.time():.3f}")
-                pipe.expire(acks_key, ACKS_TTL_S)
-                await pipe.execute()
+            await sync_once(state)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Redis is away for a moment: keep the current set, try again
             log.debug("shared faults not read: %s", type(exc).__name__)
-        await asyncio.sleep(POLL_S)

@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.open_pool(state.pg)
     state.redis = cache.create_client(settings.redis_url)
     redact.install()  # after the server configured its loggers
-    follower = asyncio.create_task(admin.follow(state)) if settings.admin_token else None
+    follower = await admin.start_following(state) if settings.admin_token else None
     log.info(
         "AI Orchestra %s starting: environment=%s faults=%s websocket_max_connections=%d%s",
         settings.app_version,
