@@ -1,9 +1,11 @@
-"""Fault switches that turn the service into a deliberately bad build (ORCHESTRA_FAULTS)."""
+"""Fault switches that turn the service into a deliberately bad build (ORCHESTRA_FAULTS, or switched at run
+time through the harness's admin endpoint, app/routes/admin.py). Every fault is read per request, so a
+switch takes effect on the next request; with every fault off the app behaves exactly as the clean build."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # name -> one-line description; add new faults here and check them with `faults.active("name")`.
 FAULTS: dict[str, str] = {
@@ -23,52 +25,89 @@ FAULTS: dict[str, str] = {
     "auth_bypass": "GET /chat/v2/sessions/{session_id}/messages accepts any bearer token, not only valid ones",
     "error_disclosure": "GET /chat/v2/sessions/{id}/messages of an unknown session answers 500 with a stack trace",
     "cors_wildcard": "every response sends Access-Control-Allow-Origin: * with Access-Control-Allow-Credentials: true",
+    "roundtrip_no_store": "POST /chat/v2/chat answers success but stores nothing (neither PostgreSQL nor Redis)",
+    "session_messages_404": (
+        "GET /chat/v2/sessions/{session_id}/messages answers 404 even for a session that exists "
+        "(the target of the chat operation's OpenAPI link is broken)"
+    ),
+    "ws_refuse_every": "ws_refuse_every=N: every Nth WebSocket handshake (per app process) is refused with HTTP 503",
+    "throughput_cap_rps": (
+        "throughput_cap_rps=N: each app process starts at most N requests per second (HTTP requests, WebSocket "
+        "handshakes and frames wait their turn): throughput collapses"
+    ),
+    "ws_leaked_slots": (
+        "ws_leaked_slots=N: N WebSocket connection slots leak: websocket_connections reports N more than are "
+        "open and the connection limit counts them"
+    ),
 }
 
 
-# faults that take a number: name=value in ORCHESTRA_FAULTS (e.g. chat_delay_ms=250); the others take none
-NUMERIC_FAULTS: frozenset[str] = frozenset({"chat_delay_ms"})
+@dataclass(frozen=True, slots=True)
+class Numeric:
+    """The value range of a fault that takes a number."""
+
+    low: float
+    high: float
+    integer: bool = False
+    example: str = "250"
 
 
-def _numeric(name: str, raw: str) -> str:
+# faults that take a number: name=value (e.g. chat_delay_ms=250); the others take none
+NUMERIC_FAULTS: dict[str, Numeric] = {
+    "chat_delay_ms": Numeric(0, 600_000, example="250"),
+    "ws_refuse_every": Numeric(1, 1_000_000, integer=True, example="10"),
+    "throughput_cap_rps": Numeric(0.1, 1_000_000, example="100"),
+    "ws_leaked_slots": Numeric(0, 1_000_000, integer=True, example="950"),
+}
+
+
+def _numeric(name: str, raw: str, source: str) -> str:
     """'name=value' normalised, or a ValueError saying what a valid value is."""
-    if name not in NUMERIC_FAULTS:
-        raise ValueError(f"ORCHESTRA_FAULTS: fault {name} takes no value (got {name}={raw})")
+    spec = NUMERIC_FAULTS.get(name)
+    if spec is None:
+        raise ValueError(f"{source}: fault {name} takes no value (got {name}={raw})")
     try:
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not 0 <= value <= 600_000:
-        raise ValueError(f"ORCHESTRA_FAULTS: {name}={raw!r} needs a number from 0 to 600000")
+    kind = "an integer" if spec.integer else "a number"
+    if not spec.low <= value <= spec.high or (spec.integer and not value.is_integer()):
+        raise ValueError(f"{source}: {name}={raw!r} needs {kind} from {spec.low:g} to {spec.high:g}")
     return f"{name}={value:g}"
 
 
-def parse_faults(raw: str | None) -> frozenset[str]:
-    """Parse a comma list of fault names (name=value for NUMERIC_FAULTS), rejecting unknown names with a ValueError."""
+def parse_faults(raw: str | None, source: str = "ORCHESTRA_FAULTS") -> frozenset[str]:
+    """Parse a comma list of fault names (name=value for NUMERIC_FAULTS), rejecting unknown names with a
+    ValueError whose message starts with `source` (the variable or field the list came from)."""
     parts = [part.strip() for part in (raw or "").split(",") if part.strip()]
     names = {part.partition("=")[0].strip() for part in parts}
     unknown = sorted(names - FAULTS.keys())
     if unknown:
-        raise ValueError(
-            f"ORCHESTRA_FAULTS: unknown fault(s) {', '.join(unknown)}; allowed: {', '.join(sorted(FAULTS))}"
-        )
-    out = set()
+        raise ValueError(f"{source}: unknown fault(s) {', '.join(unknown)}; allowed: {', '.join(sorted(FAULTS))}")
+    out: dict[str, str] = {}
     for part in parts:
         name, eq, value = (x.strip() for x in part.partition("="))
         if eq:
-            out.add(_numeric(name, value))
+            out[name] = _numeric(name, value, source)
         elif name in NUMERIC_FAULTS:
-            raise ValueError(f"ORCHESTRA_FAULTS: {name} needs a value, e.g. {name}=250")
+            raise ValueError(f"{source}: {name} needs a value, e.g. {name}={NUMERIC_FAULTS[name].example}")
         else:
-            out.add(name)
-    return frozenset(out)
+            out[name] = name
+    return frozenset(out.values())  # a repeated numeric fault: the last value wins
 
 
 @dataclass(frozen=True)
 class Faults:
-    """The set of active faults for one app instance."""
+    """The set of active faults for one app instance (replaced as a whole when switched at run time)."""
 
     names: frozenset[str] = frozenset()
+    _values: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for n in self.names:
+            name, eq, value = n.partition("=")
+            if eq:
+                self._values[name] = float(value)
 
     @classmethod
     def of(cls, names: Iterable[str]) -> Faults:
@@ -79,12 +118,16 @@ class Faults:
         """True when the named fault is switched on; unknown names are a programming error."""
         if name not in FAULTS:
             raise KeyError(f"unregistered fault {name!r}")
-        return name in self.names or (name in NUMERIC_FAULTS and self.value(name) is not None)
+        return name in self.names or name in self._values
 
     def value(self, name: str) -> float | None:
         """The number of a numeric fault (chat_delay_ms=250 -> 250.0), None when it is off."""
-        prefix = f"{name}="
-        return next((float(n[len(prefix) :]) for n in self.names if n.startswith(prefix)), None)
+        return self._values.get(name)
+
+    @property
+    def text(self) -> str:
+        """The canonical ORCHESTRA_FAULTS form: sorted, comma-separated ('' when clean)."""
+        return ",".join(sorted(self.names))
 
     def __bool__(self) -> bool:
         """True when any fault is active."""

@@ -10,6 +10,7 @@ what a badly configured build would send.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,9 +41,9 @@ def _leaky() -> tuple[str, str]:
 class SecurityHeadersMiddleware:
     """Add the security headers to every HTTP response the app sends; websocket and lifespan pass through."""
 
-    def __init__(self, app: ASGIApp, faults: Faults) -> None:
+    def __init__(self, app: ASGIApp, faults: Callable[[], Faults]) -> None:
         self.app = app
-        self.faults = faults
+        self.faults = faults  # read per response: the fault set can be switched at run time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap one ASGI call."""
@@ -51,6 +52,8 @@ class SecurityHeadersMiddleware:
             return
         docs = scope.get("path", "") in DOCS_PATHS
         https = scope.get("scheme") == "https"
+
+        faults = self.faults()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -62,11 +65,11 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("Cache-Control", "no-store")
                 if https:
                     headers.setdefault("Strict-Transport-Security", HSTS)
-                if self.faults.active("leaky_headers"):
+                if faults.active("leaky_headers"):
                     server, powered_by = _leaky()
                     headers["Server"] = server
                     headers["X-Powered-By"] = powered_by
-                if self.faults.active("cors_wildcard"):
+                if faults.active("cors_wildcard"):
                     headers["Access-Control-Allow-Origin"] = "*"
                     headers["Access-Control-Allow-Credentials"] = "true"
             await send(message)

@@ -14,6 +14,15 @@ def _no_nul(value: str | None) -> str | None:
     return value
 
 
+def _one_path_segment(value: str) -> str:
+    """A session id is read back at /chat/v2/sessions/{session_id}/messages: it must fit one URL path
+    segment, or the turn would be stored under an id no client can ask for ('/' splits the segment; clients
+    drop '.' and '..' segments)."""
+    if "/" in value or value in (".", ".."):
+        raise ValueError("must be usable as one URL path segment (no '/', not '.' or '..')")
+    return value
+
+
 class ChatRequest(BaseModel):
     """The POST /chat/v2/chat body."""
 
@@ -22,6 +31,7 @@ class ChatRequest(BaseModel):
     user_id: str | None = Field(default=None, min_length=1, max_length=128)
 
     _check_nul = field_validator("message", "session_id", "user_id")(_no_nul)
+    _check_session = field_validator("session_id")(_one_path_segment)
 
 
 class ChatResponse(BaseModel):

@@ -11,6 +11,7 @@ from app.faults import parse_faults
 from app.feature_flags import merge_flags
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_ADMIN_TOKEN = 16
 _PG_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
 
@@ -60,6 +61,7 @@ class Settings:
     app_version: str = "2.0.0"
     host: str = "127.0.0.1"
     port: int = 8000
+    admin_token: str | None = None  # ORCHESTRA_ADMIN_TOKEN: enables the harness's admin endpoint (app/admin.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +77,9 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise ValueError(f"LOG_LEVEL: unknown level {log_level!r}; allowed: {', '.join(LOG_LEVELS)}")
         tokens = tuple(t.strip() for t in env.get("ORCHESTRA_API_TOKENS", "").split(",") if t.strip())
+        admin_token = env.get("ORCHESTRA_ADMIN_TOKEN", "").strip() or None
+        if admin_token is not None and len(admin_token) < MIN_ADMIN_TOKEN:
+            raise ValueError(f"ORCHESTRA_ADMIN_TOKEN: at least {MIN_ADMIN_TOKEN} characters (it switches faults on)")
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -87,11 +92,12 @@ class Settings:
             app_version=env.get("APP_VERSION", "").strip() or "2.0.0",
             host=env.get("HOST", "").strip() or "127.0.0.1",
             port=_int(env, "PORT", 8000, 0, 65535),
+            admin_token=admin_token,
         )
 
     def __repr__(self) -> str:
         """A repr that never shows tokens or URL credentials."""
         return (
             f"Settings(environment={self.environment!r}, version={self.app_version!r}, "
-            f"tokens={len(self.api_tokens)}, faults={sorted(self.faults)})"
+            f"tokens={len(self.api_tokens)}, faults={sorted(self.faults)}, admin={self.admin_token is not None})"
         )

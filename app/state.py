@@ -29,6 +29,29 @@ class AppState:
     redis: redis.Redis | None = None
     open_websockets: int = 0
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    faults_version: int = 0  # bumped by every run-time switch (app/admin.py)
+    chat_calls: int = 0  # fault chat_errors_1pct: every 100th call of this process fails
+    ws_handshakes: int = 0  # fault ws_refuse_every: every Nth handshake of this process is refused
+    unstored: int = 0  # fault roundtrip_no_store: ids of the turns that were never stored
+    _next_slot: float = 0.0  # fault throughput_cap_rps: when the next request may start
+
+    def switch_faults(self, faults: Faults, version: int | None = None) -> None:
+        """Replace the active fault set; the faults' counters start again, so a switched run is deterministic."""
+        self.faults = faults
+        self.faults_version = self.faults_version + 1 if version is None else version
+        self.chat_calls = self.ws_handshakes = 0
+        self._next_slot = 0.0
+
+    async def throttle(self) -> None:
+        """Fault throughput_cap_rps=N: wait for this request's slot, 1/N s after the previous one's."""
+        rps = self.faults.value("throughput_cap_rps")
+        if rps is None:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / rps
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     def db(self) -> AsyncConnectionPool:
         """The PostgreSQL pool, or RuntimeError outside the lifespan."""

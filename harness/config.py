@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import ConfigError, did_you_mean
 
 STACKS = ("auto", "local", "containers", "external")
+APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
 SUITE_TABLES = ("smoke", "contract", "load", "security", "containers")  # [tool.harness.<suite>] sub-tables
 
 
@@ -32,6 +33,7 @@ class Settings:
     external_timeout_s: float = 10.0
     app_port: int = 0  # 0: pick a free port
     app_workers: int = 1  # uvicorn worker processes of the local stack's app; 0: one per core (load runs)
+    app_tls: str = "off"  # local stack: "valid" or "expired" serves the app over https (stack/certs.py)
     pg_bin_dir: Path | None = None
     redis_server: str = "redis-server"
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
@@ -83,6 +85,7 @@ _TYPES: dict[str, type] = {
     "external_timeout_s": float,
     "app_port": int,
     "app_workers": int,
+    "app_tls": str,
     "pg_bin_dir": Path,
     "redis_server": str,
     "workers": int,
@@ -181,6 +184,8 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
         raise ConfigError("workers and app_port must be >= 0 (app_port <= 65535)")
     if s.app_workers < 0:
         raise ConfigError(f"app_workers = {s.app_workers} must be >= 0 (the local app's uvicorn workers; 0: per core)")
+    if s.app_tls not in APP_TLS:
+        raise ConfigError(f"app_tls {s.app_tls!r} is not one of {', '.join(APP_TLS)}{did_you_mean(s.app_tls, APP_TLS)}")
     if s.ready_timeout_s <= 0 or s.external_timeout_s <= 0:
         raise ConfigError("timeouts must be positive numbers of seconds")
     root = s.project_root

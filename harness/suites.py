@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
-from harness.stack.process import die_with_parent
+from harness.process import spawn, stop_group
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -90,28 +89,14 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     env[TARGET_ENV] = target.to_json()
     proc = None
     with open(log_path, "w") as log:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,  # noqa: S603
-                env=env,
-                cwd=settings.project_root,
-                start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - the suites never outlive the gate
-            )
+        try:  # its own session, dying with the gate: the suites never outlive it
+            proc = spawn(argv, log, env=env, cwd=settings.project_root)
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             code = None
         finally:
             if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_group(proc.pid, [proc], grace_s=15)
     errors: dict[str, str] = {}
     if code is None:
         errors = dict.fromkeys(suites, f"the suites did not finish within {timeout_s:g} s (log: {log_path})")

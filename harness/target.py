@@ -21,6 +21,8 @@ class Target:
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = None
     ephemeral: bool = False
+    ca_file: str | None = None  # a CA (PEM) that verifies the target's certificate (a local https stack's own)
+    admin_token: str | None = field(default=None, repr=False)  # the app's admin endpoint (stack/admin.py)
 
     @property
     def ws_url(self) -> str:
@@ -42,7 +44,7 @@ class Target:
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in a report."""
-        out = [s for s in (self.token,) if s]
+        out = [s for s in (self.token, self.admin_token) if s]
         if self.database_url:
             pw = urlsplit(self.database_url).password
             if pw:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import traceback
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app import cache, db
 from app.auth import require_token
-from app.chat import DEFAULT_USER, run_exchange
+from app.chat import DEFAULT_USER, reply_for, run_exchange
 from app.schemas import UNAUTHORIZED, ChatFailure, ChatRequest, ChatResponse, Detail, SessionMessages
 from app.state import AppState, get_state
 
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(require_token)])
 State = Annotated[AppState, Depends(get_state)]
 SLOW_CHAT_S = 2.5  # fault slow_chat
-_CHAT_CALLS = itertools.count(1)  # fault chat_errors_1pct: every 100th call (per process) fails
+UNSTORED_IDS = 1_000_000_000  # fault roundtrip_no_store: message ids that no row has
 
 
 def _disclosed_error(session_id: str) -> PlainTextResponse:
@@ -66,14 +65,19 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
         raise HTTPException(status_code=404, detail="v2 API not enabled")
     if state.faults.active("chat_5xx"):
         return _failure(500, "internal error")
-    if state.faults.active("chat_errors_1pct") and next(_CHAT_CALLS) % 100 == 0:
-        return _failure(500, "internal error")
+    if state.faults.active("chat_errors_1pct"):
+        state.chat_calls += 1
+        if state.chat_calls % 100 == 0:
+            return _failure(500, "internal error")
     if state.faults.active("slow_chat"):
         await asyncio.sleep(SLOW_CHAT_S)
     if (delay_ms := state.faults.value("chat_delay_ms")) is not None:
         await asyncio.sleep(delay_ms / 1000)
     if state.faults.active("server_error_on_edge") and not body.message.isascii():
         return _failure(500, "internal error")
+    if state.faults.active("roundtrip_no_store"):  # a success answer for a turn that is never stored
+        state.unstored += 1
+        return _success(state, body.session_id, UNSTORED_IDS + state.unstored, reply_for(body.message))
     try:
         exchange = await run_exchange(state, user_id, body.session_id, body.message)
     except Exception as exc:  # the database is down or refused the write
@@ -82,11 +86,16 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
     if state.faults.active("schema_drift"):
         drifted = {"success": True, "session_id": body.session_id, "message_id": str(exchange.message_id)}
         return JSONResponse({**drifted, "response": exchange.response})
+    return _success(state, body.session_id, exchange.message_id, exchange.response)
+
+
+def _success(state: AppState, session_id: str, message_id: int, response: str) -> dict[str, Any]:
+    """The chat endpoint's success body."""
     return {
         "success": True,
-        "session_id": body.session_id,
-        "message_id": exchange.message_id,
-        "response": exchange.response,
+        "session_id": session_id,
+        "message_id": message_id,
+        "response": response,
         "version": state.settings.app_version,
     }
 
@@ -103,6 +112,8 @@ async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse
 )
 async def session_messages(session_id: str, state: State) -> dict[str, Any] | JSONResponse:
     """A session's messages from PostgreSQL in id order, plus the cached last exchange."""
+    if state.faults.active("session_messages_404"):  # the session may well exist: the read path is broken
+        raise HTTPException(status_code=404, detail="session not found")
     try:
         rows = await db.session_messages(state.db(), session_id)
     except Exception as exc:  # the database is down

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from app.schemas import Features
 from app.state import AppState, get_state
@@ -18,4 +18,6 @@ async def features(
     user_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, dict[str, bool]]:
     """{"flags": {name: bool}} with the guide's FeatureFlags semantics."""
+    if state.faults.active("breaking_api"):  # removed from this build: answer as for any unknown path
+        raise HTTPException(status_code=404, detail="Not Found")
     return {"flags": state.flags.evaluate(user_id)}

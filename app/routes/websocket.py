@@ -97,6 +97,7 @@ async def _chat(websocket: WebSocket, state: AppState, user_id: str, session_id:
 
 async def _handle(websocket: WebSocket, state: AppState, ids: tuple[str, str], authed: bool, text: str) -> None:
     """Dispatch one text frame."""
+    await state.throttle()  # fault throughput_cap_rps: a frame is a request too
     try:
         frame = json.loads(text)
     except ValueError:
@@ -150,20 +151,33 @@ async def _refuse_handshake(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_POLICY_VIOLATION, "invalid token")
 
 
+async def _refuse_unavailable(websocket: WebSocket) -> None:
+    """Fault ws_refuse_every: refuse the upgrade with HTTP 503 (403 where the server cannot send a denial)."""
+    try:
+        await websocket.send_denial_response(JSONResponse({"detail": "service unavailable"}, status_code=503))
+    except RuntimeError:  # no websocket.http.response extension
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "service unavailable")
+
+
 @router.websocket("/chat/ws/{user_id}/{session_id}")
 async def chat_socket(websocket: WebSocket, user_id: str, session_id: str) -> None:
     """Refuse an invalid token, accept, enforce the connection limit, then serve frames."""
     state = get_state(websocket)
+    if (every := state.faults.value("ws_refuse_every")) is not None:
+        state.ws_handshakes += 1
+        if state.ws_handshakes % int(every) == 0:
+            await _refuse_unavailable(websocket)
+            return
     token = presented_token(websocket)
     if token is not None and not token_valid(token, state.settings.api_tokens):
         await _refuse_handshake(websocket)
         return
     await websocket.accept()
-    if state.open_websockets >= state.settings.websocket_max_connections:
+    leaked = int(state.faults.value("ws_leaked_slots") or 0)
+    if state.open_websockets + leaked >= state.settings.websocket_max_connections:
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "connection limit reached")
         return
     state.open_websockets += 1
-    state.metrics.websockets.set(state.open_websockets)
     connect = state.spawn(_record_connect(state, user_id, session_id))
     try:
         await _serve(websocket, state, (user_id, session_id), token is not None)
@@ -171,5 +185,4 @@ async def chat_socket(websocket: WebSocket, user_id: str, session_id: str) -> No
         pass
     finally:
         state.open_websockets -= 1
-        state.metrics.websockets.set(state.open_websockets)
         state.spawn(_record_disconnect(state, connect))

@@ -27,8 +27,8 @@ from harness.errors import ExitCode, HarnessError
 from harness.load.profiles import Profile
 from harness.load.results import LoadSummary, summarize_files
 from harness.net import is_loopback
+from harness.process import log_tail, spawn, stop_group
 from harness.stack.local import free_port
-from harness.stack.process import die_with_parent
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
 PROGRESS = "progress.jsonl"
@@ -175,16 +175,7 @@ class LocustRunner:
         return env
 
     def _spawn(self, argv: list[str], log: Any, group: int) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(  # noqa: S603 - argv built here
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self._env(),
-            cwd=self.out_dir,
-            process_group=group,
-            preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - only prctl, no locks
-        )
+        proc = spawn(argv, log, env=self._env(), cwd=self.out_dir, group=group)
         self.procs.append(proc)
         return proc
 
@@ -213,22 +204,7 @@ class LocustRunner:
         """Take the whole process group down: SIGTERM, a grace period, SIGKILL. Safe to call twice."""
         if self.pgid is None:
             return
-        deadline = time.monotonic() + GRACE_S
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.pgid, sig)
-            except ProcessLookupError:
-                break
-            while time.monotonic() < deadline and any(p.poll() is None for p in self.procs):
-                time.sleep(0.05)
-            if not _group_alive(self.pgid):
-                break
-            deadline = time.monotonic() + 5.0
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        stop_group(self.pgid, self.procs, sig=signal.SIGTERM, grace_s=GRACE_S, kill_wait_s=5.0)
         self.pgid = None
 
     def run(self) -> LocustRun:
@@ -263,30 +239,12 @@ class LocustRunner:
                 f"(profile {self.profile.name}; log {log_path})"
             )
         if code != 0:
-            raise LoadError(f"Locust exited with status {code} (log {log_path}: {_tail(log_path)})")
+            raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
         return LocustRun(self.out_dir, code, seconds, summary)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     from harness.stack import Terminated
 
     raise Terminated()
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"

@@ -188,6 +188,11 @@ class ContainersStack:
         self._containers: list[tuple[str, Any]] = []
 
     def check(self) -> None:
+        if self.settings.app_tls != "off":
+            raise ConfigError(
+                f"app_tls = {self.settings.app_tls!r} needs the local stack (--stack local); "
+                "the containers stack serves the app over plain http"
+            )
         _testcontainers_env()
         client = docker_client()
         wanted = [self.opts.postgres_image, self.opts.redis_image]
@@ -218,10 +223,11 @@ class ContainersStack:
             app_image = self.settings.app_image or self._build_app_image()
             inner_db = f"postgresql://{DB_USER}:{password}@db:5432/{DB_NAME}"
             self._migrate(app_image, net, inner_db)
-            token = secrets.token_urlsafe(24)
-            target = self._app("app", app_image, net, inner_db, token)
-            if self.settings.baseline_image:
-                self.baseline = self._app("app-baseline", self.settings.baseline_image, net, inner_db, token)
+            token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+            target = self._app("app", app_image, net, inner_db, token, admin_token)
+            if self.settings.baseline_image:  # its own admin secret: switching the candidate's faults spares it
+                baseline = self.settings.baseline_image
+                self.baseline = self._app("app-baseline", baseline, net, inner_db, token, secrets.token_urlsafe(24))
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - docker/testcontainers raise many kinds
@@ -236,6 +242,7 @@ class ContainersStack:
             database_url=f"postgresql://{DB_USER}:{password}@{host}:{pg.get_exposed_port(5432)}/{DB_NAME}",
             redis_url=f"redis://{host}:{redis.get_exposed_port(6379)}/0",
             ephemeral=True,
+            admin_token=admin_token,
         )
 
     def _run(self, role: str, container: Any) -> Any:
@@ -275,11 +282,12 @@ class ContainersStack:
             client.close()
         return tag
 
-    def _env(self, inner_db: str, token: str) -> dict[str, str]:
+    def _env(self, inner_db: str, token: str, admin_token: str) -> dict[str, str]:
         env = {
             "DATABASE_URL": inner_db,
             "REDIS_URL": "redis://cache:6379/0",
             "ORCHESTRA_API_TOKENS": token,
+            "ORCHESTRA_ADMIN_TOKEN": admin_token,  # the admin endpoint (app/admin.py): faults switched at run time
             "ENVIRONMENT": "test",
             "LOG_LEVEL": "WARNING",
         }
@@ -297,12 +305,12 @@ class ContainersStack:
             last = job.get_logs()[1].decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise StackError(f"migrations failed in the app container ({image}): {last[0][:200]}")
 
-    def _app(self, role: str, image: str, net: Any, inner_db: str, token: str) -> Target:
+    def _app(self, role: str, image: str, net: Any, inner_db: str, token: str, admin_token: str) -> Target:
         from testcontainers.core.container import DockerContainer
         from testcontainers.core.wait_strategies import HttpWaitStrategy
 
         app = DockerContainer(image, network=net, network_aliases=[role])
-        for key, value in self._env(inner_db, token).items():
+        for key, value in self._env(inner_db, token, admin_token).items():
             app.with_env(key, value)
         app.ports[f"{APP_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
         app.waiting_for(
@@ -314,7 +322,9 @@ class ContainersStack:
         base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
         from harness.stack.local import _version
 
-        return Target(base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True)
+        return Target(
+            base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True, admin_token=admin_token
+        )
 
     def save_logs(self, directory: Path) -> None:
         """Each container's logs, next to the verdict."""

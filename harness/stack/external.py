@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from harness.config import Settings
 from harness.errors import StackError, TargetUnreachable
 from harness.stack.local import _version
 from harness.stack.wait import HttpAnswers, wait_until
 from harness.target import Target
+
+ADMIN_TOKEN_ENV = "HARNESS_ADMIN_TOKEN"
 
 
 class ExternalStack:
@@ -38,6 +42,7 @@ class ExternalStack:
             token=self.settings.token,
             version=_version(self.base_url),
             ephemeral=False,
+            admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,  # e.g. the one `harness up` printed
         )
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -18,12 +19,14 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import MissingBinaryError, PortInUseError, StackError
-from harness.stack.process import Service
+from harness.process import Service
+from harness.stack.certs import ServerCerts, make_server_certs
 from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
 
 PG_TOOLS = ("initdb", "postgres")
 APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
+ADMIN_TOKEN_ENV = "ORCHESTRA_ADMIN_TOKEN"  # the app's admin endpoint (app/admin.py): one random secret per run
 DB_NAME = "ai_orchestra"
 DB_USER = "orchestra"
 
@@ -114,19 +117,24 @@ class LocalStack:
             self.check()
         self.workdir = Path(tempfile.mkdtemp(prefix="harness-local-"))
         self.workdir.chmod(0o755)
-        token = secrets.token_urlsafe(24)
+        token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        certs = None
+        if self.settings.app_tls != "off":
+            certs = make_server_certs(self.workdir, expired=self.settings.app_tls == "expired")
         db_url = self._start_postgres()
         redis_url = self._start_redis()
         self._migrate(db_url)
-        base_url = self._start_app(db_url, redis_url, token)
+        base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
         return Target(
             base_url=base_url,
             stack=self.name,
             token=token,
-            version=_version(base_url),
+            version=_version(base_url, context=unverified_tls() if certs else None),
             database_url=db_url,
             redis_url=redis_url,
             ephemeral=True,
+            ca_file=str(certs.ca_file) if certs else None,
+            admin_token=admin_token,
         )
 
     def _start_postgres(self) -> str:
@@ -244,8 +252,9 @@ class LocalStack:
         wait_until(Callback(ping, "Redis"), self.settings.ready_timeout_s, alive=redis.exited)
         return url
 
-    def _app_env(self, db_url: str, redis_url: str, token: str) -> dict[str, str]:
+    def _app_env(self, db_url: str, redis_url: str, token: str, admin_token: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "PYTEST_"))}
+        env.pop(ADMIN_TOKEN_ENV, None)  # only the secret this run made
         env.update(
             DATABASE_URL=db_url,
             REDIS_URL=redis_url,
@@ -257,6 +266,8 @@ class LocalStack:
         for key in APP_ENV_PASSTHROUGH:
             if key in os.environ:
                 env[key] = os.environ[key]
+        if admin_token:
+            env[ADMIN_TOKEN_ENV] = admin_token
         return env
 
     def _migrate(self, db_url: str) -> None:
@@ -277,9 +288,10 @@ class LocalStack:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise StackError(f"migrations failed (python -m app migrate upgrade head): {last[0]}")
 
-    def _start_app(self, db_url: str, redis_url: str, token: str) -> str:
+    def _start_app(self, db_url: str, redis_url: str, token: str, admin_token: str, certs: ServerCerts | None) -> str:
         assert self.workdir is not None
         port = self.settings.app_port or free_port()
+        tls = ["--ssl-certfile", str(certs.cert_file), "--ssl-keyfile", str(certs.key_file)] if certs else []
         app = Service(
             "app",
             [
@@ -297,14 +309,16 @@ class LocalStack:
                 "--ws-max-size",
                 "65536",
                 *_workers_flag(self.settings.app_workers),
+                *tls,
             ],
             self.workdir / "app.log",
-            env=self._app_env(db_url, redis_url, token),
+            env=self._app_env(db_url, redis_url, token, admin_token),
             cwd=self.settings.project_root,
         )
         self._launch(app)
-        base = f"http://127.0.0.1:{port}"
-        wait_until(HttpAnswers(f"{base}/health", what="the app"), self.settings.ready_timeout_s, alive=app.exited)
+        base = f"{'https' if certs else 'http'}://127.0.0.1:{port}"
+        ready = HttpAnswers(f"{base}/health", what="the app", context=unverified_tls() if certs else None)
+        wait_until(ready, self.settings.ready_timeout_s, alive=app.exited)
         return base
 
     def _launch(self, service: Service) -> None:
@@ -330,10 +344,19 @@ def _workers_flag(app_workers: int) -> list[str]:
     return ["--workers", str(workers)] if workers > 1 else []
 
 
-def _version(base_url: str) -> str | None:
+def unverified_tls() -> ssl.SSLContext:
+    """A client context that takes any certificate: only for readiness probes of a stack this run made
+    (whose certificate may be expired on purpose); the suites verify it with the stack's CA."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _version(base_url: str, context: ssl.SSLContext | None = None) -> str | None:
     """The version /health reports, if it says one."""
     try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=3) as resp:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=3, context=context) as resp:
             body = resp.read()
     except urllib.error.HTTPError as err:
         body = err.read()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -28,10 +29,11 @@ class HttpAnswers:
     url: str
     what: str = "HTTP"
     timeout_s: float = 2.0
+    context: ssl.SSLContext | None = None  # https: how to check the server's certificate
 
     def __call__(self) -> str | None:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s):
+            with urllib.request.urlopen(self.url, timeout=self.timeout_s, context=self.context):
                 return None
         except urllib.error.HTTPError:
             return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from harness.fault_matrix import load_matrix
-
 from harness.policy import default_policy
 
 
