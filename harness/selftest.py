@@ -23,7 +23,7 @@ from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ConfigError, ExitCode, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
-from harness.fault_matrix import Fault, load_matrix
+from harness.fault_matrix import FaultCase, load_matrix
 from harness.gate import gate_policy
 from harness.policy import Phase, default_policy
 from harness.stack import make_stack, running
@@ -85,7 +85,7 @@ class Selftest:
         }
 
 
-def select(matrix: list[Fault], phase: Phase) -> list[tuple[Fault, list[str]]]:
+def select(matrix: tuple[FaultCase, ...], phase: Phase) -> list[tuple[FaultCase, list[str]]]:
     """The faults that prove this phase's gates, each with the gates it must trip here. A gate of the
     guide's phase that a team policy dropped stays expected: that fault then shows as not caught."""
     shipped = default_policy().phases.get(phase.name)
@@ -112,7 +112,13 @@ class Runner:
         self.clean_records: list[Evidence] = []
 
     def trial(
-        self, name: str, target: Target, suites: list[str], expected: list[str], settings: Settings | None = None
+        self,
+        name: str,
+        target: Target,
+        suites: list[str],
+        expected: list[str],
+        settings: Settings | None = None,
+        expect: str = "fail",
     ) -> Trial:
         t0 = time.monotonic()
         wanted = [s for s in suites if s in self.known]
@@ -126,8 +132,11 @@ class Runner:
         decision = evaluate(self.phase, records, available=self.known, suite_errors=run.suite_errors)
         failing = [g.id for g in decision.gates if g.status == "fail"]
         statuses = {g.id: g.status for g in decision.gates}
-        caught = decision.verdict == "no-go" and bool(expected) and all(statuses.get(g) == "fail" for g in expected)
-        why = "" if caught or name == "clean" else self._why(expected, statuses, decision.verdict)
+        # caught: the phase is kept from go, and every expected gate says so itself (fail; or, for a gate
+        # that cannot fail by design such as load.run, the `expect`ed missing/error)
+        blocked = decision.verdict == "no-go" if expect == "fail" else decision.verdict != "go"
+        caught = blocked and bool(expected) and all(statuses.get(g) == expect for g in expected)
+        why = "" if caught or name == "clean" else self._why(expected, statuses, decision.verdict, expect)
         return Trial(
             name,
             expected,
@@ -140,14 +149,14 @@ class Runner:
             why=why,
         )
 
-    def _why(self, expected: list[str], statuses: dict[str, str], verdict: str) -> str:
+    def _why(self, expected: list[str], statuses: dict[str, str], verdict: str, expect: str) -> str:
         parts = []
         for gid in expected:
             status = statuses.get(gid)
             if status is None:
                 parts.append(f"gate {gid} is not in phase {self.phase.name} (dropped by the policy?)")
-            elif status != "fail":
-                parts.append(f"gate {gid} was {status}, not fail")
+            elif status != expect:
+                parts.append(f"gate {gid} was {status}, not {expect}")
         return "; ".join(parts) or f"the verdict was {verdict}, not no-go"
 
 
@@ -199,34 +208,57 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
 
 
 def _fault_trial(
-    runner: Runner, settings: Settings, target: Target, fault: Fault, suites: list[str], expected: list[str]
+    runner: Runner, settings: Settings, target: Target, fault: FaultCase, suites: list[str], expected: list[str]
 ) -> Trial:
+    if not fault.runnable:
+        trial = Trial(
+            fault.name, expected, "not run", [], False, suites, 0.0, why=f"cannot trip yet: needs {fault.needs}"
+        )
+        trial.kind, trial.about = fault.kind, fault.about
+        return trial
     try:
         if fault.kind == "app":
             set_faults(target, fault.app or "")
             try:
-                trial = runner.trial(fault.name, target, suites, expected)
+                trial = runner.trial(fault.name, target, suites, expected, expect=fault.expect)
             finally:
                 set_faults(target, "")
         elif fault.kind == "options":
-            flags = {s: {**settings.suite_flags.get(s, {}), **o} for s, o in fault.options.items()}
-            trial = runner.trial(fault.name, target, suites, expected, replace(settings, suite_flags=flags))
+            flags = {
+                s: {**settings.suite_flags.get(s, {}), **_rooted(o, settings.project_root)}
+                for s, o in fault.options.items()
+            }
+            own = replace(settings, suite_flags=flags)
+            trial = runner.trial(fault.name, target, suites, expected, own, expect=fault.expect)
         else:  # a stack of its own (e.g. https with an expired certificate)
             own = replace(settings, **fault.stack)
             with _stack(own) as other:
-                trial = runner.trial(fault.name, other, suites, expected, own)
+                trial = runner.trial(fault.name, other, suites, expected, own, expect=fault.expect)
     except (StackError, HarnessError) as exc:
         trial = Trial(fault.name, expected, "inconclusive", [], False, suites, 0.0, why=f"could not run: {exc}")
     trial.kind, trial.about = fault.kind, fault.about
     return trial
 
 
+def _rooted(options: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The matrix names files relative to the project root; the suites read them from any cwd."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, str) and not Path(value).is_absolute() and (root / value).exists():
+            return str(root / value)
+        return value
+
+    return {k: fix(v) for k, v in options.items()}
+
+
 def _line(t: Trial) -> str:
     if t.fault == "clean":
         mark = "ok" if t.verdict == "go" else f"NOT GO ({', '.join(g for g, s in t.gates.items() if s != 'pass')})"
-        return f"  clean          -> {t.verdict:<12} {mark}  ({t.duration_s:.1f} s)"
+        return f"  {'clean':<22} -> {t.verdict:<12} {mark}  ({t.duration_s:.1f} s)"
     mark = "caught" if t.caught else f"NOT CAUGHT: {t.why}"
-    return f"  {t.fault:<14} -> {t.verdict:<12} {', '.join(t.expected_gates)}: {mark}  ({t.duration_s:.1f} s)"
+    return f"  {t.fault:<22} -> {t.verdict:<12} {', '.join(t.expected_gates)}: {mark}  ({t.duration_s:.1f} s)"
 
 
 def render_table(result: Selftest) -> str:

@@ -81,6 +81,8 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         "-q",
         "-rfE",
         "--continue-on-collection-errors",  # one broken module must not hide the other checks' evidence
+        "-W",  # the checks' properties travel in evidence.json; JUnit xunit2 has no place for them
+        "ignore:record_property is incompatible with junit_family:pytest.PytestWarning",
     ]
     if settings.workers:
         argv += ["-n", str(settings.workers)]

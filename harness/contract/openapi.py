@@ -199,6 +199,28 @@ def has_links(schema: Any) -> bool:
     )
 
 
+def link_target_available(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A stateful check: a link followed from a successful answer must not lead to 404. schemathesis'
+    own ensure_resource_availability only relates paths that share a prefix; an OpenAPI link says the
+    two operations are related whatever their paths (POST /chat/v2/chat -> GET /chat/v2/sessions/{id}/messages)."""
+    if response.status_code != 404:
+        return None
+    recorder = ctx.internals.recorder if ctx.internals is not None else None
+    node = recorder.cases.get(case.id) if recorder is not None else None
+    if node is None or node.parent_id is None or not node.is_transition_applied:
+        return None  # not reached through a link: a 404 for an unknown id is the document's business
+    parent = recorder.find_response(case_id=node.parent_id)
+    if parent is None or not 200 <= parent.status_code < 300:
+        return None
+    from schemathesis.core.failures import Failure
+
+    raise Failure(
+        operation=case.operation.label,
+        title="Link target not found",
+        message=f"followed an OpenAPI link from a {parent.status_code} answer to {case.operation.label}: 404",
+    )
+
+
 def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
     """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
     running the same checks on every step. Outcome.sent counts the steps sent, .sequences the scenarios.
@@ -222,7 +244,13 @@ def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
             super().after_call(response, case)
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-            case.validate_response(response, checks=checks, headers=headers, transport_kwargs=kwargs)
+            case.validate_response(
+                response,
+                checks=[*checks, link_target_available],
+                headers=headers,
+                transport_kwargs=kwargs,
+                recorder=self.recorder,
+            )
 
     try:
         Machine.run(
