@@ -153,13 +153,16 @@ def up(**flags: Any) -> None:
         click.echo(f"base_url: {target.base_url}")
         click.echo(f"ws_url:   {target.ws_url}")
         click.echo(f"metrics:  {target.metrics_url}")
+        if target.ca_file:
+            click.echo(f"ca_file:  {target.ca_file}")
         if target.ephemeral:
             click.echo(f"database: {target.database_url}")
             click.echo(f"redis:    {target.redis_url}")
             baseline = getattr(stack, "baseline", None)
             if baseline is not None:
                 click.echo(f"baseline: {baseline.base_url}")
-            click.echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}")
+            admin = f" HARNESS_ADMIN_TOKEN={target.admin_token}" if target.admin_token else ""
+            click.echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}{admin}")
         click.echo("running; Ctrl-C stops everything", err=True)
         try:
             signal.pause()
