@@ -11,24 +11,6 @@ from harness.verdict import validate_verdict
 SMOKE_GATE = ["gate", "--phase", "smoke", "--policy-file", "policies/smoke-only.toml"]
 
 
-def test_the_pr_phase_on_the_embedded_default_is_a_real_go_with_every_gate_evaluated(harness):
-    """The quickstart (`tox -e gate`): the whole pre-merge phase, no --suites, offline."""
-    from harness.policy import default_policy
-
-    run = harness("gate", "--phase", "pr", timeout=240)
-    assert run.code == 0, run.out + run.err
-    doc = run.verdict
-    validate_verdict(doc)
-    assert (doc["verdict"], doc["scope"]["narrowed"], doc["scope"]["omitted"]) == ("go", False, [])
-    expected = [g.id for g in default_policy().phase("pr").gates]
-    assert [g["id"] for g in doc["gates"]] == expected
-    assert {g["status"] for g in doc["gates"]} <= {"pass", "not_applicable"}
-    assert {s: v["status"] for s, v in doc["suites"].items()} == dict.fromkeys(
-        ("smoke", "contract", "security", "load"), "ran"
-    )
-    assert run.out.startswith("GO  phase=pr")
-
-
 def test_a_narrowed_phase_run_exits_2_and_lists_the_gates_it_did_not_run(harness):
     run = harness("gate", "--phase", "internal", "--suites", "smoke")
     assert run.code == 2, run.out + run.err

@@ -3,6 +3,7 @@ not applicable (a loopback http stack, never shown as a pass), and every scan or
 
 from __future__ import annotations
 
+from harness.policy import default_policy
 from harness.verdict import validate_verdict
 
 # gate -> the coverage counts its check reports (harness.checks.coverage); each must be > 0 on the clean app
@@ -21,11 +22,17 @@ COVERAGE = {
 
 
 def test_clean_pr_gate_is_go_with_tls_not_applicable_and_every_scan_covering_something(harness):
+    """The quickstart (`tox -e gate`): the whole pre-merge phase, no --suites, offline, every gate evaluated."""
     run = harness("gate", "--phase", "pr", timeout=300)
     assert run.code == 0, run.out + run.err
     doc = run.verdict
     validate_verdict(doc)
-    assert doc["verdict"] == "go"
+    assert (doc["verdict"], doc["scope"]["narrowed"], doc["scope"]["omitted"]) == ("go", False, [])
+    assert [g["id"] for g in doc["gates"]] == [g.id for g in default_policy().phase("pr").gates]
+    assert {s: v["status"] for s, v in doc["suites"].items()} == dict.fromkeys(
+        ("smoke", "contract", "security", "load"), "ran"
+    )
+    assert run.out.startswith("GO  phase=pr")
     gates = {g["id"]: g for g in doc["gates"]}
     tls = gates["security.tls"]
     assert tls["status"] == "not_applicable", tls

@@ -41,7 +41,7 @@ def test_a_policy_that_drops_a_gate_leaves_its_fault_uncaught_and_exits_1(harnes
         "--policy-file",
         str(policy),
         "--only",
-        "roundtrip_no_store,health_503",
+        "roundtrip_no_store,auth_bypass",
         timeout=300,
     )
     assert run.code == 1, run.out + run.err[-3000:]
@@ -51,4 +51,6 @@ def test_a_policy_that_drops_a_gate_leaves_its_fault_uncaught_and_exits_1(harnes
     trial = next(t for t in doc["faults"] if t["fault"] == "roundtrip_no_store")
     assert "gate smoke.roundtrip is not in phase pr" in trial["why"]
     assert trial["verdict"] == "go"  # what that policy would have let through
-    assert "roundtrip_no_store" in run.out and "NO" in run.out
+    caught = next(t for t in doc["faults"] if t["fault"] == "auth_bypass")
+    assert caught["caught"] and caught["verdict"] == "no-go"  # the gates the policy kept still trip
+    assert "| `roundtrip_no_store` |" in run.out and "**NO**: gate smoke.roundtrip is not in phase pr" in run.out
