@@ -7,8 +7,6 @@ design); what counts is the status of the case's gates in verdict.json. Load run
 
 from __future__ import annotations
 
-import pytest
-
 from harness.fault_matrix import FaultCase, load_matrix
 from harness.verdict import validate_verdict
 
@@ -68,10 +66,5 @@ def test_bad_manifests_and_a_critical_vulnerability_trip_the_trivy_gates(harness
     gate(harness, both, "--phase", "internal", **manifests.env(), **vulnerable.env())
 
 
-@pytest.mark.xfail(
-    not CASES["session_messages_404"].runnable,
-    reason=f"needs {CASES['session_messages_404'].needs}",
-    strict=True,
-)
 def test_a_broken_link_target_trips_the_stateful_contract(harness):
     gate(harness, CASES["session_messages_404"], "--phase", "pr")

@@ -81,7 +81,7 @@ def test_pr_phase_cases_and_their_suites():
     assert not {"throughput_cap", "vulnerable_dependency", "live_5xx", "load_regression"} & set(cases)
     assert cases["metric_renamed"].suites == ("contract", "smoke")
     assert cases["tls_expired"].kind == "stack" and cases["tls_expired"].runnable
-    assert not cases["session_messages_404"].runnable  # until the contract suite follows links strictly
+    assert cases["session_messages_404"].runnable  # the contract suite fails a 404 from a followed link
 
 
 def test_a_case_through_the_environment():
