@@ -5,7 +5,6 @@ Exit codes: 0 go, 1 no-go, 2 inconclusive (or a report/target problem), 64 bad u
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from dataclasses import replace
@@ -198,21 +197,16 @@ def report(verdict_file: Path) -> None:
     """Validate a verdict.json (v1 or v1.1) against its schema and print its summary; exit with its code."""
     import jsonschema
 
+    from harness.jsonfile import load_json
     from harness.report.markdown import render_console
     from harness.verdict import EXIT_CODES, validate_verdict
 
+    hint = "give a verdict.json that `harness gate` wrote"
+    doc = load_json(verdict_file, "verdict", ReportError, missing="does not exist; run `harness gate` first", hint=hint)
     try:
-        doc = json.loads(verdict_file.read_bytes().decode("utf-8"))
         validate_verdict(doc)
-    except FileNotFoundError:
-        raise ReportError(f"{verdict_file} does not exist; run `harness gate` first") from None
-    except IsADirectoryError:
-        raise ReportError(f"{verdict_file} is a directory; give the verdict.json file") from None
-    except OSError as exc:
-        raise ReportError(f"{verdict_file} cannot be read ({exc.strerror})") from None
-    except (ValueError, jsonschema.ValidationError) as exc:
-        msg = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
-        raise ReportError(f"{verdict_file} is not a valid verdict (v1 or v1.1): {msg}") from None
+    except jsonschema.ValidationError as exc:
+        raise ReportError(f"{verdict_file} is not a valid verdict (v1 or v1.1): {exc.message}") from None
     click.echo(render_console(doc))
     sys.exit(int(EXIT_CODES[doc["verdict"]]))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
+from harness.jsonfile import read_text
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -216,16 +217,9 @@ def load_policy(override: Path | None = None, suites: Iterable[str] = ()) -> Pol
     policy = default_policy()
     if override is None:
         return policy
-    try:
-        text = override.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"policy file {override} does not exist; fix policy_file or HARNESS_POLICY_FILE") from None
-    except IsADirectoryError:
-        raise ConfigError(f"policy file {override} is a directory; give a .toml file") from None
-    except OSError as exc:
-        raise ConfigError(f"policy file {override} cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"policy file {override} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    text = read_text(
+        override, "policy file", ConfigError, missing="does not exist; fix policy_file or HARNESS_POLICY_FILE"
+    )
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
