@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,40 +36,14 @@ def opts(max_examples: int = 5) -> ContractOptions:
     return ContractOptions("quick", max_examples, 1, None, Path("b"), Path("a"), Path("t"), Path("d"), 5.0)
 
 
-class _Api(BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = b"{}"
-        self.send_response(self.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve(status: int) -> Iterator[str]:
-    handler = type("Api", (_Api,), {"status": status})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+@pytest.fixture
+def healthy(http_stub) -> str:
+    return http_stub(lambda path, headers: (200, b"{}"))
 
 
 @pytest.fixture
-def healthy() -> Iterator[str]:
-    yield from serve(200)
-
-
-@pytest.fixture
-def failing() -> Iterator[str]:
-    yield from serve(500)
+def failing(http_stub) -> str:
+    return http_stub(lambda path, headers: (500, b"{}"))
 
 
 def _operation(base_url: str):

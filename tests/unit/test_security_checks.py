@@ -9,9 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -123,33 +120,18 @@ def _doc(secured: bool) -> dict:
 
 
 @pytest.fixture
-def auth_api(request) -> Iterator[str]:
+def auth_api(request, http_stub) -> str:
     """/openapi.json (one operation, secured or not) and /health, which checks the token (or answers 500)."""
     secured, health_status = request.param
 
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path == "/openapi.json":
-                status, body = 200, json.dumps(_doc(secured)).encode()
-            elif not secured:
-                status, body = health_status, b"{}"
-            else:
-                ok = self.headers.get("Authorization") == f"Bearer {TOKEN}"
-                status, body = (health_status if ok else 401), b"{}"
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        if path == "/openapi.json":
+            return 200, json.dumps(_doc(secured)).encode()
+        if not secured:
+            return health_status, b"{}"
+        return (health_status if headers.get("Authorization") == f"Bearer {TOKEN}" else 401), b"{}"
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return http_stub(respond)
 
 
 NO_WS = {"HARNESS_SECURITY_WEBSOCKET_PATHS": "", "HARNESS_SECURITY_PUBLIC_OPERATIONS": "GET /metrics"}
@@ -244,7 +226,7 @@ def test_vulnerability_coverage_counts_package_targets_and_packages():
 
 
 @pytest.fixture
-def site() -> Iterator[str]:
+def site(http_stub) -> str:
     pages = {
         "/": b'<html><a href="/docs">docs</a><a href="/broken">b</a></html>',
         "/docs": b"<html><p>docs</p></html>",
@@ -253,23 +235,7 @@ def site() -> Iterator[str]:
         "/openapi.json": b'{"openapi": "3.1.0", "paths": {}}',
     }
 
-    class Site(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = pages.get(self.path, b"{}")
-            self.send_response(200 if self.path in pages else 404)
-            self.send_header("Content-Type", "application/json" if body.startswith(b"{") else "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return http_stub(lambda path, headers: (200 if path in pages else 404, pages.get(path, b"{}")))
 
 
 def test_the_crawl_counts_pages_and_responses_and_reports_what_it_could_not_parse(site):
