@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: wall time of `harness gate --stack containers --suites smoke`, cold and warm.
+"""Benchmark: wall time of `harness gate --stack containers --phase smoke` (policies/smoke-only.toml), cold and warm.
 
 cold: the app image is not built yet (it is built from deploy/Dockerfile during the run; the PostgreSQL,
       Redis and base images are present). warm: every image is built. Median of N warm runs.
@@ -32,8 +32,10 @@ def gate(reports: str) -> float:
             "gate",
             "--stack",
             "containers",
-            "--suites",
+            "--phase",
             "smoke",
+            "--policy-file",
+            "policies/smoke-only.toml",
             "--reports-dir",
             reports,
         ],
