@@ -47,7 +47,7 @@ def _wait_for_file(path: Path, timeout_s: float = 5.0) -> str:
 def test_spawn_leads_a_new_session_and_logs_both_streams(tmp_path):
     log = tmp_path / "out.log"
     with open(log, "ab") as fh:
-        proc = spawn([PY, "-c", "import sys; print('out'); print('err', file=sys.stderr)"], fh)
+        proc = spawn([PY, "-c", "import sys; print('out', flush=True); print('err', file=sys.stderr)"], fh)
     assert proc.wait(timeout=10) == 0
     assert os.getpgid(os.getpid()) != proc.pid  # it had its own group (pgid == its pid), not ours
     assert log.read_text().split() == ["out", "err"]
