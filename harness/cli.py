@@ -14,10 +14,19 @@ from typing import Any
 import click
 
 from harness.config import load_settings
-from harness.errors import ExitCode, HarnessError, ReportError
+from harness.errors import ConfigError, ExitCode, HarnessError, ReportError
 
 # what an unexpected exception needs to leave an inconclusive verdict behind (set once settings are known)
 _CONTEXT: dict[str, Any] = {}
+
+
+def _begin(reports_flag: Path | None) -> None:
+    """Before anything can fail: no verdict of an earlier run may survive this one (see gate.begin_run)."""
+    from harness.config import early_reports_dir
+    from harness.gate import begin_run
+
+    _CONTEXT["early_reports_dir"] = early_reports_dir(reports_flag)
+    begin_run(_CONTEXT["early_reports_dir"])
 
 
 def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any) -> Any:
@@ -197,10 +206,17 @@ def report(verdict_file: Path) -> None:
     """Validate a verdict.json (v1 or v1.1) against its schema and print its summary; exit with its code."""
     import jsonschema
 
+    from harness.gate import unfinished_run
+
+    if verdict_file.is_dir():
+        raise ConfigError(f"{verdict_file} is a directory; give the verdict file (e.g. {verdict_file}/verdict.json)")
     from harness.jsonfile import load_json
     from harness.report.markdown import render_console
     from harness.verdict import EXIT_CODES, validate_verdict
 
+    unfinished = unfinished_run(verdict_file.parent)
+    if unfinished is not None:
+        raise ReportError(f"{verdict_file}: {unfinished}; run `harness gate` again")
     hint = "give a verdict.json that `harness gate` wrote"
     doc = load_json(verdict_file, "verdict", ReportError, missing="does not exist; run `harness gate` first", hint=hint)
     try:
@@ -293,19 +309,42 @@ def selftest(**flags: Any) -> None:
     sys.exit(int(result.exit_code))
 
 
+def _end() -> None:
+    from harness.gate import end_run
+
+    for key in ("early_reports_dir", "reports_dir"):
+        if _CONTEXT.get(key) is not None:
+            end_run(_CONTEXT[key])
+
+
+def _reports_flag(args: list[str]) -> Path | None:
+    """--reports-dir as given on the command line, read before click parses anything (which may fail)."""
+    for i, arg in enumerate(args):
+        if arg == "--reports-dir" and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--reports-dir="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause ends in one line and a documented exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("gate", "load"):
+        _begin(_reports_flag(args))  # first of all: whatever fails next, no earlier verdict survives
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        cli.main(args=args, prog_name="harness", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        _end()
         click.echo(f"harness: error: {exc.format_message()}", err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.Abort:
         click.echo("harness: interrupted", err=True)
         sys.exit(int(ExitCode.INCONCLUSIVE))
     except HarnessError as exc:
+        _end()  # a run that stopped on bad usage wrote no verdict, and its reports dir holds none
         click.echo(f"harness: error: {exc}", err=True)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:

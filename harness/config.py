@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
 
@@ -31,6 +33,7 @@ class Settings:
     policy_file: Path | None = None
     ready_timeout_s: float = 30.0
     external_timeout_s: float = 10.0
+    check_timeout_s: float = 600.0  # each check (setup, call, teardown) of a suite must end within this
     app_port: int = 0  # 0: pick a free port
     app_workers: int = 1  # uvicorn worker processes of the local stack's app; 0: one per core (load runs)
     app_tls: str = "off"  # local stack: "valid" or "expired" serves the app over https (stack/certs.py)
@@ -83,6 +86,7 @@ _TYPES: dict[str, type] = {
     "policy_file": Path,
     "ready_timeout_s": float,
     "external_timeout_s": float,
+    "check_timeout_s": float,
     "app_port": int,
     "app_workers": int,
     "app_tls": str,
@@ -109,17 +113,38 @@ def _read_file(root: Path) -> tuple[dict[str, Any], str]:
     path = root / "harness.toml"
     try:
         if path.is_file():
-            return tomllib.loads(path.read_text()), str(path)
+            return tomllib.loads(path.read_bytes().decode("utf-8")), str(path)
         path = root / "pyproject.toml"
         if path.is_file():
-            return tomllib.loads(path.read_text()).get("tool", {}).get("harness", {}), f"{path} [tool.harness]"
+            table = tomllib.loads(path.read_bytes().decode("utf-8")).get("tool", {}).get("harness", {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [tool.harness] must be a table")
+            return table, f"{path} [tool.harness]"
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror})") from None
     return {}, "defaults"
+
+
+# documented bounds of the numeric settings: (low, high, low inclusive)
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "ready_timeout_s": (0, 3600, False),
+    "external_timeout_s": (0, 600, False),
+    "check_timeout_s": (0, 86400, False),
+    "app_port": (0, 65535, True),
+    "app_workers": (0, 64, True),
+    "workers": (0, 64, True),
+}
+REQUIRED = ("phase", "stack")  # an empty value is a mistake, not "the default"
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
     kind = _TYPES[key]
+    if isinstance(value, str) and not value.strip() and key in REQUIRED:
+        raise ConfigError(f"{where}: {key} is empty; give a value or leave it out")
     try:
         if value is None or value == "":
             return None
@@ -128,15 +153,24 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return tuple(s.strip() for s in items if str(s).strip())
         if kind is Path:
             return Path(value)
-        if kind is int and isinstance(value, str):
-            return int(value.strip())
-        if kind is float and isinstance(value, str):
-            return float(value.strip())
-        if kind is str and not isinstance(value, str):
+        if isinstance(value, bool) and kind in (int, float):
             raise TypeError
-        return kind(value)
+        if kind is int and isinstance(value, str):
+            number: Any = int(value.strip())
+        elif kind is float and isinstance(value, str):
+            number = float(value.strip())
+        elif kind is str and not isinstance(value, str):
+            raise TypeError
+        else:
+            number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: {key} = {value!r} is not a valid {kind.__name__}") from None
+    if key in BOUNDS:
+        low, high, inclusive = BOUNDS[key]
+        if not math.isfinite(number) or not (low <= number if inclusive else low < number) or number > high:
+            span = f"{'>=' if inclusive else '>'} {low:g} and <= {high:g}"
+            raise ConfigError(f"{where}: {key} = {value!r} must be a finite number {span}")
+    return number
 
 
 def load_settings(
@@ -172,22 +206,19 @@ def load_settings(
 def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
     if s.stack not in STACKS:
         raise ConfigError(f"stack {s.stack!r} is not one of {', '.join(STACKS)}{did_you_mean(s.stack, STACKS)}")
+    if s.suites is not None and not s.suites:
+        raise ConfigError(
+            "--suites names no suite; leave it out to run the whole phase, or name suites: smoke,contract"
+        )
     if s.target:
-        if not s.target.startswith(("http://", "https://")):
-            raise ConfigError(f"--target {s.target!r} must be an http:// or https:// URL")
+        _check_url(s.target)
         if s.stack not in ("auto", "external") and explicit_stack:
             raise ConfigError(f"--target and --stack {s.stack} contradict each other; drop one of them")
         s = replace(s, stack="external")  # a target given anywhere wins over a stack from file or environment
     elif s.stack == "external":
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
-    if s.workers < 0 or s.app_port < 0 or s.app_port > 65535:
-        raise ConfigError("workers and app_port must be >= 0 (app_port <= 65535)")
-    if s.app_workers < 0:
-        raise ConfigError(f"app_workers = {s.app_workers} must be >= 0 (the local app's uvicorn workers; 0: per core)")
     if s.app_tls not in APP_TLS:
         raise ConfigError(f"app_tls {s.app_tls!r} is not one of {', '.join(APP_TLS)}{did_you_mean(s.app_tls, APP_TLS)}")
-    if s.ready_timeout_s <= 0 or s.external_timeout_s <= 0:
-        raise ConfigError("timeouts must be positive numbers of seconds")
     root = s.project_root
     return replace(
         s,
@@ -195,6 +226,35 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
         suites_dir=s.suites_dir if s.suites_dir.is_absolute() else root / s.suites_dir,
         policy_file=(s.policy_file if s.policy_file is None or s.policy_file.is_absolute() else root / s.policy_file),
     )
+
+
+def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None) -> Path:
+    """Where this run's reports will go, found before anything is validated (so that a stale verdict can be
+    removed first, whatever fails next): the flag, HARNESS_REPORTS_DIR, the project file, else reports/."""
+    env = dict(os.environ if env is None else env)
+    root = find_project_root()
+    raw: Any = flag or env.get("HARNESS_REPORTS_DIR")
+    if not raw:
+        try:
+            raw = _read_file(root)[0].get("reports_dir")
+        except ConfigError:
+            raw = None
+    path = Path(raw) if isinstance(raw, str | Path) and str(raw).strip() else Path("reports")
+    return path if path.is_absolute() else root / path
+
+
+def _check_url(url: str) -> None:
+    """An http(s) URL with a host and, if given, a numeric port; a ConfigError naming what is wrong."""
+    hint = "e.g. https://staging.example or http://127.0.0.1:8000"
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--target {url!r} must be an http:// or https:// URL ({hint})")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"--target {url!r} is not a valid URL ({exc}; {hint})") from None
+    if not parts.hostname:
+        raise ConfigError(f"--target {url!r} has no host ({hint})")
 
 
 def describe() -> list[tuple[str, str]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
+from harness.credentials import credentials_problem
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
@@ -20,8 +24,19 @@ from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import Decision, evaluate, verdict_document
 
-STALE = ("verdict.json", "summary.md", "gates.xml", "junit.xml", "evidence.json", "harness-error.log")
+STALE = (
+    "verdict.json",
+    "summary.md",
+    "gates.xml",
+    "junit.xml",
+    "evidence.json",
+    "harness-error.log",
+    "pytest.log",
+    "run-settings.json",
+)
+STALE_DIRS = ("load", "security", "containers", "stack")  # what a gate writes below reports/ (history/ stays)
 ERROR_LOG = "harness-error.log"
+IN_PROGRESS = ".gate-in-progress"  # a run that started and has not written its verdict yet
 
 
 @dataclass(slots=True)
@@ -56,16 +71,92 @@ def _selected(settings: Settings, phase_suites: tuple[str, ...], known: set[str]
     return settings.suites
 
 
-def prepare_reports(reports: Path) -> None:
-    """Create the reports dir and delete what an earlier run left: a crash must never leave an old `go`."""
+def begin_run(reports: Path) -> None:
+    """The first thing a run does, before anything it can fail on: mark the reports dir as taken by a run that
+    has not finished and remove the previous verdict, so a run that stops early never leaves an old `go`.
+    Best effort: an unusable reports dir is reported later, by prepare_reports(), as a usage error."""
     try:
         reports.mkdir(parents=True, exist_ok=True)
+        (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
+        (reports / "verdict.json").unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def end_run(reports: Path) -> None:
+    """The verdict is written (or there is none to write): the reports dir no longer holds a run in progress."""
+    try:
+        (reports / IN_PROGRESS).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def unfinished_run(reports: Path) -> str | None:
+    """Why the verdict in reports/ must not be read (a run in progress or one that never finished), or None."""
+    try:
+        raw = json.loads((reports / IN_PROGRESS).read_text())
+        pid, started = int(raw["pid"]), str(raw["started_at"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{reports / IN_PROGRESS} says a gate run did not finish"
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    except PermissionError:
+        alive = True
+    if alive and pid != os.getpid():
+        return f"a gate run (pid {pid}, started {started}) is still writing {reports}; wait for it to finish"
+    return f"the last gate run (pid {pid}, started {started}) did not finish, so {reports} holds no verdict of it"
+
+
+def prepare_reports(reports: Path) -> None:
+    """Create the reports dir and delete what an earlier run left: a crash must never leave an old `go`, and
+    no log or report of an earlier run may pass for this one's."""
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
         for stale in STALE:
             (reports / stale).unlink(missing_ok=True)
+        for stale_dir in STALE_DIRS:
+            if (reports / stale_dir).is_dir():
+                shutil.rmtree(reports / stale_dir)
+            else:
+                (reports / stale_dir).unlink(missing_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"reports dir {reports} cannot be used ({exc.strerror or exc}); set --reports-dir to a writable directory"
         ) from None
+
+
+def check_suite_options(settings: Settings, wanted: list[str]) -> None:
+    """Validate the options of every suite this run will start, here, before anything starts (a bad value is
+    one line and exit 64, not a check that fails later in the child); refuse a suite's flags when that suite
+    is not part of the run (they would be ignored silently)."""
+    from harness.contract.options import contract_options
+    from harness.load.profiles import load_options_for
+    from harness.security.options import security_options
+
+    for suite, flags in settings.suite_flags.items():
+        if flags and suite not in wanted:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in flags)
+            raise ConfigError(
+                f"{names}: option(s) of the {suite} suite, which this run does not include "
+                f"(suites: {', '.join(wanted) or 'none'}); drop the flag or run the {suite} suite"
+            )
+    loaders = {"contract": contract_options, "security": security_options, "load": load_options_for}
+    for suite in wanted:
+        if suite in loaders:
+            loaders[suite](settings)
+    if "security" in wanted:  # a file the user named must be there: say so now, not as a check that fails later
+        sec = security_options(settings)
+        named = [("zap_report", sec.zap_report), ("rules_file", sec.rules_file), ("tls_ca_file", sec.tls_ca_file)]
+        named += [("trivy_reports", p) for p in sec.trivy_reports]
+        for key, file in named:
+            if file is not None and not file.is_file():
+                raise ConfigError(f"security option {key}: {file} does not exist (or is not a file)")
 
 
 def run_gate(settings: Settings) -> GateRun:
@@ -75,6 +166,7 @@ def run_gate(settings: Settings) -> GateRun:
     policy, phase, known = gate_policy(settings)
     selected = _selected(settings, phase.suites, known)
     wanted = [s for s in (selected or phase.suites) if s in known]
+    check_suite_options(settings, wanted)
 
     reports = settings.reports_dir
     prepare_reports(reports)
@@ -91,7 +183,11 @@ def run_gate(settings: Settings) -> GateRun:
         with running(stack) as target:
             target_info = target.public()
             secrets = target.secrets()
-            if wanted:
+            refused = None if target.ephemeral else credentials_problem(target, settings.external_timeout_s)
+            if refused is not None:  # our configuration is wrong, not the build: inconclusive, nothing judged
+                suite_errors = dict.fromkeys(wanted, refused)
+                notes.append(f"credentials: {refused}")
+            elif wanted:
                 run = run_suites(target, wanted, settings)
                 records, suite_errors = run.records, run.suite_errors
     except StackError as exc:
@@ -124,6 +220,7 @@ def run_gate(settings: Settings) -> GateRun:
         notes=notes,
     )
     write_reports(doc, reports, secrets)
+    end_run(reports)
     return GateRun(doc, decision, reports)
 
 
@@ -171,4 +268,5 @@ def internal_error_verdict(reports: Path, phase: str, line: str, target: dict[st
         write_reports(doc, reports, [])
     except Exception:  # noqa: BLE001 - the reports dir may be what is broken
         return False
+    end_run(reports)
     return True

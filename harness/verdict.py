@@ -250,7 +250,18 @@ def evaluate(
     blocking = sorted(
         (g for g in gates if g.status not in ("pass", "not_applicable")), key=lambda g: _SEVERITY[g.status]
     )
-    reasons = [_with_repro(g) for g in blocking if g.status != "not_run"]
+    broken = {g.id for g in gates if g.suite in suite_errors and g.suite not in left_out}
+    reasons, said = [], set()
+    for g in blocking:
+        if g.status == "not_run":
+            continue
+        if g.id not in broken:
+            reasons.append(_with_repro(g))
+        elif suite_errors[g.suite] not in said:  # a broken suite (or run) is one line, naming its gates
+            error = suite_errors[g.suite]
+            said.add(error)
+            ids = [x.id for x in gates if x.id in broken and suite_errors[x.suite] == error]
+            reasons.append(f"{', '.join(ids)}: {error}")
     not_run = [g.id for g in gates if g.status == "not_run"]
     if not_run:
         summary = (

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import ssl
 
 from harness.config import Settings
 from harness.errors import StackError, TargetUnreachable
-from harness.stack.local import _version
+from harness.stack.local import _version, unverified_tls
 from harness.stack.wait import HttpAnswers, wait_until
 from harness.target import Target
 
@@ -28,9 +29,15 @@ class ExternalStack:
 
     def start(self) -> Target:
         try:
-            wait_until(
-                HttpAnswers(f"{self.base_url}/health", what=f"target {self.base_url}"), self.settings.external_timeout_s
+            # readiness asks "does it answer?"; whether its certificate is good is security.tls's finding, which
+            # a verifying probe here would turn into an unreachable target (inconclusive) instead of a no-go
+            probe = HttpAnswers(
+                f"{self.base_url}/health",
+                what=f"target {self.base_url}",
+                timeout_s=min(5.0, self.settings.external_timeout_s),  # one attempt: the whole answer, bounded
+                context=self._context(),
             )
+            wait_until(probe, self.settings.external_timeout_s)
         except StackError as exc:
             raise TargetUnreachable(
                 f"{exc}; check the URL and that the deployment is up (waited "
@@ -40,10 +47,13 @@ class ExternalStack:
             base_url=self.base_url,
             stack=self.name,
             token=self.settings.token,
-            version=_version(self.base_url),
+            version=_version(self.base_url, context=self._context()),
             ephemeral=False,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,  # e.g. the one `harness up` printed
         )
+
+    def _context(self) -> ssl.SSLContext | None:
+        return unverified_tls() if self.base_url.startswith("https://") else None
 
     def stop(self) -> None:
         """An external deployment is not ours to stop."""

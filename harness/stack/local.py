@@ -14,11 +14,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import MissingBinaryError, PortInUseError, StackError
+from harness.http import FetchError, fetch
 from harness.process import Service
 from harness.stack.certs import ServerCerts, make_server_certs
 from harness.stack.wait import Callback, HttpAnswers, wait_until
@@ -354,13 +354,10 @@ def unverified_tls() -> ssl.SSLContext:
 
 
 def _version(base_url: str, context: ssl.SSLContext | None = None) -> str | None:
-    """The version /health reports, if it says one."""
+    """The version /health reports, if it says one (bounded: 3 s and 1 MiB for the whole answer)."""
     try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=3, context=context) as resp:
-            body = resp.read()
-    except urllib.error.HTTPError as err:
-        body = err.read()
-    except OSError:
+        body = fetch(f"{base_url}/health", deadline_s=3, context=context).body
+    except FetchError:
         return None
     try:
         version = json.loads(body).get("version")

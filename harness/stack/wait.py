@@ -5,13 +5,12 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from harness.errors import StackError
+from harness.http import MAX_PROBE_BYTES, FetchError, fetch
 
 
 class Probe(Protocol):
@@ -24,22 +23,22 @@ class Probe(Protocol):
 
 @dataclass(slots=True)
 class HttpAnswers:
-    """Ready when url answers any HTTP status (the app is up; whether it is healthy is for the suites)."""
+    """Ready when url answers any HTTP status, headers and body complete within timeout_s and at most
+    max_bytes (the app is up; whether it is healthy is for the suites). A trickling or endless answer is
+    not ready."""
 
     url: str
     what: str = "HTTP"
     timeout_s: float = 2.0
     context: ssl.SSLContext | None = None  # https: how to check the server's certificate
+    max_bytes: int = MAX_PROBE_BYTES
 
     def __call__(self) -> str | None:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s, context=self.context):
-                return None
-        except urllib.error.HTTPError:
-            return None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return str(reason)
+            fetch(self.url, deadline_s=self.timeout_s, max_bytes=self.max_bytes, context=self.context)
+        except FetchError as exc:
+            return str(exc)
+        return None
 
 
 @dataclass(slots=True)

@@ -8,6 +8,8 @@ import pytest
 
 from harness.verdict import validate_verdict
 
+from .conftest import harness_env, harness_up
+
 SMOKE_GATE = ["gate", "--phase", "smoke", "--policy-file", "policies/smoke-only.toml"]
 
 
@@ -86,3 +88,30 @@ def test_unreachable_target_is_inconclusive_in_one_line_within_30s(harness):
     assert doc["target"]["stack"] == "external"
     assert all(g["status"] == "error" for g in doc["gates"])
     assert "target http://127.0.0.1:9" in doc["reasons"][0] and "Connection refused" in doc["reasons"][0]
+
+
+@pytest.mark.parametrize(
+    ("token", "says"), [("wrong-token-0123456789", "credentials were refused"), ("", "no credentials")]
+)
+def test_refused_or_missing_credentials_are_inconclusive_not_no_go(harness, token, says):
+    """Blame the right side: a target that refuses the harness's own token says nothing about the build."""
+    with harness_up() as up:
+        run = harness(*SMOKE_GATE, "--target", up.url, HARNESS_TOKEN=token)
+    assert run.code == 2, run.out + run.err
+    doc = run.verdict
+    assert doc["verdict"] == "inconclusive"
+    assert {g["status"] for g in doc["gates"]} == {"error"}
+    assert len(doc["reasons"]) == 1 and says in doc["reasons"][0] and "set HARNESS_TOKEN" in doc["reasons"][0]
+    assert doc["reasons"][0].startswith("smoke.health, smoke.chat_api, ")
+
+
+def test_an_expired_certificate_on_an_external_target_is_no_go_naming_security_tls(harness):
+    """Readiness does not verify certificates (it asks: does it answer?); the TLS check does, and says no-go."""
+    with harness_up(env=harness_env(HARNESS_APP_TLS="expired")) as up:
+        assert up.url.startswith("https://")
+        run = harness("gate", "--phase", "pr", "--suites", "security", "--target", up.url, HARNESS_TOKEN=up.token)
+    assert run.code == 1, run.out + run.err
+    doc = run.verdict
+    tls = next(g for g in doc["gates"] if g["id"] == "security.tls")
+    assert tls["status"] == "fail" and "expired" in tls["reason"]
+    assert any(r.startswith("security.tls:") for r in doc["reasons"])

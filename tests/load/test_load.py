@@ -14,6 +14,9 @@ import pytest
 
 from harness.load.history import baseline, compare, read_records
 
+# the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
+pytestmark = pytest.mark.check_timeout(0)
+
 
 def _summary(load_run: dict) -> dict:
     if load_run.get("skipped"):

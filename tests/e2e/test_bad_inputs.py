@@ -1,0 +1,284 @@
+# ruff: noqa: E501 - the table of cases reads best one case per line
+"""Every bad input a user can give ends in one `harness: error:` line and exit 64 (usage, configuration,
+policy, report path), or in exit 2 with an inconclusive verdict (a target that does not answer properly).
+Never a traceback, never exit 1 (a controller reads 1 as "the build is bad"). One table: the list only grows.
+
+Each usage case also starts with a stale `go` verdict in its reports dir, which must be gone afterwards:
+a run that stopped on bad input leaves no verdict that `harness report` could read as this run's.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.verdict import validate_verdict
+
+from .conftest import ROOT, harness_env
+
+SMOKE = ("--phase", "smoke", "--policy-file", "policies/smoke-only.toml")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]
+    says: str  # a piece of the one error line
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # written under the case's tmp dir ({tmp} in argv)
+    cwd_project: bool = False  # run in a project of its own (tmp, with the files) instead of this repository
+    reports: str = "{tmp}/reports"  # --reports-dir (None: not passed)
+    code: int = 64
+
+
+def policy(text: str | bytes) -> dict[str, bytes]:
+    return {"team.toml": text if isinstance(text, bytes) else text.encode()}
+
+
+P = ("--policy-file", "{tmp}/team.toml")
+CASES = [
+    # phases, suites, stacks, flags
+    Case("unknown-phase", ("gate", "--phase", "canary10"), "did you mean 'canary-10'?"),
+    Case("empty-phase", ("gate", "--phase", ""), "phase is empty"),
+    Case("empty-phase-env", ("gate",), "phase is empty", env={"HARNESS_PHASE": ""}),
+    Case("suites-comma", ("gate", "--suites", ","), "--suites names no suite"),
+    Case("unknown-suite", ("gate", "--suites", "smok"), "did you mean 'smoke'?"),
+    Case("unknown-stack", ("gate", "--stack", "lokal"), "'lokal' is not one of"),
+    Case("workers-word", ("gate", "--workers", "lots"), "lots"),
+    Case("workers-negative", ("gate", "--workers", "-1"), "workers = -1 must be a finite number >= 0"),
+    Case("workers-huge", ("gate", "--workers", "1000"), "workers = 1000 must be a finite number >= 0 and <= 64"),
+    Case("app-port-huge", ("gate", "--app-port", "70000"), "app_port = 70000 must be"),
+    Case("app-workers-word", ("gate",), "app_workers = 'abc' is not a valid int", env={"HARNESS_APP_WORKERS": "abc"}),
+    Case("unknown-flag", ("gate", "--phse", "pr"), "No such option '--phse'"),
+    Case("unknown-command", ("gat",), "No such command 'gat'"),
+    # targets
+    Case("target-ftp", ("gate", "--target", "ftp://x"), "must be an http:// or https:// URL"),
+    Case("target-port-word", ("gate", "--target", "http://127.0.0.1:abc/"), "is not a valid URL"),
+    Case("target-ipv6-open", ("gate", "--target", "http://[::1"), "is not a valid URL"),
+    Case("target-no-host", ("gate", "--target", "http://"), "has no host"),
+    Case("target-and-stack", ("gate", "--target", "http://127.0.0.1:9", "--stack", "local"), "contradict"),
+    Case("external-no-target", ("gate", "--stack", "external"), "needs --target URL"),
+    # timeouts and numbers
+    Case("timeout-nan", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "nan"}),
+    Case("timeout-inf", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "inf"}),
+    Case("timeout-negative", ("gate",), "must be a finite number > 0", env={"HARNESS_READY_TIMEOUT_S": "-1"}),
+    Case("check-timeout-zero", ("gate",), "must be a finite number > 0", env={"HARNESS_CHECK_TIMEOUT_S": "0"}),
+    # team policy files
+    Case(
+        "policy-gates-string",
+        ("gate", *P),
+        "gates must be a list of tables",
+        files=policy('[phases.pr]\ngates = "x"\n'),
+    ),
+    Case("policy-phase-number", ("gate", *P), "must be a table", files=policy("[phases]\ninternal = 5\n")),
+    Case("policy-not-utf8", ("gate", *P), "is not UTF-8 text", files=policy(b'[phases.pr]\ndescription = "caf\xe9"\n')),
+    Case(
+        "policy-threshold-word",
+        ("gate", *P),
+        "threshold = 'fast' must be a number",
+        files=policy('[phases.pr]\ngates = [{ id = "load.p95_ms", threshold = "fast" }]\n'),
+    ),
+    Case(
+        "policy-op-reversed",
+        ("gate", *P),
+        "op = '=>' is not one of < <= > >= == (did you mean '>='?)",
+        files=policy('[phases.pr]\ngates = [{ id = "load.p95_ms", op = "=>" }]\n'),
+    ),
+    Case(
+        "policy-unknown-suite",
+        ("gate", *P),
+        "unknown suite 'lod'",
+        files=policy('[phases.pr]\ngates = [{ id = "lod.x", suite = "lod", metric = "m", op = "<", threshold = 1 }]\n'),
+    ),
+    Case("policy-drop-string", ("gate", *P), "drop must be a list", files=policy('[phases.pr]\ndrop = "smoke.all"\n')),
+    Case(
+        "policy-drop-unknown",
+        ("gate", *P),
+        "unknown gate 'smoke.al'",
+        files=policy('[phases.pr]\ndrop = ["smoke.al"]\n'),
+    ),
+    Case("policy-unknown-key", ("gate", *P), "did you mean 'traffic'", files=policy('[phases.pr]\ntrafic = "x"\n')),
+    Case("policy-bad-toml", ("gate", *P), "not valid TOML", files=policy("[phases.pr\n")),
+    Case("policy-missing", ("gate", "--policy-file", "{tmp}/nope.toml"), "does not exist"),
+    Case("policy-directory", ("gate", "--policy-file", "{tmp}"), "is a directory"),
+    # the project file
+    Case(
+        "project-not-utf8",
+        ("gate",),
+        "is not UTF-8 text",
+        files={"harness.toml": b'phase = "caf\xe9"\n'},
+        cwd_project=True,
+    ),
+    Case(
+        "project-unknown-key",
+        ("gate",),
+        "unknown key 'phaze'",
+        files={"harness.toml": b'phaze = "pr"\n'},
+        cwd_project=True,
+    ),
+    Case("project-bad-toml", ("gate",), "not valid TOML", files={"harness.toml": b"phase = \n"}, cwd_project=True),
+    # reports dir
+    Case("reports-is-file", ("gate", *SMOKE), "cannot be used", files={"afile": b"x"}, reports="{tmp}/afile"),
+    Case("reports-under-proc", ("gate", *SMOKE), "cannot be used", reports="/proc/harness-reports"),
+    # suite options
+    Case(
+        "zap-report-without-security", ("gate", "--suites", "smoke", "--zap-report", "{tmp}/z.json"), "security suite"
+    ),
+    Case("zap-report-missing", ("gate", "--phase", "pr", "--zap-report", "{tmp}/none.json"), "does not exist"),
+    Case(
+        "security-env-word", ("gate", "--phase", "pr"), "timeout_s = 'abc'", env={"HARNESS_SECURITY_TIMEOUT_S": "abc"}
+    ),
+    Case(
+        "contract-profile",
+        ("gate", "--phase", "pr"),
+        "unknown profile 'nope'",
+        env={"HARNESS_CONTRACT_PROFILE": "nope"},
+    ),
+    Case("load-profile", ("gate", "--phase", "pr"), "did you mean 'nightly'", env={"HARNESS_LOAD_PROFILE": "nightlly"}),
+    # other commands
+    Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
+    Case("load-users-zero", ("load", "--users", "0"), "users"),
+    Case("load-remote", ("load", "--target", "http://10.0.0.1"), "refusing to send load"),
+    Case("selftest-target", ("selftest", "--target", "http://127.0.0.1:9"), "No such option '--target'"),
+    Case("selftest-unknown-fault", ("selftest", "--only", "helth_503"), "did you mean 'health_503'?"),
+    Case("report-directory", ("report", "{tmp}"), "is a directory", reports=""),
+]
+
+
+STALE_GO = json.dumps({"schema": "harness.verdict/v1.1", "verdict": "go"})
+
+
+def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
+    for name, data in case.files.items():
+        (tmp / name).write_bytes(data)
+    argv = [a.replace("{tmp}", str(tmp)) for a in case.argv]
+    if case.reports and argv[0] in ("gate", "load", "selftest"):
+        argv += ["--reports-dir", case.reports.replace("{tmp}", str(tmp))]
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *argv],
+        cwd=tmp if case.cwd_project else ROOT,
+        env=harness_env(**case.env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_table_is_long_enough():
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_and_a_documented_exit_code(case, tmp_path):
+    reports = Path(case.reports.replace("{tmp}", str(tmp_path))) if case.reports else None
+    gate_run = case.argv[0] in ("gate", "load") and reports is not None and reports.parent == tmp_path
+    stale = reports / "verdict.json" if gate_run and reports.name not in case.files else None
+    if stale is not None:
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_text(STALE_GO)
+    done = run(case, tmp_path)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out, out
+    assert done.returncode == case.code, out
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("harness: auto:")]
+    assert len(lines) == 1 and lines[0].startswith("harness: error: "), done.stderr
+    assert case.says in lines[0], lines[0]
+    if stale is not None:
+        assert not stale.exists(), "a stale verdict survived a run that stopped on bad input"
+
+
+# --- targets that answer, but not properly: exit 2, an inconclusive verdict, within the deadline ----------
+
+
+@contextmanager
+def tcp_server(handle) -> Iterator[str]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn, stop), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+
+
+def garbage(conn: socket.socket, stop: threading.Event) -> None:
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2 not http at all\r\n\r\n")
+
+
+def trickle(conn: socket.socket, stop: threading.Event) -> None:
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+            time.sleep(1)
+
+
+def huge(conn: socket.socket, stop: threading.Event) -> None:
+    size = 50 * 1024 * 1024
+    with conn:
+        conn.recv(65536)
+        try:
+            conn.sendall(
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode()
+            )
+            chunk = b" " * 65536
+            for _ in range(size // len(chunk)):
+                conn.sendall(chunk)
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize(
+    ("handler", "says"),
+    [
+        (garbage, "did not answer HTTP"),
+        (trickle, "did not finish answering within"),
+        (huge, "answered more than 1048576 bytes"),
+    ],
+    ids=["raw-tcp-garbage", "trickling-body", "50MB-body"],
+)
+def test_a_target_that_answers_badly_is_inconclusive_within_its_deadline(harness, handler, says):
+    with tcp_server(handler) as url:
+        t0 = time.monotonic()
+        result = harness("gate", *SMOKE, "--target", url, HARNESS_EXTERNAL_TIMEOUT_S="4", HARNESS_TOKEN="t" * 40)
+        elapsed = time.monotonic() - t0
+    out = result.out + result.err
+    assert "Traceback" not in out
+    assert result.code == 2, out
+    assert elapsed < 4 + 10, f"took {elapsed:.1f} s for a 4 s deadline"
+    doc = result.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "inconclusive"
+    assert says in doc["reasons"][0], doc["reasons"][0]
