@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
+from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
 APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
@@ -180,6 +181,7 @@ def load_settings(
 ) -> Settings:
     """Build Settings from the project file, then HARNESS_* environment, then flags (None = not given)."""
     env = dict(os.environ if env is None else env)
+    check_user_secrets(env)  # before anything starts: a secret too short to redact is refused
     root = find_project_root(root)
     table, where = _read_file(root)
     values: dict[str, Any] = {}
@@ -211,6 +213,11 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
             "--suites names no suite; leave it out to run the whole phase, or name suites: smoke,contract"
         )
     if s.target:
+        if has_userinfo(s.target):  # never sent, never printed: the password would land in every report
+            raise ConfigError(
+                f"--target {strip_userinfo(s.target)}: credentials in the URL (user:password@) are not accepted; "
+                "put the token in HARNESS_TOKEN, not in the URL"
+            )
         _check_url(s.target)
         if s.stack not in ("auto", "external") and explicit_stack:
             raise ConfigError(f"--target and --stack {s.stack} contradict each other; drop one of them")

@@ -17,6 +17,7 @@ from harness.credentials import credentials_problem
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
+from harness.redact import redact_data, redact_text, run_secrets
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
@@ -178,11 +179,11 @@ def run_gate(settings: Settings) -> GateRun:
     suite_errors: dict[str, str] = {}
     notes: list[str] = [why] if why.startswith("auto:") else []
     target_info: dict[str, Any] = {"base_url": settings.target, "stack": stack.name, "version": None}
-    secrets: list[str] = [settings.token] if settings.token else []
+    secrets = run_secrets()  # the user-given ones; the target's join them once it exists
     try:
         with running(stack) as target:
             target_info = target.public()
-            secrets = target.secrets()
+            secrets = run_secrets(target)
             refused = None if target.ephemeral else credentials_problem(target, settings.external_timeout_s)
             if refused is not None:  # our configuration is wrong, not the build: inconclusive, nothing judged
                 suite_errors = dict.fromkeys(wanted, refused)
@@ -202,7 +203,7 @@ def run_gate(settings: Settings) -> GateRun:
     except HarnessError:
         raise
     except Exception:  # noqa: BLE001 - a bug of ours: say so in the verdict, never exit 1 (no-go)
-        line = internal_error(reports)
+        line = internal_error(reports, secrets)
         suite_errors = dict.fromkeys(wanted, line)
         notes.append(line)
     if selected is not None:
@@ -219,28 +220,33 @@ def run_gate(settings: Settings) -> GateRun:
         policy_source=policy.source,
         notes=notes,
     )
-    write_reports(doc, reports, secrets)
+    doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
     end_run(reports)
     return GateRun(doc, decision, reports)
 
 
-def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> None:
+def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> dict[str, Any]:
+    """Write the verdict's reports, each from the document with the secrets redacted by structure; return
+    that redacted document."""
     write_verdict(doc, reports / "verdict.json", secrets)
     write_markdown(doc, reports / "summary.md", secrets)
     write_gates_junit(doc, reports / "gates.xml", secrets)
+    return redact_data(doc, secrets)
 
 
-def internal_error(reports: Path | None) -> str:
-    """Log the current exception's traceback to reports/harness-error.log; return the one line to show."""
+def internal_error(reports: Path | None, secrets: list[str] | None = None) -> str:
+    """Log the current exception's traceback to reports/harness-error.log (redacted); return the one line
+    to show."""
     import sys
 
     exc = sys.exc_info()[1]
-    what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    secrets = secrets if secrets is not None else run_secrets()
+    what = redact_text(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "), secrets)
     where = "stderr"
     if reports is not None:
         try:
             reports.mkdir(parents=True, exist_ok=True)
-            (reports / ERROR_LOG).write_text(traceback.format_exc())
+            (reports / ERROR_LOG).write_text(redact_text(traceback.format_exc(), secrets))
             where = str(reports / ERROR_LOG)
         except OSError:
             pass
@@ -265,7 +271,7 @@ def internal_error_verdict(reports: Path, phase: str, line: str, target: dict[st
         "notes": ["harness error: no gate was evaluated"],
     }
     try:
-        write_reports(doc, reports, [])
+        write_reports(doc, reports, run_secrets())
     except Exception:  # noqa: BLE001 - the reports dir may be what is broken
         return False
     end_run(reports)

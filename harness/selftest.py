@@ -26,10 +26,11 @@ from harness.evidence import Evidence
 from harness.fault_matrix import FaultCase, load_matrix
 from harness.gate import gate_policy
 from harness.policy import Phase, default_policy
+from harness.redact import redact_data, redact_text, run_secrets
 from harness.stack import make_stack, running
 from harness.stack.admin import set_faults
 from harness.suites import run_suites
-from harness.target import Target, redact
+from harness.target import Target
 from harness.verdict import evaluate
 
 REPORT, TABLE = "selftest.json", "selftest.md"
@@ -191,19 +192,19 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
     t0 = time.monotonic()
     echo(f"selftest: phase {phase.name}: the clean run, then {len(chosen)} faults ({policy.source})")
     trials: list[Trial] = []
-    secrets: list[str] = []
+    secrets = run_secrets()
     with _stack(settings) as target:
-        secrets = target.secrets()
+        secrets = run_secrets(target)
         clean = runner.trial("clean", target, list(phase.suites), [])
-        echo(_line(clean))
+        echo(redact_text(_line(clean), secrets))
         for fault, expected in chosen:
             suites = _suites_of(phase, expected, list(fault.gates))
             trial = _fault_trial(runner, settings, target, fault, suites, expected)
             trials.append(trial)
-            echo(_line(trial))
+            echo(redact_text(_line(trial), secrets))
     result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0, only)
-    write_atomic(reports / REPORT, redact(json.dumps(result.to_dict(), indent=2), secrets) + "\n")
-    write_atomic(reports / TABLE, redact(render_table(result), secrets))
+    write_atomic(reports / REPORT, json.dumps(redact_data(result.to_dict(), secrets), indent=2) + "\n")
+    write_atomic(reports / TABLE, render_table(result, secrets))
     return result
 
 
@@ -261,8 +262,8 @@ def _line(t: Trial) -> str:
     return f"  {t.fault:<22} -> {t.verdict:<12} {', '.join(t.expected_gates)}: {mark}  ({t.duration_s:.1f} s)"
 
 
-def render_table(result: Selftest) -> str:
-    """Markdown: fault -> expected gate -> verdict -> caught."""
+def render_table(result: Selftest, secrets: list[str] | None = None) -> str:
+    """Markdown: fault -> expected gate -> verdict -> caught (the trials' reasons with the secrets redacted)."""
     lines = [
         f"# Selftest: phase `{result.phase}` — {'every fault caught' if result.ok else 'NOT PROVEN'}",
         "",
@@ -273,7 +274,7 @@ def render_table(result: Selftest) -> str:
         "|---|---|---|---|---|---|",
     ]
     for t in result.faults:
-        caught = "yes" if t.caught else f"**NO**: {t.why}"
+        caught = "yes" if t.caught else f"**NO**: {redact_data(t.why, secrets or [])}"
         lines.append(
             f"| `{t.fault}` | {t.kind} | {', '.join(t.expected_gates)} | {t.verdict} | "
             f"{', '.join(t.failing_gates) or '-'} | {caught} |"

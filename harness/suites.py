@@ -1,18 +1,26 @@
-"""Run the validation suites against a Target in one pytest session (a child process) -> Evidence."""
+"""Run the validation suites against a Target in one pytest session (a child process) -> Evidence.
+
+The child writes its output and its JUnit file into a private staging directory; they reach reports/
+only through redaction (harness/redact.py): pytest.log as a live redacted copy while the child runs,
+junit.xml (redacted by XML structure) once it has exited. reports/ never holds an unredacted byte."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
 from harness.process import spawn, stop_group
+from harness.redact import LiveCopy, redact_file, run_secrets, write_json
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -43,10 +51,14 @@ class SuiteRun:
 def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout_s: float = 1800) -> SuiteRun:
     """One pytest session over the suites; its evidence file is the only thing we read back."""
     reports = settings.reports_dir
-    evidence_path, log_path = reports / "evidence.json", reports / "pytest.log"
+    evidence_path, log_path, junit_path = reports / "evidence.json", reports / "pytest.log", reports / "junit.xml"
     settings_path = reports / SETTINGS_FILE
-    evidence_path.unlink(missing_ok=True)
-    write_atomic(settings_path, settings.to_json())  # the run's options: one document, no token
+    secrets = run_secrets(target)
+    for old in (evidence_path, log_path, junit_path):
+        old.unlink(missing_ok=True)
+    write_json(settings_path, json.loads(settings.to_json()), secrets)  # the run's options: one document, no token
+    stage = Path(tempfile.mkdtemp(prefix="harness-suites-"))  # private (0700): the child's raw output
+    staged_log, staged_junit = stage / "pytest.log", stage / "junit.xml"
     argv = [
         sys.executable,
         "-m",
@@ -65,7 +77,7 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         "--harness-settings",
         str(settings_path),
         "--junitxml",
-        str(reports / "junit.xml"),
+        str(staged_junit),
         "-o",
         "junit_suite_name=harness.checks",
         "-o",
@@ -94,15 +106,22 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
     env[TARGET_ENV] = target.to_json()
     proc = None
-    with open(log_path, "w") as log:
-        try:  # its own session, dying with the gate: the suites never outlive it
-            proc = spawn(argv, log, env=env, cwd=settings.project_root)
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
-                stop_group(proc.pid, [proc], grace_s=15)
+    live = LiveCopy(staged_log, log_path, secrets)
+    try:
+        with open(staged_log, "w") as log:
+            try:  # its own session, dying with the gate: the suites never outlive it
+                proc = spawn(argv, log, env=env, cwd=settings.project_root)
+                code = _wait(proc, timeout_s, live)
+            except subprocess.TimeoutExpired:
+                code = None
+            finally:
+                if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
+                    stop_group(proc.pid, [proc], grace_s=15)
+    finally:
+        live.finish()
+        if staged_junit.is_file():
+            redact_file(staged_junit, junit_path, secrets)
+        shutil.rmtree(stage, ignore_errors=True)
     errors: dict[str, str] = {}
     if code is None:
         errors = dict.fromkeys(suites, f"the suites did not finish within {timeout_s:g} s (log: {log_path})")
@@ -114,3 +133,15 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         records = []
         errors = errors or dict.fromkeys(suites, str(exc))
     return SuiteRun(records, errors, log_path)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout_s: float, live: LiveCopy) -> int:
+    """The child's exit code; meanwhile its log reaches reports/ (redacted) every quarter second."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return proc.wait(timeout=max(min(0.25, deadline - time.monotonic()), 0.01))
+        except subprocess.TimeoutExpired:
+            live.pump()
+            if time.monotonic() >= deadline:
+                raise

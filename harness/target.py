@@ -7,6 +7,8 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
+from harness.redact import url_password
+
 TARGET_ENV = "HARNESS_TARGET_JSON"
 
 
@@ -43,13 +45,9 @@ class Target:
         return {"base_url": self.base_url, "stack": self.stack, "version": self.version}
 
     def secrets(self) -> list[str]:
-        """Strings that must never appear in a report."""
-        out = [s for s in (self.token, self.admin_token) if s]
-        if self.database_url:
-            pw = urlsplit(self.database_url).password
-            if pw:
-                out.append(pw)
-        return out
+        """Strings that must never appear in a report (harness/redact.py removes them)."""
+        found = [self.token, self.admin_token, url_password(self.database_url), url_password(self.redis_url)]
+        return [s for s in found if s]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -66,11 +64,3 @@ def target_from_env(env: dict[str, str] | None = None) -> Target | None:
     """The Target a parent process (harness gate, an xdist controller) handed down, if any."""
     raw = (env if env is not None else os.environ).get(TARGET_ENV)
     return Target.from_json(raw) if raw else None
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every secret in text with '***'."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return text

@@ -5,15 +5,21 @@ Locust never runs inside the caller's process (`import locust` monkey-patches ge
 children, or the `--workers N` worker processes), so a timeout, Ctrl-C or SIGTERM takes all of it
 down: SIGTERM, a grace period, then SIGKILL. The master also gets SIGTERM if its parent dies
 (PR_SET_PDEATHSIG), so a killed pytest leaves no load generator behind.
+
+Locust writes its log, CSVs and HTML report into a private staging directory; they reach out_dir
+(reports/load/) only redacted (harness/redact.py), once Locust has exited. The progress lines
+(numbers only, written by our locustfile) go straight to out_dir, so `harness load` can show them live.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -28,6 +34,7 @@ from harness.load.profiles import Profile
 from harness.load.results import LoadSummary, summarize_files
 from harness.net import is_loopback
 from harness.process import log_tail, spawn, stop_group
+from harness.redact import redact_file
 from harness.stack.local import free_port
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
@@ -106,12 +113,15 @@ class LocustRunner:
         out_dir: Path,
         token: str | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        secrets: list[str] | None = None,
     ) -> None:
         self.profile = profile
         self.base_url = base_url.rstrip("/")
         self.locustfile = locustfile
         self.out_dir = out_dir
         self.token = token
+        self.secrets = [s for s in [*(secrets or []), token] if s]  # what Locust's files must not show
+        self.stage = out_dir  # where Locust writes: a private directory while it runs (run())
         self.on_progress = on_progress
         self.procs: list[subprocess.Popen[bytes]] = []
         self.pgid: int | None = None
@@ -137,9 +147,9 @@ class LocustRunner:
             "--stop-timeout",
             f"{p.stop_timeout_s:g}",
             "--csv",
-            str(self.out_dir / PREFIX),
+            str(self.stage / PREFIX),
             "--html",
-            str(self.out_dir / f"{PREFIX}.html"),
+            str(self.stage / f"{PREFIX}.html"),
             "--only-summary",
             "--exit-code-on-error",
             "0",
@@ -175,7 +185,7 @@ class LocustRunner:
         return env
 
     def _spawn(self, argv: list[str], log: Any, group: int) -> subprocess.Popen[bytes]:
-        proc = spawn(argv, log, env=self._env(), cwd=self.out_dir, group=group)
+        proc = spawn(argv, log, env=self._env(), cwd=self.stage, group=group)
         self.procs.append(proc)
         return proc
 
@@ -207,18 +217,35 @@ class LocustRunner:
         stop_group(self.pgid, self.procs, sig=signal.SIGTERM, grace_s=GRACE_S, kill_wait_s=5.0)
         self.pgid = None
 
+    def _publish(self) -> None:
+        """Locust's files from the staging directory into out_dir, redacted (once per run)."""
+        if self.stage == self.out_dir:
+            return
+        for path in sorted(self.stage.glob(f"{PREFIX}*")):
+            if path.is_file():
+                redact_file(path, self.out_dir / path.name, self.secrets)
+        shutil.rmtree(self.stage, ignore_errors=True)
+        self.stage = self.out_dir
+
     def run(self) -> LocustRun:
         """Run to the end or the time cap; raise LoadError when there is nothing to judge."""
         self._clear()
+        self.stage = Path(tempfile.mkdtemp(prefix="harness-locust-"))  # private (0700) until redacted
+        try:
+            return self._run()
+        finally:
+            self._publish()  # a timeout, Ctrl-C or SIGTERM: what Locust wrote, redacted
+
+    def _run(self) -> LocustRun:
         port = free_port()
         restore = None
         if threading.current_thread() is threading.main_thread():
             restore = signal.signal(signal.SIGTERM, _raise_terminated)
         t0 = time.monotonic()
         code: int | None = None
-        log_path = self.out_dir / f"{PREFIX}.log"
+        log_path = self.out_dir / f"{PREFIX}.log"  # where the redacted log will be
         try:
-            with open(log_path, "ab") as log:
+            with open(self.stage / log_path.name, "ab") as log:
                 master = self._spawn(self.master_argv(port), log, 0)
                 self.pgid = master.pid
                 for _ in range(self.profile.workers):
@@ -238,6 +265,7 @@ class LocustRunner:
                 f"the Locust run passed its hard time cap of {self.profile.cap_s:g} s and was stopped "
                 f"(profile {self.profile.name}; log {log_path})"
             )
+        self._publish()
         if code != 0:
             raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)

@@ -17,6 +17,7 @@ from typing import Any
 from harness.atomic import write_atomic
 from harness.load.profiles import LoadOptions
 from harness.load.runner import LoadError, LoadRefused, LocustRunner, check_allowed, unreachable
+from harness.redact import redact_data, run_secrets
 from harness.target import Target
 
 RESULT = "result.json"
@@ -47,7 +48,7 @@ def run_once(
             if previous.get("run_id") == _RUN_ID:
                 return previous
         path.unlink(missing_ok=True)
-        result = _run(target, options, out_dir, on_progress)
+        result = redact_data(_run(target, options, out_dir, on_progress), run_secrets(target))
         write_atomic(path, json.dumps(result, indent=2))
         return result
 
@@ -79,6 +80,7 @@ def _run(
         out_dir=out_dir,
         token=target.token,
         on_progress=on_progress,
+        secrets=run_secrets(target),
     )
     try:
         run = runner.run()

@@ -6,6 +6,7 @@ xdist worker crashed is `error`."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from harness.atomic import write_atomic
 from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable
 from harness.evidence import Evidence, EvidenceFile
 from harness.plugins.keys import CURRENT_TARGET
-from harness.target import redact, target_from_env
+from harness.redact import MASK, redact_data, redact_text, run_secrets
+from harness.target import target_from_env
+
+MESSAGE_CHARS = 400  # an Evidence message, cut only after redaction
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,13 +73,13 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message.splitlines()[0] if crash is not None else str(longrepr).strip().splitlines()[-1]
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
-    return " ".join(text.split())[:400]
+    return " ".join(text.split())  # cut to MESSAGE_CHARS only once redacted: a cut may not halve a secret
 
 
 def _shell_token(line: str) -> str:
     """Put $HARNESS_TOKEN where a redacted token stood, quoted so a shell expands it."""
-    line = line.replace("'Authorization: Bearer ***'", '"Authorization: Bearer $HARNESS_TOKEN"')
-    return line.replace("Bearer ***", "Bearer $HARNESS_TOKEN")
+    line = line.replace(f"'Authorization: Bearer {MASK}'", '"Authorization: Bearer $HARNESS_TOKEN"')
+    return line.replace(f"Bearer {MASK}", "Bearer $HARNESS_TOKEN")
 
 
 def _suite_of(nodeid: str) -> str:
@@ -169,13 +173,14 @@ class EvidenceCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         current = self.config.stash.get(CURRENT_TARGET, None)
         target = (current() if current is not None else None) or target_from_env()
-        secrets = target.secrets() if target else []
+        secrets = run_secrets(target)  # the target's and the user-given ones (HARNESS_TOKEN, ZAP_API_KEY, ...)
         records = list(self.records.values())
         again = f" --target {target.base_url}" if target and not target.ephemeral else ""
         for rec in records:
             if again and rec.repro:
                 rec.repro[0] += again
-            rec.message = redact(rec.message, secrets)
-            rec.repro = [_shell_token(redact(r, secrets)) for r in rec.repro]
+            rec.message = redact_text(rec.message, secrets)[:MESSAGE_CHARS]
+            rec.repro = [_shell_token(redact_text(r, secrets)) for r in rec.repro]
         suites = sorted({r.suite for r in records})
-        write_atomic(self.path, EvidenceFile(records, int(exitstatus), suites).to_json())
+        doc = json.loads(EvidenceFile(records, int(exitstatus), suites).to_json())
+        write_atomic(self.path, json.dumps(redact_data(doc, secrets), indent=2))  # measurements, ids: every string

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_atomic
-from harness.target import redact
+from harness.redact import redact_data
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -38,4 +38,4 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def write_gates_junit(doc: dict[str, Any], path: Path, secrets: list[str]) -> None:
-    write_atomic(path, redact(render(doc), secrets))
+    write_atomic(path, render(redact_data(doc, secrets)))  # data first, then text

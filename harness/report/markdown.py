@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_atomic
-from harness.target import redact
+from harness.redact import redact_data
 
 ICON = {
     "pass": "PASS",
@@ -63,7 +63,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 def write_markdown(doc: dict[str, Any], path: Path, secrets: list[str]) -> None:
-    write_atomic(path, redact(render_markdown(doc), secrets))
+    write_atomic(path, render_markdown(redact_data(doc, secrets)))  # data first, then text
 
 
 def render_console(doc: dict[str, Any], reports_dir: Path | None = None) -> str:

@@ -7,7 +7,8 @@
     reports/security/findings.json          every check's findings in one list
     reports/history/security.json           fingerprints of the last recorded run (new-vs-known)
 
-Every file passes through redact() with the target's secrets: the API token never lands in a report.
+Every file is redacted on its way in (harness/redact.py) with the run's secrets: JSON by structure (string
+values only), other text as text; the API token never lands in a report.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_atomic
+from harness.redact import redact_data, redact_json_text, redact_text, run_secrets
 from harness.security.errors import ReportFileError
 from harness.security.findings import FINDINGS_SCHEMA, Finding, findings_document, summarize
 from harness.security.history import history_key, mark_and_record
 from harness.security.waivers import Waiver, apply_waivers
-from harness.target import Target, redact
+from harness.target import Target
 
 
 def security_dir(reports_dir: Path) -> Path:
@@ -53,9 +55,16 @@ class Reports:
         return self.reports_dir / "history" / "security.json"
 
     def write(self, name: str, content: str | dict[str, Any]) -> Path:
-        text = content if isinstance(content, str) else json.dumps(content, indent=2)
+        """A document (redacted by structure) or a tool's text (JSON by structure, else as text)."""
+        secrets = run_secrets(self.target)
         path = self.dir / name
-        write_atomic(path, redact(text, self.target.secrets()))
+        if not isinstance(content, str):
+            text = json.dumps(redact_data(content, secrets), indent=2)
+        elif path.suffix == ".json":
+            text = redact_json_text(content, secrets)
+        else:
+            text = redact_text(content, secrets)
+        write_atomic(path, text)
         return path
 
     def finish(

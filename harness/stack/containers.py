@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.options import Option, OptionSpec, positive, suite_options
-from harness.target import Target, redact
+from harness.redact import redact_text, run_secrets
+from harness.target import Target
 
 IMAGE_SETS: dict[str, dict[str, str]] = {
     "official": {"postgres": "postgres:16-alpine", "redis": "redis:7-alpine", "app_base": "python:3.11-slim"},
@@ -164,6 +166,7 @@ def _postgres_container(image: str, password: str, net: Any) -> Any:
                 wrapped.reload()
                 if wrapped.status in ("exited", "dead"):
                     tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+                    tail = redact_text(tail, [password])
                     raise StackError(f"the PostgreSQL container ({image}) exited: {tail or 'no output'}")
                 if self.exec(check).exit_code == 0:
                     return
@@ -186,6 +189,7 @@ class ContainersStack:
         self.baseline: Target | None = None
         self._exit = ExitStack()
         self._containers: list[tuple[str, Any]] = []
+        self._secrets: list[str] = run_secrets()  # and each one start() makes: container logs are redacted
 
     def check(self) -> None:
         if self.settings.app_tls != "off":
@@ -216,6 +220,7 @@ class ContainersStack:
         from testcontainers.core.network import Network
 
         password = secrets.token_urlsafe(18)
+        self._secrets.append(password)
         try:
             net = self._exit.enter_context(Network())
             pg = self._run("postgres", _postgres_container(self.opts.postgres_image, password, net))
@@ -224,15 +229,17 @@ class ContainersStack:
             inner_db = f"postgresql://{DB_USER}:{password}@db:5432/{DB_NAME}"
             self._migrate(app_image, net, inner_db)
             token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+            self._secrets += [token, admin_token]
             target = self._app("app", app_image, net, inner_db, token, admin_token)
             if self.settings.baseline_image:  # its own admin secret: switching the candidate's faults spares it
                 baseline = self.settings.baseline_image
-                self.baseline = self._app("app-baseline", baseline, net, inner_db, token, secrets.token_urlsafe(24))
+                self._secrets.append(baseline_admin := secrets.token_urlsafe(24))
+                self.baseline = self._app("app-baseline", baseline, net, inner_db, token, baseline_admin)
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - docker/testcontainers raise many kinds
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StackError(f"{redact(first, [password])[:240]} (container logs: {self._logs_dir})") from None
+            raise StackError(f"{redact_text(first, self._secrets)[:240]} (container logs: {self._logs_dir})") from None
         host = pg.get_container_host_ip()
         return Target(
             base_url=target.base_url,
@@ -303,7 +310,9 @@ class ContainersStack:
         result = job.get_wrapped_container().wait(timeout=self.opts.startup_timeout_s)
         if result.get("StatusCode") != 0:
             last = job.get_logs()[1].decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise StackError(f"migrations failed in the app container ({image}): {last[0][:200]}")
+            raise StackError(
+                f"migrations failed in the app container ({image}): {redact_text(last[0], self._secrets)[:200]}"
+            )
 
     def _app(self, role: str, image: str, net: Any, inner_db: str, token: str, admin_token: str) -> Target:
         from testcontainers.core.container import DockerContainer
@@ -327,14 +336,16 @@ class ContainersStack:
         )
 
     def save_logs(self, directory: Path) -> None:
-        """Each container's logs, next to the verdict."""
+        """Each container's logs, next to the verdict, redacted on their way in (the stack's own secrets and
+        the user-given ones)."""
         directory.mkdir(parents=True, exist_ok=True)
         for role, container in self._containers:
             try:
                 out, err = container.get_logs()
             except Exception:  # noqa: BLE001,S112 - a container that never started has no logs
                 continue
-            (directory / f"{role}.log").write_bytes(out + err)
+            text = (out + err).decode("utf-8", errors="replace")
+            write_atomic(directory / f"{role}.log", redact_text(text, self._secrets))
 
     @property
     def _logs_dir(self) -> Path:

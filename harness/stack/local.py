@@ -20,6 +20,7 @@ from harness.config import Settings
 from harness.errors import MissingBinaryError, PortInUseError, StackError
 from harness.http import FetchError, fetch
 from harness.process import Service
+from harness.redact import redact_text, url_password
 from harness.stack.certs import ServerCerts, make_server_certs
 from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
@@ -147,8 +148,13 @@ class LocalStack:
                 os.chown(d, uid, gid or -1)
         log = self.workdir / "postgres.log"
         log.touch()
-        if uid is not None:
-            os.chown(log, uid, gid or -1)
+        # a real password for TCP logins (the app's, the suites'), like any deployment's; the socket stays trust
+        password, pwfile = secrets.token_urlsafe(18), self.workdir / "pgpass"
+        pwfile.write_text(password + "\n")
+        pwfile.chmod(0o600)
+        for path in (log, pwfile):
+            if uid is not None:
+                os.chown(path, uid, gid or -1)
         init = subprocess.run(  # noqa: S603
             [
                 str(self.pg_bin / "initdb"),
@@ -156,8 +162,9 @@ class LocalStack:
                 str(data),
                 "-U",
                 DB_USER,
-                "-A",
-                "trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
                 "-E",
                 "UTF8",
                 "--no-sync",
@@ -172,6 +179,7 @@ class LocalStack:
             cwd=self.workdir,
             check=False,
         )
+        pwfile.unlink()
         if init.returncode != 0:
             raise StackError(f"initdb failed in {data}: {init.stderr.strip().splitlines()[-1:]}")
         port = free_port()
@@ -203,7 +211,7 @@ class LocalStack:
             stop_signal=signal.SIGINT,
         )
         self._launch(pg)
-        admin = f"postgresql://{DB_USER}@127.0.0.1:{port}/postgres"
+        admin = f"postgresql://{DB_USER}:{password}@127.0.0.1:{port}/postgres"
 
         def create_db() -> None:
             import psycopg
@@ -212,7 +220,7 @@ class LocalStack:
                 conn.execute(f"CREATE DATABASE {DB_NAME}")
 
         wait_until(Callback(create_db, "PostgreSQL"), self.settings.ready_timeout_s, alive=pg.exited)
-        return f"postgresql://{DB_USER}@127.0.0.1:{port}/{DB_NAME}"
+        return f"postgresql://{DB_USER}:{password}@127.0.0.1:{port}/{DB_NAME}"
 
     def _start_redis(self) -> str:
         assert self.workdir is not None
@@ -286,6 +294,7 @@ class LocalStack:
             raise StackError(f"migrations did not finish in {self.settings.ready_timeout_s:g} s") from None
         if done.returncode != 0:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            last = [redact_text(last[0], [url_password(db_url)])]  # the target (and its secrets) is not there yet
             raise StackError(f"migrations failed (python -m app migrate upgrade head): {last[0]}")
 
     def _start_app(self, db_url: str, redis_url: str, token: str, admin_token: str, certs: ServerCerts | None) -> str:

@@ -68,7 +68,7 @@ def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, 
                         run_trivy,
                         trivy,
                         args,
-                        output=reports.dir / name,
+                        output=Path(caches) / f"out-{name}",  # staged: reports/ gets the redacted copy
                         cache_dir=Path(caches) / name,
                         timeout_s=opts.trivy_timeout_s,
                         cwd=root,
@@ -80,7 +80,7 @@ def test_trivy_config_and_repository(security_opts, reports, waivers, ingested, 
             scanned: dict[str, int] = {}
             for name, prefix, future in futures:
                 run = future.result()
-                reports.write(name, run.output.read_text())  # redacted in place
+                reports.write(name, run.output.read_text())  # redacted on its way into reports/
                 findings += findings_from_report(run.report, prefix=prefix, kinds=("misconfig", "secret"))
                 if name == "trivy-config.json":
                     scanned["config_files"] = misconfig_files(run.report)

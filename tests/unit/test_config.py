@@ -43,9 +43,11 @@ def test_suites_flag_is_a_comma_list(tmp_path):
 
 
 def test_target_implies_external_and_token_comes_only_from_env(tmp_path):
-    s = load_settings({"target": "https://staging.example"}, env={"HARNESS_TOKEN": "sekret"}, root=project(tmp_path))
-    assert (s.stack, s.token) == ("external", "sekret")
-    assert "sekret" not in repr(s)
+    s = load_settings(
+        {"target": "https://staging.example"}, env={"HARNESS_TOKEN": "sekret-token"}, root=project(tmp_path)
+    )
+    assert (s.stack, s.token) == ("external", "sekret-token")
+    assert "sekret-token" not in repr(s)
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,33 @@ def test_outcomes_are_decided_never_defaulted(pytester, monkeypatch):
     crash = by_id["smoke.crash"]
     assert crash.outcome == "error", "a check whose xdist worker crashed is an error, never a pass"
     assert "crashed" in crash.message
+
+
+LEAKY = """
+import os
+import pytest
+
+@pytest.mark.check("smoke.chat_api")
+def test_echo(measure, record_property):
+    token, zap = os.environ["PLANTED_TOKEN"], os.environ["ZAP_API_KEY"]
+    record_property("harness.curl", f"curl -sS -H 'Authorization: Bearer {token}' http://x/chat")
+    measure(echo_len=len(token))
+    assert False, "x" * 380 + f" echoed Bearer {token}; zap key {zap}"
+"""
+
+
+def test_every_secret_is_redacted_before_the_message_is_cut(pytester, monkeypatch):
+    token = "planted-token-0123456789-0123456789-abcd"
+    monkeypatch.setenv(TARGET_ENV, Target("http://x", token=token).to_json())
+    monkeypatch.setenv("PLANTED_TOKEN", token)
+    monkeypatch.setenv("ZAP_API_KEY", "zap-key-planted-0123456789")
+    pytester.makeconftest('pytest_plugins = ["harness.plugins.target", "harness.plugins.evidence"]')
+    pytester.mkdir("smoke")
+    (pytester.path / "smoke" / "test_leak.py").write_text(LEAKY)
+    out = pytester.path / "evidence.json"
+    pytester.runpytest_subprocess("smoke", "--harness-evidence", str(out), "-p", "no:cacheprovider")
+    text = out.read_text()
+    assert "zap-key-planted" not in text and token[:8] not in text  # not even the start of a cut secret
+    (rec,) = read_evidence(out).records
+    assert "echoed Bearer ***; " in rec.message and len(rec.message) == 400  # cut after redaction
+    assert rec.repro[1] == 'curl -sS -H "Authorization: Bearer $HARNESS_TOKEN" http://x/chat'

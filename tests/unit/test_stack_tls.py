@@ -13,9 +13,10 @@ import pytest
 
 from harness.config import load_settings
 from harness.errors import ConfigError
+from harness.redact import redact_text
 from harness.security import tls
 from harness.stack.certs import make_server_certs
-from harness.target import Target, redact
+from harness.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ def test_the_admin_secret_is_a_secret_and_the_ca_is_public():
     assert "admin-secret" not in repr(target) and "ca.pem" in repr(target)
     assert set(target.secrets()) == {"api-tok", "admin-secret"}
     assert "admin_token" not in target.public()
-    assert redact("Bearer admin-secret", target.secrets()) == "Bearer ***"
+    assert redact_text("Bearer admin-secret", target.secrets()) == "Bearer ***"
     assert Target.from_json(target.to_json()) == target  # handed to the suites' child intact
 
 
