@@ -68,6 +68,9 @@ CASES = [
     Case("target-no-host", ("gate", "--target", "http://"), "has no host"),
     Case("target-and-stack", ("gate", "--target", "http://127.0.0.1:9", "--stack", "local"), "contradict"),
     Case("external-no-target", ("gate", "--stack", "external"), "needs --target URL"),
+    Case("target-userinfo", ("gate", "--target", "http://user:hunter2pass@127.0.0.1:9/"), "credentials in the URL"),
+    Case("token-too-short", ("gate", *SMOKE), "shorter than 8 characters", env={"HARNESS_TOKEN": "e"}),
+    Case("token-true", ("load",), "shorter than 8 characters", env={"HARNESS_TOKEN": "true"}),
     # timeouts and numbers
     Case("timeout-nan", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "nan"}),
     Case("timeout-inf", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "inf"}),
