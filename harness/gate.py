@@ -76,8 +76,9 @@ def begin_run(reports: Path) -> None:
     """The first thing a run does, before anything it can fail on: mark the reports dir as taken by a run that
     has not finished and remove the previous verdict, so a run that stops early never leaves an old `go`.
     Best effort: an unusable reports dir is reported later, by prepare_reports(), as a usage error."""
+    if not reports.is_dir():
+        return  # nothing stale there; prepare_reports() creates it once the run is known to be valid
     try:
-        reports.mkdir(parents=True, exist_ok=True)
         (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
         (reports / "verdict.json").unlink(missing_ok=True)
     except OSError:
