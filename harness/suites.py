@@ -12,7 +12,7 @@ from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
-from harness.process import spawn, stop_group
+from harness.process import cleanup, shielded, spawn, stop_group
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -92,13 +92,15 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     proc = None
     with open(log_path, "w") as log:
         try:  # its own session, dying with the gate: the suites never outlive it
-            proc = spawn(argv, log, env=env, cwd=settings.project_root)
+            with shielded():  # a signal now must not lose the handle
+                proc = spawn(argv, log, env=env, cwd=settings.project_root)
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             code = None
         finally:
-            if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
-                stop_group(proc.pid, [proc], grace_s=15)
+            if proc is not None:  # timeout, a signal, or what its own processes left: take it all down
+                started = proc
+                cleanup(lambda: stop_group(started.pid, [started], grace_s=15))
     errors: dict[str, str] = {}
     if code is None:
         errors = dict.fromkeys(suites, f"the suites did not finish within {timeout_s:g} s (log: {log_path})")
