@@ -13,7 +13,16 @@ import os
 import signal
 import sys
 
-from harness.process import arm_signals, catch_signals, hold_signals, interrupt_name, release_signals, shielded
+from harness.process import (
+    acknowledge,
+    arm_signals,
+    catch_signals,
+    hold_signals,
+    interrupt_name,
+    release_signals,
+    shielded,
+    swallowed,
+)
 
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "harness":
     catch_signals(armed=False)  # a signal during the imports is recorded, and raised once main() runs
@@ -199,7 +208,7 @@ def up(**flags: Any) -> None:
             while True:
                 signal.pause()
         except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP
-            pass
+            acknowledge()
     _echo("stopped", err=True)
 
 
@@ -334,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ours = catch_signals(armed=False)  # armed once the command knows its reports dir (_settings); from
         code = _run(argv)  # then on, the first SIGINT/SIGTERM/SIGHUP is an exception, the next ones are ignored
+        if (lost := swallowed()) is not None:  # its exception was swallowed on the way: still exit 2
+            code = _interrupted(lost)
         hold_signals()  # the exit code is decided: a signal now changes nothing
     except KeyboardInterrupt as exc:  # the one signal landed in _run's own error handling
         hold_signals()
@@ -376,6 +387,7 @@ def _run(argv: list[str] | None) -> int:
 def _interrupted(exc: BaseException) -> int:
     """A signal outside the stack's lifetime (the gate handles those inside it): exit 2, and for the
     commands that write a verdict, an inconclusive one over whatever was there."""
+    acknowledge()
     line = f"harness: interrupted ({interrupt_name(exc)})"
     reports = _CONTEXT.get("reports_dir")
     if _CONTEXT.get("verdict") and reports is not None:

@@ -13,7 +13,7 @@ from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
-from harness.process import interrupt_name, shielded
+from harness.process import acknowledge, interrupt_name, raise_swallowed, shielded
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
@@ -95,13 +95,16 @@ def run_gate(settings: Settings) -> GateRun:
             if wanted:
                 run = run_suites(target, wanted, settings)
                 records, suite_errors = run.records, run.suite_errors
+        raise_swallowed()
     except StackError as exc:
         suite_errors = dict.fromkeys(wanted, f"the {stack.name} stack did not come up: {exc}")
         notes.append(f"stack: {exc}")
     except Terminated as exc:  # SIGTERM or SIGHUP; a further signal is ignored until the verdict is written
+        acknowledge()
         suite_errors = dict.fromkeys(wanted, f"the run was terminated ({exc.signame}) before it finished")
         notes.append(f"terminated by {exc.signame}")
     except KeyboardInterrupt:
+        acknowledge()
         suite_errors = dict.fromkeys(wanted, "the run was interrupted (Ctrl-C) before the suites finished")
         notes.append("interrupted by Ctrl-C")
     except HarnessError:

@@ -12,7 +12,10 @@
 - **Signals of the harness**: SIGINT, SIGTERM and SIGHUP become one exception, once (KeyboardInterrupt
   for SIGINT, Terminated for the others), so every `finally` runs; a further signal never interrupts
   the cleanup. Critical steps (starting a child and keeping its handle, stopping a stack, writing
-  reports) run `shielded()`: a signal that lands inside is raised when the step is done.
+  reports) run `shielded()`: a signal that lands inside is raised when the step is done. A signal that
+  lands in a finalizer (where Python would print the exception and drop it) is delivered again just
+  after; one whose exception something else swallowed is raised again at the next check
+  (`raise_swallowed()`: after the stack started, after the suites) and the CLI's last look.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class _State:
         self.armed = False  # False: a signal is only recorded (it is raised when arm_signals() is called)
         self.held = False  # the exit code is decided: every further signal is ignored
         self.raised: int | None = None  # the one signal turned into an exception
+        self.acknowledged = False  # that exception reached a handler of ours (not swallowed on the way)
         self.pending: int | None = None  # a signal that arrived while shielded or not armed
         self.shield = 0
 
@@ -76,14 +80,29 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
     return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
-def _on_signal(signum: int, frame: object) -> None:
+def _in_finalizer(frame: Any) -> bool:
+    """Whether the code a signal interrupted runs in a finalizer (`__del__`, a weakref.finalize callback):
+    Python prints an exception raised there and goes on ("Exception ignored in ..."), so it is lost."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__call__" and code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum: int, frame: Any) -> None:
     st = _STATE
     if st.held or st.raised is not None:
         return  # the run is already stopping (or done): never interrupt the cleanup
     if not st.armed or st.shield:
         st.pending = st.pending or signum
         return
-    st.raised = signum
+    if _in_finalizer(frame):  # deliver it again in a moment, out of the finalizer
+        st.pending = st.pending or signum
+        threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        return
+    st.raised, st.pending = signum, None
     raise _interrupt(signum)
 
 
@@ -92,6 +111,25 @@ def _raise_pending() -> None:
     if st.pending and st.raised is None and st.armed and not st.held and not st.shield:
         st.raised, st.pending = st.pending, None
         raise _interrupt(st.raised)
+
+
+def acknowledge() -> None:
+    """The interrupt reached the code that handles it (the gate's and the CLI's handlers call this)."""
+    _STATE.acknowledged = True
+
+
+def raise_swallowed() -> None:
+    """Raise the interrupt again if the one raised never reached a handler of ours: something on the way
+    swallowed it (a library's bare `except`, a finalizer). The run must still end as interrupted."""
+    st = _STATE
+    if st.raised is not None and not st.acknowledged and not st.held:
+        raise _interrupt(st.raised)
+
+
+def swallowed() -> KeyboardInterrupt | None:
+    """The interrupt raised that never reached a handler of ours, if any (for the CLI's last check)."""
+    st = _STATE
+    return _interrupt(st.raised) if st.raised is not None and not st.acknowledged else None
 
 
 def catch_signals(*, armed: bool = True) -> bool:

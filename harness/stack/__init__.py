@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from harness.config import Settings
-from harness.process import Terminated, cleanup, handling_signals
+from harness.process import Terminated, cleanup, handling_signals, raise_swallowed
 from harness.target import Target
 
 __all__ = ["Stack", "Terminated", "choose", "make_stack", "running"]
@@ -63,6 +63,8 @@ def running(stack: Stack) -> Iterator[Target]:
     with handling_signals():
         stack.check()
         try:
-            yield stack.start()
+            target = stack.start()
+            raise_swallowed()  # a signal during the start whose exception something swallowed still stops it
+            yield target
         finally:
             cleanup(stack.stop)

@@ -188,3 +188,57 @@ def test_cleanup_after_an_interrupt_runs_to_its_end_whatever_arrives_meanwhile()
             finally:
                 cleanup(step)
     assert steps == ["stop"]
+
+
+def test_a_signal_that_lands_in_a_finalizer_is_delivered_after_it_not_lost():
+    import time
+
+    class Finalized:
+        def __del__(self) -> None:
+            send(signal.SIGTERM)  # Python would print an exception raised here and drop it
+            sum(range(1000))
+
+    with handling_signals():
+        with pytest.raises(Terminated):
+            obj = Finalized()
+            del obj
+            time.sleep(2)  # delivered again within milliseconds
+
+
+def test_an_interrupt_a_library_swallowed_during_the_start_still_stops_the_run(tmp_path, capsys, stack, monkeypatch):
+    import time
+
+    fake = stack()
+
+    def start() -> Target:
+        try:  # a library's bare except between the signal and us
+            send(signal.SIGTERM)
+            time.sleep(0.2)
+        except BaseException:  # noqa: BLE001,S110
+            pass
+        return Target("http://127.0.0.1:9", stack="local")
+
+    monkeypatch.setattr(fake, "start", start)
+    ran = []
+    monkeypatch.setattr(harness.gate, "run_suites", lambda *a, **k: ran.append(1))
+    code, _, doc = gate(capsys, tmp_path)
+    assert code == 2 and fake.stopped == 1 and ran == []  # the suites never started
+    assert doc["verdict"] == "inconclusive" and "terminated by SIGTERM" in doc["notes"]
+
+
+def test_an_interrupt_swallowed_after_the_verdict_still_ends_in_exit_2(tmp_path, capsys, stack, monkeypatch):
+    import harness.report.markdown
+
+    stack()
+
+    def render_console(doc, reports=None) -> str:
+        try:
+            send(signal.SIGHUP)
+            sum(range(10000))
+        except BaseException:  # noqa: BLE001,S110
+            pass
+        return "summary"
+
+    monkeypatch.setattr(harness.report.markdown, "render_console", render_console)
+    code, err, doc = gate(capsys, tmp_path)
+    assert code == 2 and doc["verdict"] == "inconclusive" and doc["notes"] == ["terminated by SIGHUP"]
