@@ -13,8 +13,8 @@ whatever a run leaves behind is re-parented here, however deep it was started. E
 not do: PostgreSQL and Redis overwrite their environment area with their process titles.
 
 A graceful signal that lands before the harness has installed its handlers (the interpreter's own start,
-~0.1 s: /proc/PID/status shows SIGHUP neither caught nor ignored) kills it by the default action; nothing
-was started then, and the run is reported as `early`.
+~0.1 s: /proc/PID/status shows SIGHUP neither caught nor ignored) ends it by the default action (or exit 1:
+a KeyboardInterrupt inside Python's own start-up); nothing was started then; the run is reported `early`.
 
     python scripts/chaos.py --runs 30 [--seed N] [--max-delay 5] [--budget SECONDS]
 Exit 0 when every check held, 1 otherwise.
@@ -214,9 +214,11 @@ def judge(out: Outcome, stdout: str, stderr: str, reports: Path) -> None:
     elif out.sig == signal.SIGKILL:
         if out.code not in (-9, 0, 1, 2):
             out.problems.append(f"exit {out.code} after SIGKILL")
-    elif out.early:
+    elif out.early:  # the default action (-sig), or 1: Python's status when interrupted in its own start-up
         if out.code not in (-out.sig, 0, 1, 2):
             out.problems.append(f"exit {out.code} after an early {out.sig.name}")
+        if out.code == 1 and doc is None:
+            return
     else:
         if out.code not in (0, 1, 2):
             out.problems.append(f"exit {out.code} after {out.sig.name}: expected 2 (or 0/1 if it had finished)")
