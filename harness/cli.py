@@ -1,12 +1,32 @@
 """The `harness` command: parse, build the objects, call the library, map the result to an exit code.
 
 Exit codes: 0 go, 1 no-go, 2 inconclusive (or a report/target problem), 64 bad usage or configuration.
+SIGINT, SIGTERM and SIGHUP at any moment of a gate end in exit 2 and an inconclusive verdict: run as a
+program, the harness catches them from its first import on (harness.process), and a second one never cuts
+the cleanup short.
 """
 
+# ruff: noqa: E402 - the signal handlers go in before the slow imports
 from __future__ import annotations
 
+import os
 import signal
 import sys
+
+from harness.process import (
+    acknowledge,
+    arm_signals,
+    catch_signals,
+    hold_signals,
+    interrupt_name,
+    release_signals,
+    shielded,
+    swallowed,
+)
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "harness":
+    catch_signals(armed=False)  # a signal during the imports is recorded, and raised once main() runs
+
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +50,16 @@ def _begin(reports_flag: Path | None) -> None:
 
 
 def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any) -> Any:
-    """Settings from file, environment and flags; suite_flags travel to the suites as data (never os.environ)."""
+    """Settings from file, environment and flags; suite_flags travel to the suites as data (never os.environ).
+    Once the reports dir is known, signals are armed: one that arrived earlier is raised now, so that even
+    it leaves an inconclusive verdict."""
+    with shielded():
+        settings = _load(suite_flags, flags)
+    arm_signals()
+    return settings
+
+
+def _load(suite_flags: dict[str, dict[str, Any]] | None, flags: dict[str, Any]) -> Any:
     settings = load_settings(flags)
     if suite_flags:
         given = {
@@ -42,8 +71,19 @@ def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any
             for suite, values in suite_flags.items()
         }  # paths from flags resolve against the cwd
         settings = replace(settings, suite_flags={s: v for s, v in given.items() if v})
-    _CONTEXT.update(reports_dir=settings.reports_dir, phase=settings.phase)
+    stack = "external" if settings.target else settings.stack if settings.stack != "auto" else "local"
+    _CONTEXT.update(
+        reports_dir=settings.reports_dir, phase=settings.phase, target={"base_url": settings.target, "stack": stack}
+    )
     return settings
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """Print, but never fail on a closed terminal (SIGHUP): the verdict file is what counts then."""
+    try:
+        click.echo(text, err=err)
+    except OSError:
+        pass
 
 
 def _common(fn: Any) -> Any:
@@ -136,19 +176,20 @@ def gate(**flags: Any) -> None:
     from harness.report.markdown import render_console
 
     security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
+    _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
     settings = _settings(suite_flags={"security": security}, **flags)
     run = run_gate(settings)
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
-            click.echo(f"harness: {note}", err=True)
-    click.echo(render_console(run.doc, run.reports_dir))
+            _echo(f"harness: {note}", err=True)
+    _echo(render_console(run.doc, run.reports_dir))
     sys.exit(int(run.decision.exit_code))
 
 
 @cli.command()
 @_common
 def up(**flags: Any) -> None:
-    """Start a stack, print where it answers, keep it running until Ctrl-C or SIGTERM."""
+    """Start a stack, print where it answers, keep it running until Ctrl-C, SIGTERM or SIGHUP."""
     from harness.stack import choose, make_stack, running
 
     settings = _settings(**flags)
@@ -157,26 +198,27 @@ def up(**flags: Any) -> None:
         click.echo(f"harness: {why}", err=True)
     stack = make_stack(settings, backend)
     with running(stack) as target:
-        click.echo(f"stack:    {target.stack}")
-        click.echo(f"base_url: {target.base_url}")
-        click.echo(f"ws_url:   {target.ws_url}")
-        click.echo(f"metrics:  {target.metrics_url}")
-        if target.ca_file:
-            click.echo(f"ca_file:  {target.ca_file}")
-        if target.ephemeral:
-            click.echo(f"database: {target.database_url}")
-            click.echo(f"redis:    {target.redis_url}")
-            baseline = getattr(stack, "baseline", None)
-            if baseline is not None:
-                click.echo(f"baseline: {baseline.base_url}")
-            admin = f" HARNESS_ADMIN_TOKEN={target.admin_token}" if target.admin_token else ""
-            click.echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}{admin}")
-        click.echo("running; Ctrl-C stops everything", err=True)
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
-    click.echo("stopped", err=True)
+        try:  # once the stack is up, a signal is the way to stop it: exit 0
+            _echo(f"stack:    {target.stack}")
+            _echo(f"base_url: {target.base_url}")
+            _echo(f"ws_url:   {target.ws_url}")
+            _echo(f"metrics:  {target.metrics_url}")
+            if target.ca_file:
+                _echo(f"ca_file:  {target.ca_file}")
+            if target.ephemeral:
+                _echo(f"database: {target.database_url}")
+                _echo(f"redis:    {target.redis_url}")
+                baseline = getattr(stack, "baseline", None)
+                if baseline is not None:
+                    _echo(f"baseline: {baseline.base_url}")
+                admin = f" HARNESS_ADMIN_TOKEN={target.admin_token}" if target.admin_token else ""
+                _echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}{admin}")
+            _echo("running; Ctrl-C stops everything", err=True)
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP
+            acknowledge()
+    _echo("stopped", err=True)
 
 
 @cli.command()
@@ -271,12 +313,13 @@ def load_command(**flags: Any) -> None:
     names = {"duration": "duration_s", "locust_workers": "workers"}  # flag -> [tool.harness.load] option
     load_only = ("profile", "users", "duration", "locust_workers", "processes", "allow_remote_load", "history")
     load = {names.get(k, k): flags.pop(k) for k in (*load_only, "history_file")}
+    _CONTEXT["verdict"] = True
     settings = _settings(suite_flags={"load": load}, **flags)
-    outcome = run_load(settings, lambda line: click.echo(line, err=True))
+    outcome = run_load(settings, lambda line: _echo(line, err=True))
     for note in outcome.run.doc["notes"] + outcome.notes:
         if note.startswith(("stack:", "auto:", "interrupted", "terminated", "history:", "Locust report")):
-            click.echo(f"harness: {note}", err=True)
-    click.echo(render_console(outcome.run.doc, outcome.run.reports_dir))
+            _echo(f"harness: {note}", err=True)
+    _echo(render_console(outcome.run.doc, outcome.run.reports_dir))
     sys.exit(int(outcome.run.decision.exit_code))
 
 
@@ -328,28 +371,47 @@ def _reports_flag(args: list[str]) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: every error a user can cause ends in one line and a documented exit code."""
+    """Entry point: every error a user can cause ends in one line and a documented exit code; a signal at
+    any moment ends in exit 2 (with an inconclusive verdict for `gate` and `load`), never in a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in ("gate", "load"):
-        _begin(_reports_flag(args))  # first of all: whatever fails next, no earlier verdict survives
+    ours = False
     try:
-        cli.main(args=args, prog_name="harness", standalone_mode=False)
+        ours = catch_signals(armed=False)  # armed once the command knows its reports dir (_settings); from
+        if args and args[0] in ("gate", "load"):  # then on, the first SIGINT/SIGTERM/SIGHUP is an exception
+            _begin(_reports_flag(args))  # first of all: whatever fails next, no earlier verdict survives
+        code = _run(args)
+        if (lost := swallowed()) is not None:  # its exception was swallowed on the way: still exit 2
+            code = _interrupted(lost)
+        hold_signals()  # the exit code is decided: a signal now changes nothing
+    except KeyboardInterrupt as exc:  # the one signal landed in _run's own error handling
+        hold_signals()
+        code = _interrupted(exc)
+    if ours:  # called in-process (the unit tests): give the caller its handlers back
+        release_signals()
+    _flush_quietly()
+    sys.exit(code)
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except click.ClickException as exc:
         _end()
-        click.echo(f"harness: error: {exc.format_message()}", err=True)
-        sys.exit(int(ExitCode.USAGE))
-    except click.Abort:
-        click.echo("harness: interrupted", err=True)
-        sys.exit(int(ExitCode.INCONCLUSIVE))
+        _echo(f"harness: error: {exc.format_message()}", err=True)
+        return int(ExitCode.USAGE)
+    except click.Abort as exc:  # click's name for a KeyboardInterrupt inside a command
+        return _interrupted(exc.__context__ if isinstance(exc.__context__, KeyboardInterrupt) else exc)
     except HarnessError as exc:
         _end()  # a run that stopped on bad usage wrote no verdict, and its reports dir holds none
-        click.echo(f"harness: error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        click.echo("harness: interrupted", err=True)
-        sys.exit(int(ExitCode.INCONCLUSIVE))
+        _echo(f"harness: error: {exc}", err=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except Exception:  # noqa: BLE001 - a bug of ours must read as inconclusive (2), never as no-go (1)
         from harness.gate import internal_error, internal_error_verdict
 
@@ -357,8 +419,35 @@ def main(argv: list[str] | None = None) -> None:
         line = internal_error(reports)
         if reports is not None and internal_error_verdict(reports, _CONTEXT.get("phase", ""), line):
             line += f"; inconclusive verdict in {reports}/verdict.json"
-        click.echo(f"harness: error: {line}", err=True)
-        sys.exit(int(ExitCode.INCONCLUSIVE))
+        _echo(f"harness: error: {line}", err=True)
+        return int(ExitCode.INCONCLUSIVE)
+
+
+def _interrupted(exc: BaseException) -> int:
+    """A signal outside the stack's lifetime (the gate handles those inside it): exit 2, and for the
+    commands that write a verdict, an inconclusive one over whatever was there."""
+    acknowledge()
+    line = f"harness: interrupted ({interrupt_name(exc)})"
+    reports = _CONTEXT.get("reports_dir")
+    if _CONTEXT.get("verdict") and reports is not None:
+        from harness.gate import interrupted_verdict
+
+        if interrupted_verdict(reports, _CONTEXT.get("phase") or "", exc, _CONTEXT.get("target")):
+            line += f"; inconclusive verdict in {reports}/verdict.json"
+    _echo(line, err=True)
+    return int(ExitCode.INCONCLUSIVE)
+
+
+def _flush_quietly() -> None:
+    """A closed terminal (SIGHUP) must not turn the exit code into Python's 120 at shutdown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass
 
 
 if __name__ == "__main__":

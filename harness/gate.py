@@ -17,6 +17,7 @@ from harness.credentials import credentials_problem
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
+from harness.process import acknowledge, interrupt_name, raise_swallowed, shielded
 from harness.redact import redact_data, redact_text, run_secrets
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
@@ -192,13 +193,16 @@ def run_gate(settings: Settings) -> GateRun:
             elif wanted:
                 run = run_suites(target, wanted, settings)
                 records, suite_errors = run.records, run.suite_errors
+        raise_swallowed()
     except StackError as exc:
         suite_errors = dict.fromkeys(wanted, f"the {stack.name} stack did not come up: {exc}")
         notes.append(f"stack: {exc}")
-    except Terminated:
-        suite_errors = dict.fromkeys(wanted, "the run was terminated (SIGTERM) before the suites finished")
-        notes.append("terminated by SIGTERM")
+    except Terminated as exc:  # SIGTERM or SIGHUP; a further signal is ignored until the verdict is written
+        acknowledge()
+        suite_errors = dict.fromkeys(wanted, f"the run was terminated ({exc.signame}) before it finished")
+        notes.append(f"terminated by {exc.signame}")
     except KeyboardInterrupt:
+        acknowledge()
         suite_errors = dict.fromkeys(wanted, "the run was interrupted (Ctrl-C) before the suites finished")
         notes.append("interrupted by Ctrl-C")
     except HarnessError:
@@ -221,8 +225,9 @@ def run_gate(settings: Settings) -> GateRun:
         policy_source=policy.source,
         notes=notes,
     )
-    doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
-    end_run(reports)
+    with shielded():  # a signal now is raised once the reports are whole (the CLI then marks them inconclusive)
+        doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
+        end_run(reports)
     return GateRun(doc, decision, reports)
 
 
@@ -254,7 +259,13 @@ def internal_error(reports: Path | None, secrets: list[str] | None = None) -> st
     return f"the harness itself failed ({what}); this is a bug of the harness, not a finding (traceback: {where})"
 
 
-def internal_error_verdict(reports: Path, phase: str, line: str, target: dict[str, Any] | None = None) -> bool:
+def internal_error_verdict(
+    reports: Path,
+    phase: str,
+    line: str,
+    target: dict[str, Any] | None = None,
+    note: str = "harness error: no gate was evaluated",
+) -> bool:
     """Best effort: leave an `inconclusive` verdict saying the harness failed. False if it could not."""
     now = _now()
     doc = {
@@ -269,11 +280,22 @@ def internal_error_verdict(reports: Path, phase: str, line: str, target: dict[st
         "suites": {},
         "gates": [],
         "reasons": [line],
-        "notes": ["harness error: no gate was evaluated"],
+        "notes": [note],
     }
     try:
-        write_reports(doc, reports, run_secrets())
+        with shielded():
+            write_reports(doc, reports, run_secrets())
     except Exception:  # noqa: BLE001 - the reports dir may be what is broken
         return False
     end_run(reports)
     return True
+
+
+def interrupted_verdict(reports: Path, phase: str, exc: BaseException, target: dict[str, Any] | None = None) -> bool:
+    """Best effort, for a signal that landed outside the stack's lifetime (before the stack started, or
+    after the verdict was decided): an `inconclusive` verdict saying so, over whatever was written. False
+    if it could not be written."""
+    what = interrupt_name(exc)
+    verb = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    line = f"the run was {verb} ({what}) before it finished; no gate is judged"
+    return internal_error_verdict(reports, phase, line, target, note=f"{verb} by {what}")

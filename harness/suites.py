@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
-from harness.process import spawn, stop_group
+from harness.process import cleanup, shielded, spawn, stop_group
 from harness.redact import LiveCopy, redact_file, run_secrets, write_json
 from harness.target import TARGET_ENV, Target
 
@@ -110,13 +110,15 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     try:
         with open(staged_log, "w") as log:
             try:  # its own session, dying with the gate: the suites never outlive it
-                proc = spawn(argv, log, env=env, cwd=settings.project_root)
+                with shielded():  # a signal now must not lose the handle
+                    proc = spawn(argv, log, env=env, cwd=settings.project_root)
                 code = _wait(proc, timeout_s, live)
             except subprocess.TimeoutExpired:
                 code = None
             finally:
-                if proc is not None and proc.poll() is None:  # timeout, Ctrl-C or SIGTERM: take it down with us
-                    stop_group(proc.pid, [proc], grace_s=15)
+                if proc is not None:  # timeout, a signal, or what its own processes left: take it all down
+                    started = proc
+                    cleanup(lambda: stop_group(started.pid, [started], grace_s=15))
     finally:
         live.finish()
         if staged_junit.is_file():

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +32,7 @@ from harness.errors import ExitCode, HarnessError
 from harness.load.profiles import Profile
 from harness.load.results import LoadSummary, summarize_files
 from harness.net import is_loopback
-from harness.process import log_tail, spawn, stop_group
+from harness.process import cleanup, handling_signals, log_tail, shielded, spawn, stop_group
 from harness.redact import redact_file
 from harness.stack.local import free_port
 
@@ -238,27 +237,24 @@ class LocustRunner:
 
     def _run(self) -> LocustRun:
         port = free_port()
-        restore = None
-        if threading.current_thread() is threading.main_thread():
-            restore = signal.signal(signal.SIGTERM, _raise_terminated)
         t0 = time.monotonic()
         code: int | None = None
         log_path = self.out_dir / f"{PREFIX}.log"  # where the redacted log will be
-        try:
-            with open(self.stage / log_path.name, "ab") as log:
-                master = self._spawn(self.master_argv(port), log, 0)
-                self.pgid = master.pid
-                for _ in range(self.profile.workers):
-                    self._spawn(self.worker_argv(port), log, master.pid)
-                deadline = t0 + self.profile.cap_s
-                while (code := master.poll()) is None and time.monotonic() < deadline:
-                    self._pump()
-                    time.sleep(0.25)
-            self._pump()
-        finally:
-            self.stop()
-            if restore is not None:
-                signal.signal(signal.SIGTERM, restore)
+        with handling_signals():  # SIGTERM/SIGHUP raise Terminated, once; the stop is never cut short
+            try:
+                with open(self.stage / log_path.name, "ab") as log:
+                    with shielded():  # a signal now must not lose a handle
+                        master = self._spawn(self.master_argv(port), log, 0)
+                        self.pgid = master.pid
+                        for _ in range(self.profile.workers):
+                            self._spawn(self.worker_argv(port), log, master.pid)
+                    deadline = t0 + self.profile.cap_s
+                    while (code := master.poll()) is None and time.monotonic() < deadline:
+                        self._pump()
+                        time.sleep(0.25)
+                self._pump()
+            finally:
+                cleanup(self.stop)
         seconds = time.monotonic() - t0
         if code is None:
             raise LoadError(
@@ -270,9 +266,3 @@ class LocustRunner:
             raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
         return LocustRun(self.out_dir, code, seconds, summary)
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    from harness.stack import Terminated
-
-    raise Terminated()

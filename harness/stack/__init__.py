@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 from harness.config import Settings
+from harness.process import Terminated, cleanup, handling_signals, raise_swallowed
 from harness.target import Target
+
+__all__ = ["Stack", "Terminated", "choose", "make_stack", "running"]
 
 
 class Stack(Protocol):
@@ -54,23 +56,15 @@ def make_stack(settings: Settings, backend: str | None = None) -> Stack:
     return LocalStack(settings)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so every `finally` runs."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 @contextmanager
 def running(stack: Stack) -> Iterator[Target]:
-    """Start the stack and stop it whatever happens: success, failure, Ctrl-C or SIGTERM."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    """Start the stack and stop it whatever happens: success, failure, Ctrl-C, SIGTERM or SIGHUP. The stop
+    is shielded: a signal during it (a second one, or the first just as the run ended) never cuts it short."""
+    with handling_signals():
         stack.check()
         try:
-            yield stack.start()
+            target = stack.start()
+            raise_swallowed()  # a signal during the start whose exception something swallowed still stops it
+            yield target
         finally:
-            stack.stop()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+            cleanup(stack.stop)

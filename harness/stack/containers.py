@@ -3,6 +3,8 @@
 configure -> check (engine answers, images present or pullable) -> start (network, databases, app image
 built from deploy/Dockerfile unless given, migrations in a one-off app container, app waited on over
 HTTP) -> stop (logs saved next to the verdict; every container, network and built image removed).
+Every container and the network carry their owner's labels (harness/stack/sweep.py): a start removes
+those whose owner died without stopping them (SIGKILL).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.options import Option, OptionSpec, positive, suite_options
 from harness.redact import redact_text, run_secrets
+from harness.stack.sweep import Owner, sweep_containers
 from harness.target import Target
 
 IMAGE_SETS: dict[str, dict[str, str]] = {
@@ -186,6 +189,7 @@ class ContainersStack:
         self.settings = settings
         self.opts = container_options(settings)
         self.run_id = uuid.uuid4().hex[:8]
+        self.owner = Owner.me()
         self.baseline: Target | None = None
         self._exit = ExitStack()
         self._containers: list[tuple[str, Any]] = []
@@ -221,8 +225,9 @@ class ContainersStack:
 
         password = secrets.token_urlsafe(18)
         self._secrets.append(password)
+        self._sweep()
         try:
-            net = self._exit.enter_context(Network())
+            net = self._exit.enter_context(Network(docker_network_kw={"labels": self.labels("network")}))
             pg = self._run("postgres", _postgres_container(self.opts.postgres_image, password, net))
             redis = self._run("redis", RedisContainer(self.opts.redis_image, network=net, network_aliases=["cache"]))
             app_image = self.settings.app_image or self._build_app_image()
@@ -254,11 +259,26 @@ class ContainersStack:
 
     def _run(self, role: str, container: Any) -> Any:
         """Start a container and register it for log saving and removal."""
-        container.with_kwargs(labels={"org.ai-orchestra.harness": self.run_id, "org.ai-orchestra.role": role})
+        container.with_kwargs(labels=self.labels(role))
         self._containers.append((role, container))
         self._exit.callback(container.stop)
         container.start()
         return container
+
+    def _sweep(self) -> None:
+        """Remove the containers and networks of runs that died without stopping them (best effort)."""
+        try:
+            client = docker_client()
+        except HarnessError:
+            return  # the start itself will say what is wrong
+        try:
+            sweep_containers(client, self.owner)
+        finally:
+            client.close()
+
+    def labels(self, role: str) -> dict[str, str]:
+        """The run id, the role, and the owner (for the sweep of a later run if this one is killed)."""
+        return {"org.ai-orchestra.harness": self.run_id, "org.ai-orchestra.role": role, **self.owner.labels()}
 
     def _build_app_image(self) -> str:
         """Build deploy/Dockerfile once per content: the tag is a hash of the Dockerfile, the app's files and

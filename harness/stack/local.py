@@ -6,22 +6,22 @@ import glob
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from harness.config import Settings
 from harness.errors import MissingBinaryError, PortInUseError, StackError
 from harness.http import FetchError, fetch
-from harness.process import Service
+from harness.process import Service, log_tail, run, shielded
 from harness.redact import redact_text, url_password
 from harness.stack.certs import ServerCerts, make_server_certs
+from harness.stack.sweep import make_run_dir, sweep_run_dirs
 from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
 
@@ -93,7 +93,9 @@ def _server_user() -> tuple[int | None, int | None]:
 
 
 class LocalStack:
-    """PostgreSQL + Redis + app (uvicorn) as child processes; everything lives in one temp dir."""
+    """PostgreSQL + Redis + app (uvicorn) as child processes; everything lives in one temp dir
+    (`harness-local-<pid>-XXXX`, see harness/stack/sweep.py), removed at stop; a killed run's is removed
+    at the next start."""
 
     name = "local"
 
@@ -101,6 +103,7 @@ class LocalStack:
         self.settings = settings
         self.services: list[Service] = []
         self.workdir: Path | None = None
+        self._secrets: list[str] = []
 
     def check(self) -> None:
         """Fail fast, before starting anything, on what the user must fix."""
@@ -116,9 +119,18 @@ class LocalStack:
     def start(self) -> Target:
         if not hasattr(self, "pg_bin"):
             self.check()
-        self.workdir = Path(tempfile.mkdtemp(prefix="harness-local-"))
-        self.workdir.chmod(0o755)
+        sweep_run_dirs()  # what killed runs left: their temp dirs and whatever still holds files in them
+        with shielded():  # a signal now must not lose the dir: stop() removes it
+            self.workdir = make_run_dir()
+        try:
+            return self._start()
+        except StackError as exc:  # the logs it names go next to the verdict before the temp dir goes
+            raise StackError(self._keep_logs(str(exc))) from None
+
+    def _start(self) -> Target:
+        assert self.workdir is not None
         token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        self._secrets = [token, admin_token]
         certs = None
         if self.settings.app_tls != "off":
             certs = make_server_certs(self.workdir, expired=self.settings.app_tls == "expired")
@@ -150,12 +162,14 @@ class LocalStack:
         log.touch()
         # a real password for TCP logins (the app's, the suites'), like any deployment's; the socket stays trust
         password, pwfile = secrets.token_urlsafe(18), self.workdir / "pgpass"
+        self._secrets.append(password)
         pwfile.write_text(password + "\n")
         pwfile.chmod(0o600)
         for path in (log, pwfile):
             if uid is not None:
                 os.chown(path, uid, gid or -1)
-        init = subprocess.run(  # noqa: S603
+        init_log = self.workdir / "initdb.log"
+        code = run(  # its own session, dying with the harness: a signal stops initdb and its postgres child
             [
                 str(self.pg_bin / "initdb"),
                 "-D",
@@ -170,18 +184,16 @@ class LocalStack:
                 "--no-sync",
                 "--no-instructions",
             ],
-            capture_output=True,
-            text=True,
-            user=uid,
-            group=gid,
-            extra_groups=[] if uid is not None else None,
-            timeout=120,
+            init_log,
+            timeout_s=120,
+            uid=uid,
+            gid=gid,
             cwd=self.workdir,
-            check=False,
         )
         pwfile.unlink()
-        if init.returncode != 0:
-            raise StackError(f"initdb failed in {data}: {init.stderr.strip().splitlines()[-1:]}")
+        if code != 0:
+            status = "did not finish in 120 s" if code is None else f"exit status {code}"
+            raise StackError(f"initdb {status}; log {init_log}: {log_tail(init_log)}")
         port = free_port()
         pg = Service(
             "postgres",
@@ -279,23 +291,23 @@ class LocalStack:
         return env
 
     def _migrate(self, db_url: str) -> None:
+        assert self.workdir is not None
         env = self._app_env(db_url, "redis://unused", "unused")
-        try:
-            done = subprocess.run(  # noqa: S603
-                [sys.executable, "-m", "app", "migrate", "upgrade", "head"],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=self.settings.project_root,
-                timeout=self.settings.ready_timeout_s,
-                check=False,
+        log = self.workdir / "migrate.log"
+        code = run(
+            [sys.executable, "-m", "app", "migrate", "upgrade", "head"],
+            log,
+            timeout_s=self.settings.ready_timeout_s,
+            env=env,
+            cwd=self.settings.project_root,
+        )
+        if code is None:
+            raise StackError(f"migrations did not finish in {self.settings.ready_timeout_s:g} s (log {log})")
+        if code != 0:
+            raise StackError(
+                f"migrations failed (python -m app migrate upgrade head, exit status {code}; "
+                f"log {log}: {redact_text(log_tail(log, 1), [url_password(db_url)])})"
             )
-        except subprocess.TimeoutExpired:
-            raise StackError(f"migrations did not finish in {self.settings.ready_timeout_s:g} s") from None
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            last = [redact_text(last[0], [url_password(db_url)])]  # the target (and its secrets) is not there yet
-            raise StackError(f"migrations failed (python -m app migrate upgrade head): {last[0]}")
 
     def _start_app(self, db_url: str, redis_url: str, token: str, admin_token: str, certs: ServerCerts | None) -> str:
         assert self.workdir is not None
@@ -333,6 +345,25 @@ class LocalStack:
     def _launch(self, service: Service) -> None:
         self.services.append(service)
         service.start()
+
+    def _keep_logs(self, message: str) -> str:
+        """Copy each file of the temp dir that message names to <reports>/stack/ (secrets redacted) and
+        name the copy instead: the temp dir is removed when the stack stops."""
+        if self.workdir is None:
+            return message
+        kept = self.settings.reports_dir / "stack"
+        for named in sorted(set(re.findall(re.escape(str(self.workdir)) + r"/[\w./-]*\w", message)), key=len)[::-1]:
+            source = Path(named)
+            if not source.is_file():
+                continue
+            copy = kept / "-".join(source.relative_to(self.workdir).parts)
+            try:
+                kept.mkdir(parents=True, exist_ok=True)
+                copy.write_text(redact_text(source.read_text(errors="replace"), self._secrets))
+            except OSError:
+                continue
+            message = message.replace(named, str(copy))
+        return message
 
     def stop(self) -> None:
         """Stop the app, then Redis, then PostgreSQL, then remove the temp dir; safe to call twice."""

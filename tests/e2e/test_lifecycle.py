@@ -1,4 +1,4 @@
-"""Everything a run starts is stopped: SIGTERM, Ctrl-C, `harness up`; xdist shares one stack."""
+"""Everything a run starts is stopped: SIGTERM, Ctrl-C, `harness up` (also on SIGHUP); xdist shares one stack."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,20 @@ def test_xdist_run_starts_exactly_one_stack(tmp_path):
     assert "6 passed" in run.stdout
     assert len(seen) == 1, f"expected one app process, saw {len(seen)}"
     assert {r["outcome"] for r in json.loads(evidence.read_text())["records"]} == {"passed"}
+
+
+def test_up_stops_cleanly_on_sighup_and_leaves_no_temp_dir():
+    proc = spawn_harness("up", env=harness_env())
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        wait_for(lambda: any(x.startswith("export ") for x in lines), timeout=120, what="harness up to be up")
+        os.killpg(proc.pid, signal.SIGHUP)  # the terminal went away
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "Traceback" not in err
+    assert not list(Path(tempfile.gettempdir()).glob(f"harness-local-{proc.pid}-*"))

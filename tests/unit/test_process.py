@@ -1,4 +1,5 @@
-"""harness/process.py: process groups, the parent-death signal, stop with a timeout, log tails."""
+"""harness/process.py: process groups, the parent-death signal (also across a user switch and when the parent dies
+before it is armed), stop with a timeout, run to the end, log tails."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from harness.process import Service, log_tail, spawn, stop_group
+import pytest
+
+from harness.process import Service, log_tail, run, spawn, stop_group
 
 PY = sys.executable
 
@@ -129,3 +132,107 @@ def test_service_stop_kills_after_its_timeout(tmp_path):
     svc.stop(timeout_s=0.5)
     assert time.monotonic() - t0 < 5
     assert svc.proc is not None and svc.proc.returncode == -signal.SIGKILL
+
+
+def test_a_child_whose_parent_died_before_the_death_signal_was_armed_exits_at_once(tmp_path):
+    # arm() compares the parent it was made for with the parent the child has when it arms the signal: a
+    # process two forks away stands in for a child whose harness died between the fork and the prctl
+    code = textwrap.dedent(
+        """
+        import os
+        from harness.process import die_with_parent
+        arm = die_with_parent(15)
+        pid = os.fork()
+        if pid == 0:
+            grandchild = os.fork()
+            if grandchild == 0:
+                arm()
+                os._exit(0)
+            os._exit(os.waitstatus_to_exitcode(os.waitpid(grandchild, 0)[1]))
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """
+    )
+    done = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=10, check=True)
+    assert done.stdout.strip() == str(128 + 15)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+
+
+@needs_root
+def test_the_death_signal_survives_the_switch_to_another_user(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    parent_code = textwrap.dedent(
+        f"""
+        import sys, time
+        from harness.process import spawn
+        with open({str(tmp_path / "child.log")!r}, "ab") as log:
+            child = spawn(["sleep", "60"], log, uid=65534, gid=65534)  # nobody may not run our python
+        open({str(pidfile)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([PY, "-c", parent_code], env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    try:
+        child = int(_wait_for_file(pidfile))
+        assert Path(f"/proc/{child}/status").read_text().count("65534") >= 2  # it runs as nobody
+        parent.kill()
+        parent.wait(timeout=5)
+        assert _wait_gone(child), "the child (another user) outlived its SIGKILLed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+@needs_root
+def test_the_babysitters_server_dies_with_the_babysitter_even_by_sigkill(tmp_path):
+    svc = Service("server", ["sh", "-c", "echo up; exec sleep 60"], tmp_path / "s.log", user=65534)
+    svc.start()
+    try:
+        _wait_for_file(tmp_path / "s.log")
+        assert svc.proc is not None
+        (server,) = _children(svc.proc.pid)
+        svc.proc.kill()  # the babysitter, not its group: only the death signal can stop the server now
+        svc.proc.wait(timeout=5)
+        assert _wait_gone(server), "the server outlived its SIGKILLed babysitter"
+    finally:
+        svc.stop()
+
+
+def test_run_returns_the_exit_status_and_stops_the_whole_group_on_timeout(tmp_path):
+    log = tmp_path / "run.log"
+    assert run([PY, "-c", "print('hi'); raise SystemExit(3)"], log, timeout_s=10) == 3
+    assert log.read_text().strip() == "hi"
+    pidfile = tmp_path / "grandchild.pid"
+    code = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(pidfile)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+        """
+    )
+    t0 = time.monotonic()
+    assert run([PY, "-c", code], log, timeout_s=1.5, grace_s=1) is None
+    assert time.monotonic() - t0 < 8
+    assert _wait_gone(int(_wait_for_file(pidfile)), timeout_s=0.5), "run() returned before the group was gone"
+
+
+def test_run_stops_the_group_when_a_signal_interrupts_the_wait(tmp_path):
+    import threading
+
+    from harness.process import Terminated, handling_signals
+
+    pidfile = tmp_path / "child.pid"
+    code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGHUP)).start()
+    with handling_signals(), pytest.raises(Terminated):
+        run([PY, "-c", code], tmp_path / "run.log", timeout_s=30)
+    assert not _alive(int(_wait_for_file(pidfile)))
