@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
 from harness.process import cleanup, shielded, spawn, stop_group
 from harness.redact import LiveCopy, redact_file, run_secrets, write_json
+from harness.stack.sweep import make_run_dir, sweep_run_dirs
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -57,7 +57,9 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     for old in (evidence_path, log_path, junit_path):
         old.unlink(missing_ok=True)
     write_json(settings_path, json.loads(settings.to_json()), secrets)  # the run's options: one document, no token
-    stage = Path(tempfile.mkdtemp(prefix="harness-suites-"))  # private (0700): the child's raw output
+    sweep_run_dirs()  # what a killed run left, raw output included
+    with shielded():  # private (0700): the child's raw output; swept at a next start if we are killed
+        stage = make_run_dir(kind="suites", mode=0o700)
     staged_log, staged_junit = stage / "pytest.log", stage / "junit.xml"
     argv = [
         sys.executable,

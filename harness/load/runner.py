@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +34,7 @@ from harness.net import is_loopback
 from harness.process import cleanup, handling_signals, log_tail, shielded, spawn, stop_group
 from harness.redact import redact_file
 from harness.stack.local import free_port
+from harness.stack.sweep import make_run_dir
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
 PROGRESS = "progress.jsonl"
@@ -229,7 +229,8 @@ class LocustRunner:
     def run(self) -> LocustRun:
         """Run to the end or the time cap; raise LoadError when there is nothing to judge."""
         self._clear()
-        self.stage = Path(tempfile.mkdtemp(prefix="harness-locust-"))  # private (0700) until redacted
+        with shielded():  # private (0700) until redacted; swept at a next start if we are killed
+            self.stage = make_run_dir(kind="locust", mode=0o700)
         try:
             return self._run()
         finally:

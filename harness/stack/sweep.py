@@ -5,9 +5,11 @@ pid is not taken for the owner), the boot id, the pid namespace and the host nam
 from a machine or namespace that cannot see the owner). A resource is stale when its owner is dead:
 another boot, no process with that pid, or a process with that pid that started at another time.
 
-- Local stack: temp dirs `harness-local-<pid>-XXXX` with `owner.json` inside. At every local start, each
-  stale one is removed, after the processes still holding files in it (cwd or open files: a PostgreSQL
-  whose data dir is in it, a Redis whose log is) are killed. A dir without `owner.json` (killed in the
+- Local stack: temp dirs `harness-local-<pid>-XXXX` with `owner.json` inside (and the private staging
+  dirs of raw suite and Locust output, `harness-suites-<pid>-XXXX`, `harness-locust-<pid>-XXXX`). At
+  every local start (and before the suites run), each stale one is removed, after the processes still
+  holding files in it (cwd or open files: a PostgreSQL whose data dir is in it, a Redis whose log is)
+  are killed. A dir without `owner.json` (killed in the
   instant between creating it and writing the file) is judged by the pid in its name.
 - Containers stack: containers and networks labelled `org.ai-orchestra.owner.*`; at every containers
   start those of dead owners are removed (`stale_labelled()` picks them; no engine needed to test it).
@@ -31,9 +33,10 @@ from typing import Any
 from harness.atomic import write_atomic
 
 PREFIX = "harness-local-"
+KINDS = ("local", "suites", "locust")  # the stack's dir; the private staging dirs of raw (unredacted) output
 OWNER_FILE = "owner.json"
 LABEL = "org.ai-orchestra.owner"  # org.ai-orchestra.owner.pid, .start, .boot, .pidns, .host
-_DIR_NAME = re.compile(rf"{re.escape(PREFIX)}(\d+)-[A-Za-z0-9_]+")
+_DIR_NAME = re.compile(rf"harness-(?:{'|'.join(KINDS)})-(\d+)-[A-Za-z0-9_]+")
 ALIVE, DEAD, FOREIGN = "alive", "dead", "foreign"
 
 
@@ -127,10 +130,13 @@ def owner_state(owner: Owner, here: Owner, start_of: Callable[[int], int | None]
 # -- local stack: temp dirs ------------------------------------------------------------------------
 
 
-def make_run_dir(root: Path | None = None) -> Path:
-    """A new temp dir `harness-local-<pid>-XXXX` with owner.json (call it shielded from signals)."""
-    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
-    path.chmod(0o755)
+def make_run_dir(root: Path | None = None, kind: str = "local", mode: int = 0o755) -> Path:
+    """A new temp dir `harness-<kind>-<pid>-XXXX` with owner.json (call it shielded from signals): the
+    stack's (`local`, readable by the unprivileged PostgreSQL) or a private staging dir of raw output that
+    may hold secrets (`suites`, `locust`: mode 0700), which a SIGKILLed run must not leave for long either."""
+    assert kind in KINDS
+    path = Path(tempfile.mkdtemp(prefix=f"harness-{kind}-{os.getpid()}-", dir=root))
+    path.chmod(mode)
     write_atomic(path / OWNER_FILE, json.dumps(asdict(Owner.me())))
     return path
 

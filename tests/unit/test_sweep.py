@@ -58,6 +58,9 @@ def test_run_dirs_carry_their_owner(tmp_path):
     assert path.name.startswith(f"harness-local-{os.getpid()}-")
     assert Owner.from_json((path / OWNER_FILE).read_text()) == Owner.me()
     assert oct(path.stat().st_mode & 0o777) == "0o755"
+    staging = make_run_dir(tmp_path, kind="suites", mode=0o700)
+    assert staging.name.startswith(f"harness-suites-{os.getpid()}-")
+    assert oct(staging.stat().st_mode & 0o777) == "0o700"
 
 
 def test_only_dirs_of_dead_owners_are_stale(tmp_path):
@@ -80,9 +83,13 @@ def test_only_dirs_of_dead_owners_are_stale(tmp_path):
     foreign = run_dir(f"harness-local-{gone}-foreign", replace(here, pid=gone, host="elsewhere"))
     old_style = run_dir("harness-local-k2j4h5g6", None)  # an older harness's dir: no owner to judge
     (tmp_path / f"harness-local-{gone}-file").write_text("not a dir")
-    assert sorted(stale_run_dirs(tmp_path)) == sorted([dead, reused, no_file])
-    assert sorted(sweep_run_dirs(tmp_path)) == sorted([dead, reused, no_file])
-    assert [p for p in (dead, reused, no_file) if p.exists()] == []
+    # the private staging dirs of a killed run's raw (unredacted) output go the same way
+    staged = [run_dir(f"harness-{kind}-{gone}-raw", replace(here, pid=gone)) for kind in ("suites", "locust")]
+    other = run_dir(f"harness-other-{gone}-x", replace(here, pid=gone))  # not ours to judge
+    assert sorted(stale_run_dirs(tmp_path)) == sorted([dead, reused, no_file, *staged])
+    assert sorted(sweep_run_dirs(tmp_path)) == sorted([dead, reused, no_file, *staged])
+    assert [p for p in (dead, reused, no_file, *staged) if p.exists()] == []
+    assert other.exists()
     assert all(p.exists() for p in (mine, mine_no_file, foreign, old_style))
 
 
