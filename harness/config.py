@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
+from harness.jsonfile import read_text
 from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
@@ -111,22 +112,20 @@ def find_project_root(start: Path | None = None) -> Path:
 
 def _read_file(root: Path) -> tuple[dict[str, Any], str]:
     """Return ([tool.harness] or harness.toml table, where it came from)."""
-    path = root / "harness.toml"
-    try:
-        if path.is_file():
-            return tomllib.loads(path.read_bytes().decode("utf-8")), str(path)
-        path = root / "pyproject.toml"
-        if path.is_file():
-            table = tomllib.loads(path.read_bytes().decode("utf-8")).get("tool", {}).get("harness", {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"{path}: [tool.harness] must be a table")
-            return table, f"{path} [tool.harness]"
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read ({exc.strerror})") from None
+    for path in (root / "harness.toml", root / "pyproject.toml"):
+        if not path.is_file():
+            continue
+        text = read_text(path, "project file", ConfigError, missing="does not exist")
+        try:
+            table = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        if path.name == "harness.toml":
+            return table, str(path)
+        table = table.get("tool", {}).get("harness", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.harness] must be a table")
+        return table, f"{path} [tool.harness]"
     return {}, "defaults"
 
 

@@ -34,8 +34,9 @@ def credentials_problem(target: Target, timeout_s: float) -> str | None:
             f"the harness has no credentials for {target.base_url}: {len(secured)} of its operations require a "
             "token (e.g. " + secured[0].label + "); set HARNESS_TOKEN"
         )
-    safe_doc = {**doc, "paths": _only_safe(doc.get("paths") or {})}
-    controls = positive_controls(safe_doc, target.base_url, target.ws_url, [], token=target.token, timeout_s=timeout_s)
+    controls = positive_controls(
+        doc, target.base_url, target.ws_url, [], token=target.token, timeout_s=timeout_s, methods=SAFE
+    )
     if not controls or not all(c.result == "refused" for c in controls):
         return None  # accepted somewhere, or not an auth answer at all: the suites will judge the target
     shown = "; ".join(f"{c.label}: {c.detail}" for c in controls[:3])
@@ -43,13 +44,3 @@ def credentials_problem(target: Target, timeout_s: float) -> str | None:
         f"the harness's credentials were refused by {target.base_url} ({shown}): nothing can be judged with them; "
         "set HARNESS_TOKEN to a token the target accepts"
     )
-
-
-def _only_safe(paths: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for route, item in paths.items():
-        if isinstance(item, dict):
-            kept = {k: v for k, v in item.items() if k.upper() in SAFE or k in ("parameters", "summary", "description")}
-            if any(k.upper() in SAFE for k in kept):
-                out[route] = kept
-    return out

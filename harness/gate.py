@@ -24,7 +24,7 @@ from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
-from harness.verdict import Decision, evaluate, verdict_document
+from harness.verdict import SCHEMA_ID, Decision, evaluate, verdict_document
 
 STALE = (
     "verdict.json",
@@ -80,10 +80,14 @@ def begin_run(reports: Path) -> None:
     if not reports.is_dir():
         return  # nothing stale there; prepare_reports() creates it once the run is known to be valid
     try:
-        (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
+        _mark_in_progress(reports)
         (reports / "verdict.json").unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def _mark_in_progress(reports: Path) -> None:
+    (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
 
 
 def end_run(reports: Path) -> None:
@@ -120,7 +124,7 @@ def prepare_reports(reports: Path) -> None:
     no log or report of an earlier run may pass for this one's."""
     try:
         reports.mkdir(parents=True, exist_ok=True)
-        (reports / IN_PROGRESS).write_text(json.dumps({"pid": os.getpid(), "started_at": _now()}) + "\n")
+        _mark_in_progress(reports)
         for stale in STALE:
             (reports / stale).unlink(missing_ok=True)
         for stale_dir in STALE_DIRS:
@@ -150,11 +154,9 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
                 f"(suites: {', '.join(wanted) or 'none'}); drop the flag or run the {suite} suite"
             )
     loaders = {"contract": contract_options, "security": security_options, "load": load_options_for}
-    for suite in wanted:
-        if suite in loaders:
-            loaders[suite](settings)
-    if "security" in wanted:  # a file the user named must be there: say so now, not as a check that fails later
-        sec = security_options(settings)
+    loaded = {suite: loaders[suite](settings) for suite in wanted if suite in loaders}
+    if "security" in loaded:  # a file the user named must be there: say so now, not as a check that fails later
+        sec = loaded["security"]
         named = [("zap_report", sec.zap_report), ("rules_file", sec.rules_file), ("tls_ca_file", sec.tls_ca_file)]
         named += [("trivy_reports", p) for p in sec.trivy_reports]
         for key, file in named:
@@ -269,7 +271,7 @@ def internal_error_verdict(
     """Best effort: leave an `inconclusive` verdict saying the harness failed. False if it could not."""
     now = _now()
     doc = {
-        "schema": "harness.verdict/v1.1",
+        "schema": SCHEMA_ID,
         "verdict": "inconclusive",
         "phase": phase or "unknown",
         "target": target or {"base_url": None, "stack": "external", "version": None},

@@ -87,15 +87,22 @@ def _judge_control(label: str, status: int | None, detail: str) -> Control:
 
 
 def positive_controls(
-    doc: dict[str, Any], base_url: str, ws_base: str, ws_paths: list[str], *, token: str, timeout_s: float
+    doc: dict[str, Any],
+    base_url: str,
+    ws_base: str,
+    ws_paths: list[str],
+    *,
+    token: str,
+    timeout_s: float,
+    methods: tuple[str, ...] | None = None,
 ) -> list[Control]:
-    """Call every protected operation, and open every WebSocket path, with the real token: the probes prove
-    something only where the real token gets through."""
+    """Call every protected operation (of `methods`, default all), and open every WebSocket path, with the
+    real token: the probes prove something only where the real token gets through."""
     out: list[Control] = []
     headers = {"Authorization": f"Bearer {token}"}
     with requests.Session() as session:
         for op in operations(doc):
-            if not op.secured:
+            if not op.secured or (methods is not None and op.method not in methods):
                 continue
             req = request_for(op, doc, base_url)
             try:
