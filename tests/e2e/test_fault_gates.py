@@ -57,14 +57,18 @@ def test_a_starved_load_run_is_missing_never_go(harness):
 
 
 def test_an_expired_certificate_trips_security_tls(harness):
-    gate(harness, CASES["tls_expired"], "--phase", "pr")
+    got = gate(harness, CASES["tls_expired"], "--phase", "pr")
+    assert got["security.tls"] == "fail"
 
 
 def test_bad_manifests_and_a_critical_vulnerability_trip_the_trivy_gates(harness):
     manifests, vulnerable = CASES["bad_manifest"], CASES["vulnerable_dependency"]
     both = FaultCase("both", "options", manifests.gates + vulnerable.gates, "both", options={})
-    gate(harness, both, "--phase", "internal", **manifests.env(), **vulnerable.env())
+    got = gate(harness, both, "--phase", "internal", **manifests.env(), **vulnerable.env())
+    assert (got["security.trivy_high_critical"], got["security.trivy_vulns"]) == ("fail", "fail")
 
 
 def test_a_broken_link_target_trips_the_stateful_contract(harness):
-    gate(harness, CASES["session_messages_404"], "--phase", "pr")
+    got = gate(harness, CASES["session_messages_404"], "--phase", "pr")
+    assert got["contract.openapi.stateful"] == "fail"
+    assert got["contract.openapi"] == "pass"  # each operation alone is fine: only following the link shows it

@@ -222,6 +222,9 @@ def test_paths_safety_and_history_switches_come_from_env(tmp_path):
         ("https://staging.example.com", False),
         ("http://10.0.0.5:8000", False),
         ("http://127.0.0.1.example.com", False),
+        ("http://127.8.9.10", True),
+        ("http://LOCALHOST", True),
+        ("http://orchestra.staging.example", False),
     ],
 )
 def test_loopback_is_recognised_without_dns(url, loopback):

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import pytest
 
 from harness.evidence import Evidence
-from harness.net import is_loopback
 from harness.policy import load_policy
 from harness.security import tls
 from harness.security.errors import ReportFileError
@@ -58,23 +57,6 @@ def gate_status(gate_id: str, record: Evidence) -> tuple[str, str]:
 
 
 # -- TLS -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "loopback"),
-    [
-        ("http://127.0.0.1:8000", True),
-        ("http://127.8.9.10", True),
-        ("http://[::1]:8000", True),
-        ("http://localhost:1", True),
-        ("http://LOCALHOST", True),
-        ("http://10.0.0.5", False),
-        ("http://orchestra.staging.example", False),
-        ("http://127.0.0.1.example.com", False),
-    ],
-)
-def test_loopback_is_decided_from_the_url_alone(url, loopback):
-    assert is_loopback(url) is loopback
 
 
 def test_a_plain_http_loopback_target_is_not_applicable_never_a_pass(tmp_path):
