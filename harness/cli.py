@@ -60,6 +60,10 @@ def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any
 
 
 def _load(suite_flags: dict[str, dict[str, Any]] | None, flags: dict[str, Any]) -> Any:
+    if "allow_unsafe" in flags:  # an absent flag leaves HARNESS_ALLOW_UNSAFE to decide
+        flags["allow_unsafe"] = True if flags["allow_unsafe"] else None
+    if flags.get("service_file") is not None:  # a path from a flag resolves against the cwd
+        flags["service_file"] = Path(flags["service_file"]).resolve()
     settings = load_settings(flags)
     if suite_flags:
         given = {
@@ -117,6 +121,21 @@ def _common(fn: Any) -> Any:
             type=int,
             default=None,
             help="Port for the local stack's app [env HARNESS_APP_PORT; default: a free one].",
+        ),
+        click.option(
+            "--service",
+            "service_file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="The service profile (service.toml) of the service under test [env HARNESS_SERVICE_FILE; "
+            "default: [tool.harness.service], else the reference app's].",
+        ),
+        click.option(
+            "--allow-unsafe",
+            is_flag=True,
+            default=False,
+            help="On a target the harness did not start, also call unsafe operations (POST/PUT/PATCH/DELETE) "
+            "[env HARNESS_ALLOW_UNSAFE]. Default: GET, HEAD and OPTIONS only.",
         ),
     ]
     for option in reversed(options):

@@ -145,7 +145,9 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
     from harness.contract.options import contract_options
     from harness.load.profiles import load_options_for
     from harness.security.options import security_options
+    from harness.service import profile_for
 
+    profile_for(settings)  # a bad service profile is one line now, not a check that fails later
     for suite, flags in settings.suite_flags.items():
         if flags and suite not in wanted:
             names = ", ".join(f"--{k.replace('_', '-')}" for k in flags)

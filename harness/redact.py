@@ -40,13 +40,28 @@ if TYPE_CHECKING:
 MASK = "***"
 MIN_SECRET_LENGTH = 8
 USER_SECRET_ENV = ("HARNESS_TOKEN", "HARNESS_ADMIN_TOKEN", "ZAP_API_KEY")
+_PROFILE_SECRET_ENV: list[str] = []  # the variables the service profile reads secrets from (declare_secret_env)
+_REMEMBERED: set[str] = set()  # secrets this process obtained at run time (tokens a login returned)
 
 
 # -- where secrets come from -------------------------------------------------------------------------------
+def declare_secret_env(names: Iterable[str]) -> None:
+    """The service profile's secret variables (its token and login credentials) are user secrets too."""
+    for name in names:
+        if name not in USER_SECRET_ENV and name not in _PROFILE_SECRET_ENV:
+            _PROFILE_SECRET_ENV.append(name)
+
+
+def remember_secret(value: str) -> None:
+    """A secret obtained at run time (a token from a login): every report of this process redacts it."""
+    if value:
+        _REMEMBERED.add(value)
+
+
 def user_secrets(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(variable, value) of every secret a user can hand the harness through the environment."""
     env = os.environ if env is None else env
-    return [(name, env[name]) for name in USER_SECRET_ENV if env.get(name)]
+    return [(name, env[name]) for name in (*USER_SECRET_ENV, *_PROFILE_SECRET_ENV) if env.get(name)]
 
 
 def check_user_secrets(env: Mapping[str, str] | None = None) -> None:
@@ -61,7 +76,7 @@ def check_user_secrets(env: Mapping[str, str] | None = None) -> None:
 
 def run_secrets(target: Target | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     """Every secret of a run: the target's own and the user-given ones, longest first, no duplicates."""
-    found = [v for _, v in user_secrets(env)] + (target.secrets() if target is not None else [])
+    found = [v for _, v in user_secrets(env)] + (target.secrets() if target is not None else []) + list(_REMEMBERED)
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
