@@ -9,6 +9,7 @@ import os
 from harness.config import Settings
 from harness.errors import ConfigError
 from harness.redact import MIN_SECRET_LENGTH, declare_secret_env
+from harness.service.operations import Scope
 from harness.service.profile import ServiceProfile, load_profile
 
 _CACHE: dict[str, ServiceProfile] = {}
@@ -32,3 +33,8 @@ def profile_for(settings: Settings) -> ServiceProfile:
         declare_secret_env(names)
         _CACHE[key] = profile
     return _CACHE[key]
+
+
+def scope_for(settings: Settings, ephemeral: bool) -> Scope:
+    """What this run may call on a target (ephemeral: the harness started it)."""
+    return Scope(profile_for(settings).operations, ephemeral=ephemeral, allow_unsafe=settings.allow_unsafe)
