@@ -217,6 +217,7 @@ def run_gate(settings: Settings) -> GateRun:
         notes.append(line)
     if selected is not None:
         notes.append(f"narrowed run: --suites {','.join(selected)}")
+    notes += exclusion_notes(records)
 
     decision = evaluate(phase, records, selected=selected, available=known, suite_errors=suite_errors)
     doc = verdict_document(
@@ -233,6 +234,18 @@ def run_gate(settings: Settings) -> GateRun:
         doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
         end_run(reports)
     return GateRun(doc, decision, reports)
+
+
+def exclusion_notes(records: list[Evidence]) -> list[str]:
+    """One note per reason the suites left operations out (the profile's exclusions, unsafe methods on a
+    target the harness did not start), naming them: the verdict says what it did not look at."""
+    by_reason: dict[str, list[str]] = {}
+    for r in records:
+        text = r.message.removeprefix("not applicable: ")
+        if r.outcome == "not_applicable" and text.startswith("excluded: "):
+            label = r.id.partition("[")[2].rstrip("]") or r.id
+            by_reason.setdefault(text.removeprefix("excluded: "), []).append(label)
+    return [f"excluded {len(ops)} operation(s): {', '.join(ops)}: {why}" for why, ops in by_reason.items()]
 
 
 def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> dict[str, Any]:

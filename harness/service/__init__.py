@@ -12,6 +12,8 @@ from harness.redact import MIN_SECRET_LENGTH, declare_secret_env
 from harness.service.operations import Scope
 from harness.service.profile import ServiceProfile, load_profile
 
+__all__ = ["Scope", "ServiceProfile", "profile_for", "scope_for"]
+
 _CACHE: dict[str, ServiceProfile] = {}
 
 
