@@ -124,6 +124,12 @@ class Auth(_Model):
     def _e(cls, v: str | None) -> str | None:
         return _env_name(v)
 
+    @model_validator(mode="after")
+    def _one(self) -> Auth:
+        if self.login is not None and "token_env" in self.model_fields_set:
+            raise ValueError("give token_env or login, not both")
+        return self
+
     @property
     def identity(self) -> Identity:
         return Identity(token_env=None if self.login else self.token_env, login=self.login)
