@@ -31,11 +31,11 @@ class AuthError(HarnessError):
 
 
 def _fill(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """A login body with every "{env:NAME}" replaced by the variable's value."""
+    """A login body with every "{env:NAME}" and "{secret:NAME}" replaced by the variable's value."""
     if isinstance(value, str):
 
         def sub(m: Any) -> str:
-            name = m.group(1)
+            name = m.group(2)
             if not env.get(name):
                 raise ConfigError(f"{where}: the login body needs the environment variable {name}, which is not set")
             return env[name]

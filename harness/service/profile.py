@@ -26,7 +26,8 @@ HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 BUILTIN_SMOKE = ("websocket", "metrics", "roundtrip", "store")  # the reference app's checks in code
 _OPERATION = re.compile(r"^(GET|HEAD|OPTIONS|POST|PUT|PATCH|DELETE|TRACE|\*) (/\S*)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PLACEHOLDER = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+# "{secret:NAME}": a secret from the environment (redacted from every report); "{env:NAME}": a plain value
+_PLACEHOLDER = re.compile(r"\{(env|secret):([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class _Model(BaseModel):
@@ -72,7 +73,8 @@ class Files(_Model):
 
 
 class Login(_Model):
-    """A login request that returns a token; its body may name environment variables: "{env:NAME}"."""
+    """A login request that returns a token; its body takes values from the environment: "{secret:NAME}" for
+    a secret (a password), "{env:NAME}" for a plain value (a user name)."""
 
     method: Literal["POST", "PUT", "GET"] = "POST"
     path: str
@@ -88,7 +90,8 @@ class Login(_Model):
         return _path(v)
 
     def env_names(self) -> list[str]:
-        return sorted(set(_PLACEHOLDER.findall(repr(self.json_body))))
+        """The variables holding secrets ("{secret:NAME}")."""
+        return sorted({name for kind, name in _PLACEHOLDER.findall(repr(self.json_body)) if kind == "secret"})
 
 
 class Identity(_Model):

@@ -198,7 +198,7 @@ def login_server():
 
 LOGIN = Login(
     path="/login",
-    json={"username": "{env:SVC_USER}", "password": "{env:SVC_PASSWORD}"},
+    json={"username": "{env:SVC_USER}", "password": "{secret:SVC_PASSWORD}"},
     token_field="data.access",
     expires_in_field="expires_in",
     refresh_margin=0.5,
@@ -216,6 +216,10 @@ def test_a_login_token_is_reused_then_refreshed_before_it_expires_and_is_a_secre
     assert {"issued-token-0000", "issued-token-0001"} <= set(run_secrets(env={}))
     source.invalidate()
     assert source.token() == "issued-token-0002"
+
+
+def test_only_secret_placeholders_are_secrets_of_the_run():
+    assert LOGIN.env_names() == ["SVC_PASSWORD"]
 
 
 def test_a_refused_login_and_a_missing_variable_are_one_line_each(login_server):
