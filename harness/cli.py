@@ -261,6 +261,23 @@ def phases(phase: str | None, policy_file: Path | None) -> None:
             click.echo(f"    {g.id:<32} {g.threshold_text():<12} {g.about}")
 
 
+@cli.command("service")
+@click.option(
+    "--service",
+    "service_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The profile to check [env HARNESS_SERVICE_FILE; default: the project's, else the reference app's].",
+)
+def service_command(service_file: Path | None) -> None:
+    """Validate a service profile and show what the harness will do with it (exit 0, or 64 with one line)."""
+    from harness.service import profile_for
+    from harness.service.describe import describe_profile
+
+    settings = _settings(service_file=Path(service_file).resolve() if service_file else None)
+    click.echo(describe_profile(profile_for(settings)))
+
+
 @cli.command()
 @click.argument("verdict_file", type=click.Path(path_type=Path), default=Path("reports/verdict.json"))
 def report(verdict_file: Path) -> None:

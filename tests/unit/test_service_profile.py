@@ -232,3 +232,13 @@ def test_a_refused_login_and_a_missing_variable_are_one_line_each(login_server):
     gone = TokenSource("http://127.0.0.1:9", login=LOGIN, env=ENV, timeout_s=2)
     with pytest.raises(AuthError, match="no answer from http://127.0.0.1:9/login"):
         gone.token()
+
+
+def test_harness_service_shows_what_will_be_called_and_what_will_be_not_applicable():
+    from harness.service.describe import describe_profile
+
+    text = describe_profile(load_file(Path(__file__).resolve().parents[2] / "examples/ledger/service.toml"))
+    assert "header Authorization: Token <token>; login POST /api/auth/login" in text
+    assert "secrets from LEDGER_ADMIN_PASSWORD" in text and "alice" not in text
+    assert "paths.websocket  (none)  -> N/A: smoke.websocket, contract.websocket, load.ws_connect_ratio" in text
+    assert "N/A: smoke.websocket, smoke.metrics, smoke.roundtrip, smoke.store" in text
