@@ -221,7 +221,7 @@ def site(http_stub) -> str:
 
 
 def test_the_crawl_counts_pages_and_responses_and_reports_what_it_could_not_parse(site):
-    crawl = collect(site, None, token=None, entry_paths=["/"], extra_urls=[f"{site}/openapi.json"], timeout_s=5)
+    crawl = collect(site, None, creds=None, entry_paths=["/"], extra_urls=[f"{site}/openapi.json"], timeout_s=5)
     fetched = sorted(e.url.removeprefix(site) for e in crawl.exchanges)
     assert fetched == ["/", "/before", "/broken", "/docs", "/openapi.json"]  # /after sits behind the parse error
     assert (crawl.pages, crawl.responses) == (5, 5)
