@@ -6,15 +6,20 @@ controls (the real second service is examples/ledger, in tests/e2e)."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness.evidence import Evidence
 from harness.security.auth import check_http, check_roles, control_problem, positive_controls
 from harness.security.findings import Finding
 from harness.security.report import Reports
@@ -22,6 +27,8 @@ from harness.service.auth import PLACEHOLDER, Credentials, TokenSource, credenti
 from harness.service.operations import Scope
 from harness.service.profile import Auth, Identity, Login, Operations
 from harness.target import Target
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SECURED = [{"token": []}]
 DOC = {
@@ -86,6 +93,8 @@ class Service:
             if body.get("password") != f"{body.get('username')}-password-1" or body.get("username") not in users:
                 return 401, {"detail": "bad credentials"}
             return 200, {"access": self.issue(users[body["username"]]), "expires_in": 60}
+        if path == "/openapi.json":
+            return 200, DOC
         if path in ("/health", "/feed"):
             return 200, {"ok": True}
         role = self.tokens.get(self.token_of(headers, query, cookies) or "")
@@ -287,3 +296,71 @@ def test_no_report_of_the_security_suite_carries_a_token_from_a_login(service, t
     doc = json.loads((reports.dir / "findings" / "auth.json").read_text())
     assert doc["findings"][0]["evidence"] == "Authorization: Token ***"
     assert doc["repro"] == ["-H", f'"Authorization: Token {PLACEHOLDER}"']
+
+
+PROFILE = """
+name = "ledger-like"
+[paths]
+openapi = "/openapi.json"
+health = "/health"
+[auth]
+prefix = "Token "
+[auth.login]
+path = "/login"
+json = { username = "alice", password = "{env:ALICE_PASSWORD}" }
+token_field = "access"
+[auth.low_privilege.login]
+path = "/login"
+json = { username = "bob", password = "{env:BOB_PASSWORD}" }
+token_field = "access"
+[operations]
+public = ["GET /health"]
+optional_auth = ["GET /feed"]
+admin_only = ["DELETE /accounts/{account_id}", "POST /admin/reset"]
+"""
+
+
+def run_auth_check(target: Target, tmp_path: Path) -> tuple[Evidence, dict[str, Any]]:
+    """tests/security/test_auth.py as the gate runs it, with the profile above -> (record, findings/auth.json)."""
+    (tmp_path / "service.toml").write_text(PROFILE)
+    evidence = tmp_path / "reports" / "evidence.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "PYTEST_", "ZAP_"))}
+    env.update(ENV_OK, HARNESS_TARGET_JSON=target.to_json(), HARNESS_SERVICE_FILE=str(tmp_path / "service.toml"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/security/test_auth.py", "-q", "--harness-evidence", str(evidence)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    records = [Evidence.from_dict(r) for r in json.loads(evidence.read_text())["records"]]
+    assert records, done.stdout[-2000:]
+    return records[0], json.loads((tmp_path / "reports/security/findings/auth.json").read_text())
+
+
+def test_the_auth_check_with_a_profile_on_an_external_target_calls_only_safe_operations(service, tmp_path):
+    """No token in the environment: the profile's logins. Only GET reaches the service (and the logins);
+    the unsafe operations, admin-only ones among them, are listed as skipped with the reason."""
+    state, base = service
+    rec, doc = run_auth_check(Target(base), tmp_path)
+    assert rec.outcome == "passed", rec.message
+    assert {m for m, path, *_ in state.received if path != "/login"} == {"GET"}
+    assert state.logins == 1  # alice; bob's token is not needed: no admin-only operation may be called here
+    skipped = {s["operation"]: s["reason"] for s in doc["skipped"]}
+    assert set(skipped) == {"POST /accounts", "DELETE /accounts/{account_id}", "POST /admin/reset", "GET /feed"}
+    assert "POST is unsafe and the harness did not start this target" in skipped["POST /admin/reset"]
+    assert doc["admin_only_operations"] == list(ADMIN_ONLY) and rec.measurements["auth_role_probes"] == 0
+    assert not any("Bearer" in str(h) for _, _, h, _, _ in state.received)
+
+
+def test_the_auth_check_on_a_harness_started_target_fails_a_role_bypass(service, tmp_path):
+    state, base = service
+    state.role_bypass = True
+    rec, doc = run_auth_check(Target(base, ephemeral=True), tmp_path)
+    assert rec.outcome == "failed", rec.message
+    assert "auth.role_separation" in rec.message and rec.measurements["auth_role_probes"] == 2
+    bad = sorted(f["details"]["operation"] for f in doc["findings"] if f["rule_id"] == "auth.role_separation")
+    assert bad == sorted(ADMIN_ONLY)
+    assert {m for m, *_ in state.received} >= {"DELETE", "POST"}  # everything is called on a stack of its own
