@@ -19,13 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness.credentials import credentials_problem
 from harness.evidence import Evidence
 from harness.security.auth import check_http, check_roles, control_problem, positive_controls
 from harness.security.findings import Finding
 from harness.security.report import Reports
 from harness.service.auth import PLACEHOLDER, Credentials, TokenSource, credentials_for
 from harness.service.operations import Scope
-from harness.service.profile import Auth, Identity, Login, Operations
+from harness.service.profile import Auth, Identity, Login, Operations, Profile, ServiceProfile
 from harness.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,7 @@ class Service:
             if body.get("password") != f"{body.get('username')}-password-1" or body.get("username") not in users:
                 return 401, {"detail": "bad credentials"}
             return 200, {"access": self.issue(users[body["username"]]), "expires_in": 60}
-        if path == "/openapi.json":
+        if path in ("/openapi.json", "/api/schema.json"):
             return 200, DOC
         if path in ("/health", "/feed"):
             return 200, {"ok": True}
@@ -364,3 +365,40 @@ def test_the_auth_check_on_a_harness_started_target_fails_a_role_bypass(service,
     bad = sorted(f["details"]["operation"] for f in doc["findings"] if f["rule_id"] == "auth.role_separation")
     assert bad == sorted(ADMIN_ONLY)
     assert {m for m, *_ in state.received} >= {"DELETE", "POST"}  # everything is called on a stack of its own
+
+
+def _profile(**auth: Any) -> ServiceProfile:
+    data = Profile.model_validate(
+        {"name": "ledger-like", "paths": {"openapi": "/api/schema.json"}, "auth": {"prefix": "Token ", **auth}}
+    )
+    return ServiceProfile(data, "service.toml", ROOT)
+
+
+def test_the_credentials_preflight_uses_the_profiles_document_scheme_and_login(service, monkeypatch):
+    state, base = service
+    alice = {
+        "path": "/login",
+        "json": {"username": "alice", "password": "{env:ALICE_PASSWORD}"},
+        "token_field": "access",
+    }
+    monkeypatch.setenv("ALICE_PASSWORD", "alice-password-1")
+    assert credentials_problem(Target(base), 5, _profile(login=alice), EXTERNAL) is None
+    assert ("GET", "/api/schema.json") in [(m, p) for m, p, *_ in state.received]
+    assert {m for m, path, *_ in state.received if path != "/login"} == {"GET"}  # safe operations only
+    assert all(h.get("Authorization", "Token ").startswith("Token ") for _, _, h, _, _ in state.received)
+
+    monkeypatch.setenv("ALICE_PASSWORD", "not-alices-password")
+    line = credentials_problem(Target(base), 5, _profile(login=alice), EXTERNAL)
+    assert line.startswith(f"the harness could not log in to {base}: service profile auth.login (POST /login)")
+    assert "answered HTTP 401" in line and "reads ALICE_PASSWORD" in line and "\n" not in line
+    monkeypatch.delenv("ALICE_PASSWORD")
+    line = credentials_problem(Target(base), 5, _profile(login=alice), EXTERNAL)
+    assert "needs the environment variable ALICE_PASSWORD, which is not set" in line
+
+    monkeypatch.setenv("LEDGER_TOKEN", "a-token-the-service-never-issued")
+    line = credentials_problem(Target(base), 5, _profile(token_env="LEDGER_TOKEN"), EXTERNAL)
+    assert "credentials were refused by" in line and "(GET /accounts: HTTP 401)" in line
+    assert line.endswith("set LEDGER_TOKEN to a token the target accepts")
+    monkeypatch.delenv("LEDGER_TOKEN")
+    line = credentials_problem(Target(base), 5, _profile(token_env="LEDGER_TOKEN"), EXTERNAL)
+    assert "has no credentials for" in line and line.endswith("set LEDGER_TOKEN")
