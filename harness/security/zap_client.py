@@ -86,7 +86,7 @@ def zap_scan(
     safe_only: bool = False,
 ) -> ZapResult:
     """Run a baseline-style passive scan with the daemon; ZapUnavailable (one line) on any failure.
-    auth_header: (name, value) ZAP adds to its requests, e.g. ("Authorization", "Token <jwt>")."""
+    auth_header: the (name, value) header ZAP adds to its requests, as the service profile's auth makes it."""
     zap = BoundedZAP(api_url, api_key, request_timeout_s)
     deadline = time.monotonic() + timeout_s
     notes: list[str] = []

@@ -125,6 +125,9 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             "controls": [c.row() for c in controls + roles.controls],
             "probes": probe_rows(everything),
             "skipped": list(skipped_rows.values()),
+            "role_separation": "checked"
+            if low_credentials is not None
+            else "not checked: the service profile has no auth.low_privilege identity",
             "scope": "everything (the harness started the target)"
             if target.ephemeral
             else ("safe and allowed operations" if not run_scope.allow_unsafe else "every operation (--allow-unsafe)"),

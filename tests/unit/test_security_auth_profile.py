@@ -402,3 +402,15 @@ def test_the_credentials_preflight_uses_the_profiles_document_scheme_and_login(s
     monkeypatch.delenv("LEDGER_TOKEN")
     line = credentials_problem(Target(base), 5, _profile(token_env="LEDGER_TOKEN"), EXTERNAL)
     assert "has no credentials for" in line and line.endswith("set LEDGER_TOKEN")
+
+
+def test_no_auth_scheme_is_written_into_the_security_suite_or_the_credentials_preflight():
+    """Every credential the security suite sends comes from the service profile (harness.service.auth)."""
+    files = [*sorted((ROOT / "harness" / "security").glob("*.py")), ROOT / "harness" / "credentials.py"]
+    files += sorted((ROOT / "tests" / "security").glob("*.py"))
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text()
+        assert "Bearer" not in text and '"Authorization"' not in text.replace('("Authorization", "Token <jwt>")', ""), (
+            path
+        )
