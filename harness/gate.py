@@ -22,6 +22,7 @@ from harness.redact import redact_data, redact_text, run_secrets
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
+from harness.service import profile_for, scope_for
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import SCHEMA_ID, Decision, evaluate, verdict_document
@@ -190,7 +191,13 @@ def run_gate(settings: Settings) -> GateRun:
         with running(stack) as target:
             target_info = target.public()
             secrets = run_secrets(target)
-            refused = None if target.ephemeral else credentials_problem(target, settings.external_timeout_s)
+            refused = (
+                None
+                if target.ephemeral
+                else credentials_problem(
+                    target, settings.external_timeout_s, profile_for(settings), scope_for(settings, False)
+                )
+            )
             if refused is not None:  # our configuration is wrong, not the build: inconclusive, nothing judged
                 suite_errors = dict.fromkeys(wanted, refused)
                 notes.append(f"credentials: {refused}")
