@@ -32,7 +32,7 @@ def _token_env(profile: ServiceProfile) -> str:
     """What the user sets to give the harness its token (or the login's variables)."""
     login = profile.auth.login
     if login is not None:
-        names = login.env_names()
+        names = login.variables()
         return f"the variables its login body reads ({', '.join(names)})" if names else "auth.login"
     return profile.auth.token_env or "HARNESS_TOKEN"
 
@@ -74,7 +74,7 @@ def credentials_problem(
         )
     except HarnessError as exc:  # the login was refused, unreachable or answered without a token
         login = profile.auth.login
-        names = ", ".join(login.env_names()) if login is not None else ""
+        names = ", ".join(login.variables()) if login is not None else ""
         where = f" (the {profile.describe()} reads {names})" if names else f" ({profile.describe()})"
         return f"the harness could not log in to {target.base_url}: {exc}{where}"
     if not controls or not all(c.result == "refused" for c in controls):

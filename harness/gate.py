@@ -198,6 +198,7 @@ def run_gate(settings: Settings) -> GateRun:
                     target, settings.external_timeout_s, profile_for(settings), scope_for(settings, False)
                 )
             )
+            secrets = run_secrets(target)  # with the token the credentials check's login returned, if any
             if refused is not None:  # our configuration is wrong, not the build: inconclusive, nothing judged
                 suite_errors = dict.fromkeys(wanted, refused)
                 notes.append(f"credentials: {refused}")

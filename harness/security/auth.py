@@ -215,7 +215,7 @@ def _token_hint(creds: Credentials | None) -> str:
     ident = creds.auth.low_privilege if low else creds.auth.identity
     login = creds.source.login
     if login is not None:
-        names = ", ".join(login.env_names()) or "its body"
+        names = ", ".join(login.variables()) or "its body"
         return f"check the {'low-privilege ' if low else ''}login ({login.method} {login.path}) credentials: {names}"
     name = (ident.token_env if ident is not None else None) or "HARNESS_TOKEN"
     return f"set {name} to a token the target accepts"

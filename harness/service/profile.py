@@ -89,6 +89,10 @@ class Login(_Model):
     def _p(cls, v: str) -> str | None:
         return _path(v)
 
+    def variables(self) -> list[str]:
+        """Every variable the login body reads ("{env:NAME}" and "{secret:NAME}"), for messages."""
+        return sorted({name for _, name in _PLACEHOLDER.findall(repr(self.json_body))})
+
     def env_names(self) -> list[str]:
         """The variables holding secrets ("{secret:NAME}")."""
         return sorted({name for kind, name in _PLACEHOLDER.findall(repr(self.json_body)) if kind == "secret"})
