@@ -72,6 +72,7 @@ class Tokens:
     _lock = threading.Lock()
     _source = None
     _failed_at = 0.0
+    _logged = 0  # logins written to the auth log
 
     @classmethod
     def current(cls, host: str) -> str:
@@ -89,14 +90,15 @@ class Tokens:
         source = cls._source
         if time.monotonic() - cls._failed_at < 1.0:  # a refused login is not asked again at once by every user
             return ""
-        before = source.logins
         try:
             token = source.token() or ""
         except Exception as exc:  # noqa: BLE001 - an AuthError or ConfigError: said once per try, then no token
             cls._failed_at = time.monotonic()
             _auth_event("login_failed", error=str(exc)[:300])
             return ""
-        if source.logins != before:
+        with cls._lock:  # each login once, whichever user's call made it
+            new, cls._logged = source.logins - cls._logged, source.logins
+        for _ in range(new):
             _auth_event("login")
         return token
 
