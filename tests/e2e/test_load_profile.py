@@ -4,7 +4,8 @@ errors").
 
 The service is a small HTTP server started by the test on loopback (an external target: `harness load
 --target`, allowed because it is loopback), with the second example service's contract: login at
-POST /api/auth/login answering {"access", "expires_in"}, `Authorization: Token <token>` on /api/*, a health
+POST /api/auth/login answering {"access", "expires_in"}, `Authorization: Token <token>` on /api/* (or, in
+two variants, the token as a query parameter or a cookie, as the profile says), a health
 path of its own (/healthz), no WebSocket and no metrics. Its tokens live 2 s; the load runs 10 s. It counts
 what it received, so the test can say how many logins there were and that no unsafe method arrived.
 """
@@ -17,7 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -35,9 +38,7 @@ name = "token-service"
 [paths]
 health = "/healthz"
 [auth]
-scheme = "header"
-name = "Authorization"
-prefix = "Token "
+{auth}
 [auth.login]
 path = "/api/auth/login"
 json = {{ username = "alice", password = "{{env:TOKEN_SERVICE_PASSWORD}}" }}
@@ -62,14 +63,23 @@ auth = false
 """
 
 
+HEADER = 'scheme = "header"\nname = "Authorization"\nprefix = "Token "'
+SCHEMES = {  # how the profile says the token travels -> what the service reads
+    "header": HEADER,
+    "query": 'scheme = "query"\nname = "access_token"',
+    "cookie": 'scheme = "cookie"\nname = "session"',
+}
+
+
 class TokenService(ThreadingHTTPServer):
-    """Issues tokens that live `valid_s` (and says they live `says_s`), refuses expired ones with 401."""
+    """Issues tokens that live `valid_s` (and says they live `says_s`), refuses expired ones with 401; reads
+    the token where `scheme` says (`Authorization: Token <t>`, ?access_token=<t>, or the cookie session=<t>)."""
 
     daemon_threads = True
 
-    def __init__(self, valid_s: float, says_s: float) -> None:
+    def __init__(self, valid_s: float, says_s: float, scheme: str = "header") -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.valid_s, self.says_s = valid_s, says_s
+        self.valid_s, self.says_s, self.scheme = valid_s, says_s, scheme
         self.tokens: dict[str, float] = {}
         self.lock = threading.Lock()
         self.logins = 0
@@ -121,28 +131,38 @@ class Handler(BaseHTTPRequestHandler):
             self.server.logins += 1
         return self._send(200, {"access": token, "token_type": "Token", "expires_in": self.server.says_s})
 
+    def _token(self, query: str) -> str | None:
+        if self.server.scheme == "query":
+            return (parse_qs(query).get("access_token") or [None])[0]
+        if self.server.scheme == "cookie":
+            cookies = SimpleCookie(self.headers.get("Cookie") or "")
+            return cookies["session"].value if "session" in cookies else None
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        return token if scheme == "Token" else None
+
     def do_GET(self) -> None:
         self._count()
-        if self.path == "/healthz":
+        path, _, query = self.path.partition("?")
+        if path == "/healthz":
             return self._send(200, {"status": "ok"})
-        if self.path not in ("/api/accounts", "/api/rates"):
+        if path not in ("/api/accounts", "/api/rates"):
             return self._send(404, {"detail": "not found"})
-        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        token = self._token(query)
         with self.server.lock:
-            until = self.server.tokens.get(token) if scheme == "Token" else None
+            until = self.server.tokens.get(token) if token else None
             if until is not None and until <= time.monotonic():
                 self.server.expired += 1
         if until is None or until <= time.monotonic():
             return self._send(401, {"detail": "missing, unknown or expired token"})
-        return self._send(200, {"accounts": []} if self.path == "/api/accounts" else {"EUR": 1.0})
+        return self._send(200, {"accounts": []} if path == "/api/accounts" else {"EUR": 1.0})
 
 
 @pytest.fixture
 def service_factory():
     made: list[TokenService] = []
 
-    def make(valid_s: float, says_s: float) -> TokenService:
-        made.append(TokenService(valid_s, says_s))
+    def make(valid_s: float, says_s: float, scheme: str = "header") -> TokenService:
+        made.append(TokenService(valid_s, says_s, scheme))
         return made[-1]
 
     yield make
@@ -150,9 +170,9 @@ def service_factory():
         s.close()
 
 
-def run_load(tmp_path, url: str, margin: float, password: str = PASSWORD):
+def run_load(tmp_path, url: str, margin: float, password: str = PASSWORD, scheme: str = "header"):
     profile = tmp_path / "service.toml"
-    profile.write_text(PROFILE.format(margin=margin))
+    profile.write_text(PROFILE.format(margin=margin, auth=SCHEMES[scheme]))
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY)
     reports = tmp_path / "reports"
@@ -176,18 +196,20 @@ def judged(reports) -> tuple[dict, dict, dict]:
 
 
 @pytest.mark.parametrize(
-    ("valid_s", "says_s", "margin"),
+    ("valid_s", "says_s", "margin", "scheme"),
     [
-        (TTL_S, TTL_S, 0.25),  # refreshed before expiry
-        (TTL_S, 2 * TTL_S, 0.0),  # the service refuses tokens before the time it said: 401, refresh, retry
+        (TTL_S, TTL_S, 0.25, "header"),  # refreshed before expiry
+        (TTL_S, 2 * TTL_S, 0.0, "header"),  # the service refuses tokens before the time it said: 401, retry
+        (TTL_S, TTL_S, 0.25, "query"),
+        (TTL_S, TTL_S, 0.25, "cookie"),
     ],
-    ids=["refresh-before-expiry", "refused-early-401-retry"],
+    ids=["refresh-before-expiry", "refused-early-401-retry", "query-parameter", "cookie"],
 )
 def test_tokens_expiring_during_the_run_are_refreshed_without_errors(
-    tmp_path, service_factory, valid_s, says_s, margin
+    tmp_path, service_factory, valid_s, says_s, margin, scheme
 ):
-    service = service_factory(valid_s, says_s)
-    done, reports = run_load(tmp_path, service.url, margin)
+    service = service_factory(valid_s, says_s, scheme)
+    done, reports = run_load(tmp_path, service.url, margin, scheme=scheme)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "Traceback" not in out
