@@ -63,6 +63,30 @@ auth = false
 """
 
 
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "token service", "version": "1"},
+    "components": {"securitySchemes": {"TokenAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}}},
+    "security": [{"TokenAuth": []}],
+    "paths": {
+        "/healthz": {"get": {"security": [], "responses": {"200": {"description": "up"}}}},
+        "/api/auth/login": {"post": {"security": [], "responses": {"200": {"description": "a token"}}}},
+        "/api/accounts": {
+            "get": {"responses": {"200": {"description": "the accounts"}}},
+            "post": {"responses": {"201": {"description": "created"}}},
+        },
+        "/api/accounts/{account_id}": {
+            "get": {
+                "parameters": [
+                    {"in": "path", "name": "account_id", "required": True, "schema": {"type": "integer"}, "example": 7}
+                ],
+                "responses": {"200": {"description": "one account"}},
+            },
+            "delete": {"responses": {"204": {"description": "deleted"}}},
+        },
+        "/api/rates": {"get": {"responses": {"200": {"description": "the rates"}}}},
+    },
+}
 HEADER = 'scheme = "header"\nname = "Authorization"\nprefix = "Token "'
 SCHEMES = {  # how the profile says the token travels -> what the service reads
     "header": HEADER,
@@ -145,7 +169,9 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/healthz":
             return self._send(200, {"status": "ok"})
-        if path not in ("/api/accounts", "/api/rates"):
+        if path == "/api/openapi.json":
+            return self._send(200, OPENAPI)
+        if path not in ("/api/accounts", "/api/rates", "/api/accounts/7"):
             return self._send(404, {"detail": "not found"})
         token = self._token(query)
         with self.server.lock:
@@ -170,9 +196,13 @@ def service_factory():
         s.close()
 
 
-def run_load(tmp_path, url: str, margin: float, password: str = PASSWORD, scheme: str = "header"):
+def run_load(tmp_path, url: str, margin: float, password: str = PASSWORD, scheme: str = "header", openapi=False):
     profile = tmp_path / "service.toml"
-    profile.write_text(PROFILE.format(margin=margin, auth=SCHEMES[scheme]))
+    text = PROFILE.format(margin=margin, auth=SCHEMES[scheme])
+    if openapi:  # the same service, its traffic generated from its OpenAPI document
+        text = text.replace('health = "/healthz"', 'health = "/healthz"\nopenapi = "/api/openapi.json"')
+        text = text.split("[load]")[0] + '[load]\ntraffic = "openapi"\n'
+    profile.write_text(text)
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY)
     reports = tmp_path / "reports"
@@ -254,3 +284,22 @@ def test_a_refused_login_is_no_go_on_the_error_gate(tmp_path, service_factory):
     rows = {e["name"]: e for e in summary["endpoints"]}
     assert rows["GET /api/accounts"]["failures"] == rows["GET /api/accounts"]["requests"] > 0
     assert rows["GET /healthz"]["failures"] == 0
+
+
+def test_openapi_traffic_is_generated_from_the_services_document(tmp_path, service_factory):
+    service = service_factory(TTL_S, TTL_S)
+    done, reports = run_load(tmp_path, service.url, 0.25, openapi=True)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    doc, statuses, summary = judged(reports)
+    assert doc["verdict"] == "go", doc["reasons"]
+    assert statuses["load.ws_connect_ratio"] == "not_applicable"
+    assert summary["traffic"]["kind"] == "openapi"
+    names = {e["name"]: e["requests"] for e in summary["endpoints"]}
+    # the document's GET operations, the path parameter from its example (7); no unsafe method, no login call
+    assert set(names) == {"GET /healthz", "GET /api/accounts", "GET /api/accounts/{account_id}", "GET /api/rates"}
+    assert all(n > 0 for n in names.values()) and summary["failures"] == [], summary["failures"]
+    excluded = "\n".join(summary["traffic"]["excluded"])
+    for op in ("POST /api/auth/login", "POST /api/accounts", "DELETE /api/accounts/{account_id}"):
+        assert f"{op}: traffic = 'openapi' sends only GET and HEAD" in excluded
+    assert set(service.methods) == {"GET", "POST"} and service.methods["POST"] == service.logins > 1
