@@ -8,6 +8,7 @@ Locust's own aggregate is kept beside them (aggregate_p50_ms ...).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,11 +65,13 @@ class LoadSummary:
     endpoints: list[Endpoint] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)  # requests, websocket_sessions (connects tried)
+    auth: dict[str, int] = field(default_factory=dict)  # logins, login_failures, retries_401 (not load traffic)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "measurements": self.measurements,
             "coverage": self.coverage,
+            "auth": self.auth,
             "missing": self.missing,
             "endpoints": [{**asdict(e), "error_ratio": e.error_ratio} for e in self.endpoints],
             "failures": [asdict(f) for f in self.failures],
@@ -174,3 +177,22 @@ def summarize_files(prefix: Path, min_requests: int) -> LoadSummary:
     except (KeyError, ValueError, csv.Error) as exc:
         return LoadSummary(missing=f"Locust's statistics in {stats} are unreadable ({exc})")
     return summarize(endpoints, total, failures, min_requests)
+
+
+def read_auth_log(path: Path) -> dict[str, int]:
+    """The Locust processes' auth log (one JSON line per event) -> counts: logins, login_failures, retries_401.
+
+    The logins are the token source's own requests (not Locust requests), so they are in no load statistic;
+    a 401 answer that was retried after a refresh is not either (the retry is): both are counted here."""
+    counts = {"logins": 0, "login_failures": 0, "retries_401": 0}
+    if not path.is_file():
+        return {}
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line).get("event")
+        except (ValueError, AttributeError):
+            continue
+        key = {"login": "logins", "login_failed": "login_failures", "retry_401": "retries_401"}.get(event)
+        if key:
+            counts[key] += 1
+    return counts

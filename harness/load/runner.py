@@ -29,7 +29,8 @@ from typing import Any
 
 from harness.errors import ExitCode, HarnessError
 from harness.load.profiles import Profile
-from harness.load.results import LoadSummary, summarize_files
+from harness.load.results import LoadSummary, read_auth_log, summarize_files
+from harness.load.traffic import reference_plan
 from harness.net import is_loopback
 from harness.process import cleanup, handling_signals, log_tail, shielded, spawn, stop_group
 from harness.redact import redact_file
@@ -38,6 +39,8 @@ from harness.stack.sweep import make_run_dir
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
 PROGRESS = "progress.jsonl"
+AUTH_LOG = "auth.jsonl"  # one line per login (and per 401 retried) in the Locust processes: not load traffic
+USER_CLASSES = {"chat": "ChatUser", "health": "HealthUser", "endpoints": "EndpointUser", "websocket": "WebSocketUser"}
 GRACE_S = 8.0
 
 
@@ -113,8 +116,10 @@ class LocustRunner:
         token: str | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         secrets: list[str] | None = None,
+        traffic: dict[str, Any] | None = None,
     ) -> None:
         self.profile = profile
+        self.traffic = traffic if traffic is not None else reference_plan(profile.weights)
         self.base_url = base_url.rstrip("/")
         self.locustfile = locustfile
         self.out_dir = out_dir
@@ -165,7 +170,16 @@ class LocustRunner:
             argv += ["--master", "--expect-workers", str(p.workers), "--expect-workers-max-wait", "30"]
         elif p.processes != 1:
             argv += ["--processes", str(p.processes)]
-        return argv + p.user_classes
+        return argv + self.user_classes
+
+    @property
+    def user_classes(self) -> list[str]:
+        """The locustfile's user classes this traffic runs."""
+        return [USER_CLASSES[u] for u in self.traffic["users"]]
+
+    def plan(self) -> dict[str, Any]:
+        """HARNESS_LOAD_PLAN: the load profile's shape and the service profile's traffic (no secret in it)."""
+        return {**self.profile.plan(), "traffic": self.traffic}
 
     def worker_argv(self, port: int) -> list[str]:
         return self._common() + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
@@ -174,8 +188,9 @@ class LocustRunner:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env.update(
-            HARNESS_LOAD_PLAN=json.dumps(self.profile.plan()),
+            HARNESS_LOAD_PLAN=json.dumps(self.plan()),
             HARNESS_LOAD_PROGRESS=str(self.out_dir / PROGRESS),
+            HARNESS_LOAD_AUTH_LOG=str(self.out_dir / AUTH_LOG),
             PYTHONUNBUFFERED="1",
         )
         env.pop("HARNESS_LOAD_TOKEN", None)
@@ -193,6 +208,7 @@ class LocustRunner:
         for old in self.out_dir.glob(f"{PREFIX}*"):
             old.unlink()
         (self.out_dir / PROGRESS).unlink(missing_ok=True)
+        (self.out_dir / AUTH_LOG).unlink(missing_ok=True)
 
     def _pump(self) -> None:
         path = self.out_dir / PROGRESS
@@ -266,4 +282,5 @@ class LocustRunner:
         if code != 0:
             raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
+        summary.auth = read_auth_log(self.out_dir / AUTH_LOG)
         return LocustRun(self.out_dir, code, seconds, summary)

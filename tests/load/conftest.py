@@ -49,7 +49,7 @@ def load_run(target, load_config: LoadOptions, load_reports: Path, pytestconfig:
         else:
             tw.line(text)
 
-    result = run_once(target, load_config, load_reports, show)
+    result = run_once(target, load_config, load_reports, show, settings=_settings(pytestconfig))
     if result.get("error"):
         pytest.fail(f"the load run could not be judged: {result['error']}", pytrace=False)
     return result

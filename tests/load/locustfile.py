@@ -1,9 +1,17 @@
-"""AI Orchestra's traffic for Locust: authenticated chat calls, health probes and WebSocket sessions.
+"""The load traffic for Locust: the reference app's users (authenticated chat calls, health probes and
+WebSocket sessions), or the endpoints of the service profile's [load] table (listed, or generated from
+its OpenAPI document: harness/load/traffic.py).
 
 Run only by harness.load.runner, in Locust's own process(es): `import locust` monkey-patches gevent,
 so this file must never be imported into the pytest process. The mix (user weights, think time,
-timeouts) comes from the load profile (harness/load/profiles.py) in HARNESS_LOAD_PLAN; the API
-token comes in HARNESS_LOAD_TOKEN (never on the command line, where `ps` would show it).
+timeouts) and the traffic (which users, which endpoints, how the token is carried, the login request)
+come in HARNESS_LOAD_PLAN; a static token in HARNESS_LOAD_TOKEN, a login's credentials in the environment
+variables the profile names (never on the command line, where `ps` would show them).
+
+A login token is requested here, in each Locust process, by the harness's own token source
+(harness.service.auth.TokenSource), and requested again before it expires; a 401 answer makes one refresh
+and one retry. The login requests and the 401 answers that were retried are not Locust requests: they are
+in no statistic the gates judge, and are counted in HARNESS_LOAD_AUTH_LOG instead.
 
 Failures that never got an answer from the server (refused, reset, timed out) are reported with an
 error text starting "no answer", so the harness can tell "the target is gone" from "the target
@@ -14,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import threading
 import time
 import uuid
 from collections import deque
@@ -27,6 +37,10 @@ from locust.runners import MasterRunner, WorkerRunner
 PLAN: dict = json.loads(os.environ.get("HARNESS_LOAD_PLAN") or "{}")
 TOKEN = os.environ.get("HARNESS_LOAD_TOKEN", "")
 WEIGHTS: dict = PLAN.get("weights", {"chat": 6, "health": 3, "websocket": 1})
+TRAFFIC: dict = PLAN.get("traffic") or {}
+AUTH: dict = TRAFFIC.get("auth") or {"scheme": "header", "name": "Authorization", "prefix": "Bearer ", "login": None}
+WS_PLAN: dict = TRAFFIC.get("websocket") or {"path": "/chat/ws/{user_id}/{session_id}", "protocol": "reference"}
+AUTH_LOG = os.environ.get("HARNESS_LOAD_AUTH_LOG")
 WAIT_S: list = PLAN.get("wait_s", [0.0, 0.0])
 TIMEOUT_S = float(PLAN.get("request_timeout_s", 10.0))
 PROGRESS_FILE = os.environ.get("HARNESS_LOAD_PROGRESS")
@@ -44,6 +58,83 @@ class NoAnswer(Exception):
     """The server never answered: connection refused, reset, closed or timed out."""
 
 
+def _auth_event(event: str, **detail) -> None:
+    """One line of the auth log (logins and retried 401s are not load traffic: they are counted here)."""
+    if AUTH_LOG:
+        with open(AUTH_LOG, "a") as fh:
+            fh.write(json.dumps({"event": event, "pid": os.getpid(), "t": round(time.time(), 3), **detail}) + "\n")
+
+
+class Tokens:
+    """This process's token: the static one (HARNESS_LOAD_TOKEN), or the profile's login, done here and
+    refreshed before the token expires (one source shared by the process's users)."""
+
+    _lock = threading.Lock()
+    _source = None
+    _failed_at = 0.0
+    _logged = 0  # logins written to the auth log
+
+    @classmethod
+    def current(cls, host: str) -> str:
+        login = AUTH.get("login")
+        if AUTH.get("scheme") == "none":
+            return ""
+        if not login:
+            return TOKEN
+        with cls._lock:
+            if cls._source is None:
+                from harness.service.auth import TokenSource
+                from harness.service.profile import Login
+
+                cls._source = TokenSource(host.rstrip("/"), login=Login.model_validate(login), timeout_s=TIMEOUT_S)
+        source = cls._source
+        if time.monotonic() - cls._failed_at < 1.0:  # a refused login is not asked again at once by every user
+            return ""
+        try:
+            token = source.token() or ""
+        except Exception as exc:  # noqa: BLE001 - an AuthError or ConfigError: said once per try, then no token
+            cls._failed_at = time.monotonic()
+            _auth_event("login_failed", error=str(exc)[:300])
+            return ""
+        with cls._lock:  # each login once, whichever user's call made it
+            new, cls._logged = source.logins - cls._logged, source.logins
+        for _ in range(new):
+            _auth_event("login")
+        return token
+
+    @classmethod
+    def refreshable(cls) -> bool:
+        return bool(AUTH.get("login")) and AUTH.get("scheme") != "none"
+
+    @classmethod
+    def refused(cls, host: str, used: str) -> str:
+        """The service refused `used` (401): a new token, unless another user already got one."""
+        if cls._source is not None and cls.current(host) == used:
+            cls._source.invalidate()
+        return cls.current(host)
+
+
+def _carry(token: str) -> dict:
+    """Request arguments (headers, params, cookies as a header) carrying token as the profile says."""
+    if not token:
+        return {}
+    scheme, name = AUTH.get("scheme", "header"), AUTH.get("name", "Authorization")
+    if scheme == "header":
+        return {"headers": {name: f"{AUTH.get('prefix', '')}{token}"}}
+    if scheme == "query":
+        return {"params": {name: token}}
+    if scheme == "cookie":
+        return {"headers": {"Cookie": f"{name}={token}"}}
+    return {}
+
+
+def _merge(kwargs: dict, extra: dict) -> dict:
+    out = dict(kwargs)
+    for key, value in extra.items():
+        out[key] = {**(out.get(key) or {}), **value}
+    return out
+
+
 class _Api(FastHttpUser):
     abstract = True
     wait_time = _think_time()
@@ -51,9 +142,26 @@ class _Api(FastHttpUser):
     connection_timeout = TIMEOUT_S
     insecure = False
 
+    def _call(self, method: str, path: str, *, name: str, auth: bool, ok=None, **kwargs) -> None:
+        """One request carrying the token (when auth), judged; a 401 makes one refresh and one retry,
+        and only the retry is a Locust request."""
+        token = Tokens.current(self.host) if auth else ""
+        resp = self.client.request(method, path, name=name, catch_response=True, **_merge(kwargs, _carry(token)))
+        if resp.status_code == 401 and auth and Tokens.refreshable():
+            _auth_event("retry_401", name=name)
+            token = Tokens.refused(self.host, token)
+            resp = self.client.request(method, path, name=name, catch_response=True, **_merge(kwargs, _carry(token)))
+        with resp:
+            self._judge(resp, ok)
+
     def _judge(self, resp, ok) -> None:
         if resp.status_code == 0:
             resp.failure(f"{NO_ANSWER}: {type(resp.error).__name__}")
+        elif ok is None:  # the endpoint kinds: any answer below 400
+            if resp.status_code >= 400:
+                resp.failure(f"HTTP {resp.status_code}")
+            else:
+                resp.success()
         elif resp.status_code != 200:
             resp.failure(f"HTTP {resp.status_code}")
         else:
@@ -73,15 +181,18 @@ class ChatUser(_Api):
 
     def on_start(self) -> None:
         self.session_id = f"load-{uuid.uuid4().hex[:12]}"
-        self.auth = {"Authorization": f"Bearer {TOKEN}"} if TOKEN else {}
 
     @task
     def chat(self) -> None:
         body = {"message": "load test turn", "session_id": self.session_id}
-        with self.client.post(
-            "/chat/v2/chat", json=body, headers=self.auth, name="POST /chat/v2/chat", catch_response=True
-        ) as resp:
-            self._judge(resp, lambda b: isinstance(b, dict) and b.get("success") is True)
+        self._call(
+            "POST",
+            "/chat/v2/chat",
+            name="POST /chat/v2/chat",
+            auth=True,
+            json=body,
+            ok=lambda b: isinstance(b, dict) and b.get("success") is True,
+        )
 
 
 class HealthUser(_Api):
@@ -95,6 +206,25 @@ class HealthUser(_Api):
             self._judge(resp, lambda b: isinstance(b, dict) and b.get("status") == "healthy")
 
 
+def _endpoint_task(endpoint: dict):
+    method, path, name = endpoint["method"], endpoint["path"], endpoint["name"]
+    kwargs = {"json": endpoint["json"]} if endpoint.get("json") is not None else {}
+
+    def call(user) -> None:
+        user._call(method, path, name=name, auth=bool(endpoint.get("auth", True)), **kwargs)
+
+    call.__name__ = re.sub(r"\W+", "_", name).strip("_") or "endpoint"
+    return call
+
+
+class EndpointUser(_Api):
+    """A client of the service profile's endpoints (listed, or the OpenAPI document's safe operations),
+    each called as often as its weight says."""
+
+    weight = int(TRAFFIC.get("http_weight", 1))
+    tasks = {_endpoint_task(e): int(e.get("weight", 1)) for e in TRAFFIC.get("endpoints") or ()}
+
+
 class WebSocketUser(User):
     """A browser session on the WebSocket: connect, ping -> pong, one chat turn streamed back, close.
 
@@ -106,7 +236,6 @@ class WebSocketUser(User):
     def on_start(self) -> None:
         base = self.host.rstrip("/")
         self.ws_base = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
-        self.header = [f"Authorization: Bearer {TOKEN}"] if TOKEN else []
 
     def _step(self, name: str, action):
         """Time one step and report it; return its result, or None when it failed."""
@@ -128,14 +257,26 @@ class WebSocketUser(User):
         )
         return None if error else result
 
+    def _url(self, token: str) -> str:
+        ident = uuid.uuid4().hex[:12]
+        path = WS_PLAN["path"].replace("{user_id}", f"load-{ident}").replace("{session_id}", f"s-{ident}")
+        url = self.ws_base + re.sub(r"\{[^}]*\}", f"load-{ident}", path)
+        params = _carry(token).get("params")
+        if params:
+            from urllib.parse import urlencode
+
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        return url
+
     @task
     def session(self) -> None:
-        ident = uuid.uuid4().hex[:12]
-        url = f"{self.ws_base}/chat/ws/load-{ident}/s-{ident}"
+        token = Tokens.current(self.host)
+        header = [f"{k}: {v}" for k, v in (_carry(token).get("headers") or {}).items()]
+        url = self._url(token)
 
         def connect():
             try:
-                return websocket.create_connection(url, timeout=TIMEOUT_S, header=self.header), 0
+                return websocket.create_connection(url, timeout=TIMEOUT_S, header=header), 0
             except websocket.WebSocketBadStatusException as exc:
                 raise RuntimeError(f"handshake answered HTTP {exc.status_code}") from None
 
@@ -143,6 +284,8 @@ class WebSocketUser(User):
         if ws is None:
             return
         try:
+            if WS_PLAN.get("protocol") != "reference":  # another service's protocol is unknown: connect, close
+                return
             if self._step("ping", lambda: _exchange(ws, {"type": "ping"}, "pong")) is not None:
                 self._step("chat (streamed)", lambda: _exchange(ws, {"type": "chat", "message": "load ws"}, "done"))
         finally:

@@ -12,10 +12,16 @@ import json
 
 import pytest
 
+from harness.checks import not_applicable
 from harness.load.history import baseline, compare, read_records
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
 pytestmark = pytest.mark.check_timeout(0)
+
+
+def _websocket_weighted(load_run: dict) -> bool:
+    """Whether this run sent WebSocket users (the service has a WebSocket path and the profile weights them)."""
+    return "websocket" in ((load_run.get("traffic") or {}).get("users") or ())
 
 
 def _summary(load_run: dict) -> dict:
@@ -34,14 +40,29 @@ def test_load_run(load_run, load_reports, measure, coverage):
     Coverage: the requests made, and the WebSocket sessions tried when the profile sends WebSocket traffic
     (a run that opened none of them is no evidence for the WebSocket gate)."""
     summary = _summary(load_run)
-    (load_reports / "endpoints.json").write_text(
-        json.dumps({"profile": load_run["profile"], "target": load_run["target"], **summary}, indent=2)
-    )
+    head = {"profile": load_run["profile"], "target": load_run["target"], "traffic": load_run.get("traffic")}
+    (load_reports / "endpoints.json").write_text(json.dumps({**head, **summary}, indent=2))
     measure(**summary["measurements"])
+    auth = summary.get("auth") or {}
+    if auth:  # the token source's logins in the Locust processes: said, and not part of the load statistics
+        measure(**{f"auth_{k}": v for k, v in auth.items()})
     counts = summary.get("coverage") or {}
     coverage(requests=counts.get("requests", 0))
-    if (load_run["profile"].get("weights") or {}).get("websocket", 0) > 0:
+    if _websocket_weighted(load_run):
         coverage(websocket_sessions=counts.get("websocket_sessions", 0))
+
+
+@pytest.mark.check("load.ws_connect_ratio")
+def test_websocket_connects(load_run):
+    """The WebSocket gate applies only to a service with a WebSocket path (the service profile's
+    paths.websocket); without one no WebSocket user runs and the gate is N/A, with the reason."""
+    traffic = load_run.get("traffic") or {}
+    if traffic and not traffic.get("websocket"):
+        why = next((e for e in traffic.get("excluded") or () if e.startswith("WebSocket ")), None)
+        not_applicable(why or "the service profile has no WebSocket path (paths.websocket): no WebSocket users ran")
+    summary = _summary(load_run)
+    if "ws_connect_ratio" not in summary["measurements"]:
+        pytest.skip("the load run tried no WebSocket connect (the load profile weights websocket at 0)")
 
 
 @pytest.mark.check("load.regression")
