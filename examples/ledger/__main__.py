@@ -1,14 +1,15 @@
 """`python -m examples.ledger --host H --port N`: serve the ledger with uvicorn (one worker) until SIGINT/SIGTERM.
 
-Exit codes: 0 after a clean stop; 2 for a configuration the service refuses (one line on stderr saying what to
-set: LEDGER_USERS, LEDGER_TOKEN_TTL_S, LEDGER_FAULTS, LEDGER_ACCESS_LOG) or bad arguments; 1 if uvicorn
-cannot serve (e.g. the port is taken).
+Exit codes: 0 after a clean stop (SIGINT or SIGTERM: in-flight requests finish, up to 5 s); 2 for a
+configuration the service refuses (one line on stderr saying what to set: LEDGER_USERS, LEDGER_TOKEN_TTL_S,
+LEDGER_FAULTS, LEDGER_ACCESS_LOG) or bad arguments; 3 if uvicorn cannot start (e.g. the port is taken).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 
@@ -39,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under the handlers it found:
+    # with these (which do nothing more), a signalled stop ends with exit 0 instead of death by the signal.
+    def note(signum: int, _frame: object) -> None:
+        server.should_exit = True  # a signal before uvicorn took over still stops it
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, note)
     server.run()
-    return 0 if server.started else 1
+    return 0 if server.started else 3  # uvicorn's own start-up failure code
 
 
 if __name__ == "__main__":
