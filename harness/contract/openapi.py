@@ -225,6 +225,8 @@ def link_target_available(ctx: Any, response: Any, case: Any) -> bool | None:
     parent = recorder.find_response(case_id=node.parent_id)
     if parent is None or not 200 <= parent.status_code < 300:
         return None
+    if _deleted_before(recorder, case):
+        return None  # an earlier step of the sequence deleted the resource: 404 is right
     from schemathesis.core.failures import Failure
 
     raise Failure(
@@ -232,6 +234,19 @@ def link_target_available(ctx: Any, response: Any, case: Any) -> bool | None:
         title="Link target not found",
         message=f"followed an OpenAPI link from a {parent.status_code} answer to {case.operation.label}: 404",
     )
+
+
+def _deleted_before(recorder: Any, case: Any) -> bool:
+    """Whether an earlier step of the sequence deleted this case's resource (a DELETE of the same path that
+    succeeded): following a second link to it then rightly finds nothing."""
+    path = case.formatted_path
+    for other_id, other in recorder.cases.items():
+        if other_id == case.id or other.value.method.upper() != "DELETE" or other.value.formatted_path != path:
+            continue
+        answer = recorder.find_response(case_id=other_id)
+        if answer is not None and 200 <= answer.status_code < 300:
+            return True
+    return False
 
 
 def stateful(schema: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers) -> Outcome:
