@@ -75,12 +75,10 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if scope["path"] not in OPEN_PATHS and not authorized(headers.get("authorization"), self.token):
-            body = {
-                "error": "missing or wrong bearer token",
-                "hint": "send Authorization: Bearer <HARNESS_SERVE_TOKEN>",
-            }
-            await _json(401, body, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        path = scope["path"]
+        allowed = path in OPEN_PATHS or authorized(headers.get("authorization"), self.token)
+        if not allowed and not path.startswith("/flagger/"):  # Flagger cannot send headers: see below
+            await self._unauthorized(scope, receive, send)
             return
         too_big = _json(413, {"error": f"request body over {self.max_body} bytes", "limit_bytes": self.max_body})
         length = headers.get("content-length", "")
@@ -99,16 +97,37 @@ class Guard:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not allowed and not authorized(f"Bearer {flagger_token(body)}", self.token):
+            await self._unauthorized(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> dict[str, Any]:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _unauthorized(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        hint = "send Authorization: Bearer <HARNESS_SERVE_TOKEN> (Flagger: metadata.token)"
+        body = {"error": "missing or wrong bearer token", "hint": hint}
+        await _json(401, body, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+
+def flagger_token(body: bytes) -> str:
+    """Flagger's webhooks carry no headers: the token travels as metadata.token of its payload (the
+    Canary's webhook metadata). Never echoed nor stored."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    token = meta.get("token") if isinstance(meta, dict) else None
+    return token if isinstance(token, str) else ""
 
 
 def create_app(

@@ -138,6 +138,18 @@ def test_healthz_needs_no_token_everything_else_does(serve):
     assert s.launcher.launched == []  # nothing started for a caller without the token
 
 
+def test_flagger_hooks_may_carry_the_token_in_their_metadata(serve):
+    s = serve()
+    payload = {"name": "a", "namespace": "b", "checksum": "m1", "metadata": {"phase": "smoke", "token": TOKEN}}
+    r = requests.post(s.url + "/flagger/rollout", json=payload, timeout=10)
+    assert r.status_code == 423 and TOKEN not in r.text
+    payload["metadata"]["token"] = "wrong-token-wrong-token"
+    assert requests.post(s.url + "/flagger/rollout", json=payload, timeout=10).status_code == 401
+    runs = {"phase": "smoke", "metadata": {"token": TOKEN}}  # only Flagger's endpoint reads it there
+    assert requests.post(s.url + "/runs", json=runs, timeout=10).status_code == 401
+    assert len(s.launcher.launched) == 1
+
+
 def test_authorized_compares_the_whole_bearer_token():
     assert authorized(f"Bearer {TOKEN}", TOKEN)
     assert not authorized(f"Bearer {TOKEN[:-1]}", TOKEN)
