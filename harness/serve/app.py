@@ -141,8 +141,8 @@ def create_app(
         runner.shutdown()  # the server stops: so does every gate run it started
 
     api = FastAPI(title="harness serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    allowed = {t.rstrip("/") for t in settings.serve_targets}
     default_target = settings.target.rstrip("/") if settings.target else LOCAL
+    allowed = {t.rstrip("/") for t in settings.serve_targets} | ({default_target} - {LOCAL})
 
     @api.exception_handler(BadRequest)
     async def _bad(_: Request, exc: BadRequest) -> JSONResponse:

@@ -31,12 +31,6 @@ class Metrics:
         queue.set_function(lambda: float(queue_length()))
         active = Gauge("harness_serve_runs_running", "Gate runs in progress", registry=self.registry)
         active.set_function(lambda: float(running()))
-        self.requests = Counter(
-            "harness_serve_requests",
-            "Requests answered, by endpoint and status",
-            ["endpoint", "status"],
-            registry=self.registry,
-        )
 
     def finished(self, run: Run, duration_s: float) -> None:
         self.runs.labels(run.phase, run.verdict or "none").inc()

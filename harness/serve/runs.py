@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -222,6 +223,9 @@ class Runner:
         stopped = doc is None  # the server stopped it: no verdict about the build, nothing stored
         run.doc = doc or no_verdict(run.phase, "harness serve stopped before the gate run finished")
         run.finished_at = time.time()
+        self._prune()  # before the verdict is visible: whoever sees it sees the pruned dir and the metrics
+        if self.on_finish is not None and not stopped:
+            self.on_finish(run, run.finished_at - (run.started_at or run.finished_at))
         if not stopped and run.suites is None:
             self.store.put(
                 Stored(run.id, run.phase, run.target, run.checksum, run.verdict or "", run.finished_at, run.doc)
@@ -235,8 +239,26 @@ class Runner:
             for old in done[: max(0, len(done) - KEEP_RUNS)]:
                 del self._runs[old.id]
             self._cond.notify_all()
-        if self.on_finish is not None and not stopped:
-            self.on_finish(run, run.finished_at - (run.started_at or run.finished_at))
+
+    def _prune(self) -> None:
+        """Remove the reports of runs older than the TTL (their verdicts are gone from the store too)."""
+        cutoff = time.time() - self.settings.serve_ttl_s
+        with self._cond:
+            keep = {r.id for r in self._runs.values() if r.status != "done"}
+        try:
+            entries = list(self.runs_dir.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.name.split(".")[0] in keep or entry.stat().st_mtime >= cutoff:
+                    continue
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            except OSError:
+                continue
 
     def _child(self, run: Run, reports: Path) -> dict[str, Any] | None:
         """Run `harness gate` for the run in a child process group; its verdict document, or None when the

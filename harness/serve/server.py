@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config import Settings
-from harness.serve.auth import server_token
+from harness.serve.auth import TOKEN_ENV, server_token
 from harness.serve.metrics import Metrics
 from harness.serve.runs import Runner
 from harness.serve.store import Store
@@ -21,6 +21,7 @@ class Server:
     app: Any
     runner: Runner
     store: Store
+    token: str | None
 
     def close(self) -> None:
         self.runner.shutdown()
@@ -41,7 +42,7 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
     runner = Runner(settings, store, on_finish=lambda run, d: holder["m"].finished(run, d))
     metrics = holder["m"] = Metrics(runner.queue_length, runner.running)
     app = create_app(settings, runner, metrics, list(policy.phases), suites, token)
-    return Server(app, runner, store)
+    return Server(app, runner, store, token)
 
 
 def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None]) -> None:
@@ -58,6 +59,8 @@ def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None])
         f"harness serve: http://{host}:{port} (phases gated by {settings.policy_file or 'the embedded policy'}; "
         f"verdicts in {settings.serve_db})"
     )
+    if server.token is None:
+        echo(f"harness serve: {TOKEN_ENV} is not set: any local process may ask (set it to require a token)")
     try:
         userver.run()
     finally:

@@ -4,6 +4,7 @@ itself, the reference stack and the controllers' replays are in tests/e2e/test_s
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -388,3 +389,29 @@ def test_serve_settings_are_validated(tmp_path):
         load_settings({"serve_workers": 0}, env={}, root=ROOT)
     s = load_settings({}, env={"HARNESS_SERVE_TARGETS": "http://a.example,https://b.example"}, root=ROOT)
     assert s.serve_targets == ("http://a.example", "https://b.example") and s.serve_db.is_absolute()
+
+
+def test_the_default_target_is_used_and_allowed(serve):
+    s = serve(target="http://default.example:8000")
+    r = s.get("/gates/smoke", params={"checksum": "d1"})
+    assert r.status_code == 503 and r.json()["target"] == "http://default.example:8000"
+    again = s.get("/gates/smoke", params={"checksum": "d1", "target": "http://default.example:8000/"})
+    assert again.status_code == 503 and again.json()["run_id"] == r.json()["run_id"]
+    assert s.get("/gates/smoke", params={"target": "http://other.example"}).status_code == 403
+
+
+def test_reports_of_runs_older_than_the_ttl_are_removed(serve, tmp_path):
+    s = serve()
+    runs = tmp_path / "runs"
+    old, new = runs / "0ld", runs / "n3w"
+    for d in (old, new):
+        d.mkdir(parents=True)
+        (runs / f"{d.name}.log").write_text("x")
+    stale = time.time() - 2 * 3600
+    for p in (old, runs / "0ld.log"):
+        os.utime(p, (stale, stale))
+    s.launcher.release.set()
+    s.get("/gates/smoke", params={"checksum": "p1"})
+    assert s.settle("/gates/smoke?checksum=p1").status_code == 200
+    assert not old.exists() and not (runs / "0ld.log").exists()
+    assert new.is_dir() and (runs / "n3w.log").is_file()
