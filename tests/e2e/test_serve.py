@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import requests
 
+from harness.serve.store import Store
 from tests.e2e.conftest import ROOT, harness_env, stack_processes
 
 TOKEN = "e2e-serve-token-4f1c9a7be2d84b0c"
@@ -276,7 +277,8 @@ def test_a_run_over_its_time_bound_is_stopped_and_inconclusive(tmp_path):
         assert not _gate_children(s.db)
 
 
-def test_sigterm_during_a_run_stops_the_run_and_its_stack(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_during_a_run_stops_the_run_and_its_stack(tmp_path, sig):
     with harness_serve(tmp_path) as s:
         assert s.get("/gates/smoke", params={"checksum": "stop"}).status_code == 503
         deadline = time.monotonic() + 30
@@ -286,9 +288,13 @@ def test_sigterm_during_a_run_stops_the_run_and_its_stack(tmp_path):
         while not stack_processes() and time.monotonic() < deadline:  # its stack is coming up
             time.sleep(0.05)
         assert stack_processes(), "the gate run's stack never started"
-        s.proc.send_signal(signal.SIGTERM)
+        s.proc.send_signal(sig)
         s.proc.wait(timeout=60)
         assert s.proc.returncode == 0
+        assert not _gate_children(s.db)
+        store = Store(s.db, ttl_s=3600)
+        assert store.fresh(None, "local", "stop") is None  # a run the server stopped says nothing of the build
+        store.close()
         # the autouse fixture then proves no PostgreSQL, Redis or app process of the run is left
 
 
