@@ -7,7 +7,8 @@ reference stack), asked exactly as the two rollout controllers ask:
   wins over `successCondition` (result == "go"), and neither true is Inconclusive. An Error is retried
   (every 10 s in Argo; every 0.5 s here, to keep the test short) until `consecutiveErrorLimit` is passed.
   Released Argo counts a 2xx body that is not JSON as Successful whatever the conditions: the replay fails
-  the test on such an answer instead.
+  the test on such an answer instead. The final verdicts are also measured with the jsonPath and conditions
+  of deploy/argo/analysis-template.yaml as written (whole body, `result.verdict == "go"`).
 - Flagger's webhooks (pkg/controller/webhook.go): POST of {name, namespace, phase, checksum, metadata}; only
   200-202 is success; for the `rollback` hook success means "roll back now".
 
@@ -34,6 +35,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from harness.serve.store import Store
 from tests.e2e.conftest import ROOT, harness_env, stack_processes
@@ -45,17 +47,40 @@ POLICY = "policies/smoke-only.toml"
 # -- the controllers, as their code behaves -------------------------------------------------------------
 
 
+BRIEF = ("{$.verdict}", 'result == "go"', 'result == "no-go"')  # jsonPath, successCondition, failureCondition
+
+
+def manifest_metric() -> tuple[str, str, str]:
+    """The same three fields as deploy/argo/analysis-template.yaml sets them (jsonPath omitted: `{$}`)."""
+    doc = yaml.safe_load((ROOT / "deploy/argo/analysis-template.yaml").read_text())
+    [metric] = doc["spec"]["metrics"]
+    return metric["provider"]["web"].get("jsonPath", "{$}"), metric["successCondition"], metric["failureCondition"]
+
+
+def json_path(path: str, body: Any) -> Any:
+    """The k8s JSONPath forms `{$}` and `{$.a.b}`; None when nothing matches (Argo: an Error)."""
+    m = re.fullmatch(r"\{\$((?:\.\w+)*)\}", path)
+    assert m, f"the replay only knows {{$}} and {{$.a.b}} paths, not {path!r}"
+    for key in filter(None, m.group(1).split(".")):
+        if not isinstance(body, dict) or key not in body:
+            return None
+        body = body[key]
+    return body
+
+
 def argo_condition(expr: str, result: Any) -> bool:
-    """The two expressions the AnalysisTemplate uses (`result == "..."`), evaluated as expr-lang does."""
-    m = re.fullmatch(r'result == "([^"]*)"', expr)
-    assert m, f'the replay only knows `result == "x"` conditions, not {expr!r}'
-    return result == m.group(1)
+    """`result == "x"` or `result.a.b == "x"`, evaluated as expr-lang does for these expressions."""
+    m = re.fullmatch(r'result((?:\.\w+)*) == "([^"]*)"', expr)
+    assert m, f'the replay only knows `result[.field] == "x"` conditions, not {expr!r}'
+    value = json_path("{$" + m.group(1) + "}", result)
+    return value == m.group(2)
 
 
-def argo_measure(url: str, token: str, *, timeout_s: float = 10) -> tuple[str, requests.Response | None]:
-    """One web-provider measurement: Successful, Failed, Inconclusive or Error."""
+def argo_measure(url: str, token: str, metric: tuple[str, str, str] = BRIEF) -> tuple[str, requests.Response | None]:
+    """One web-provider measurement (GET, 10 s timeout): Successful, Failed, Inconclusive or Error."""
+    path, success, failure = metric
     try:
-        r = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+        r = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     except requests.RequestException:
         return "Error", None
     if not 200 <= r.status_code < 300:
@@ -64,12 +89,12 @@ def argo_measure(url: str, token: str, *, timeout_s: float = 10) -> tuple[str, r
         body = r.json()
     except ValueError:
         pytest.fail(f"a 2xx answer that is not JSON: released Argo would count it Successful ({r.text[:200]!r})")
-    if not isinstance(body, dict) or body.get("verdict") is None:  # jsonPath {$.verdict} matches nothing
+    result = json_path(path, body)
+    if result is None:  # the jsonPath matches nothing
         return "Error", r
-    result = body["verdict"]
-    if argo_condition('result == "no-go"', result):
+    if argo_condition(failure, result):  # failure wins when both are true
         return "Failed", r
-    if argo_condition('result == "go"', result):
+    if argo_condition(success, result):
         return "Successful", r
     return "Inconclusive", r
 
@@ -208,6 +233,7 @@ def test_clean_build_argo_successful_flagger_promotes_one_run_for_twenty_request
         body = analysis.last.json()
         assert body["verdict"] == "go" and body["phase"] == "smoke" and body["run_id"] == first[0].json()["run_id"]
         assert {g["id"] for g in body["gates"]} >= {"smoke.health", "smoke.all"}
+        assert argo_measure(url, TOKEN, manifest_metric())[0] == "Successful"  # the manifest's own conditions
         assert s.runs_started() == 1
 
         ok, r = flagger_hook(s.url, "rollout", "clean1", TOKEN, phase="smoke")
@@ -230,6 +256,7 @@ def test_faulted_build_argo_failed_flagger_halts_and_rolls_back(tmp_path):
         analysis = argo_analysis(f"{s.url}/gates/smoke?checksum=bad1", TOKEN)
         assert analysis.phase == "Failed"
         assert set(analysis.errors) <= {503}
+        assert argo_measure(f"{s.url}/gates/smoke?checksum=bad1", TOKEN, manifest_metric())[0] == "Failed"
         assert any("smoke.health" in reason for reason in analysis.last.json()["reasons"])
 
         ok, r = flagger_hook(s.url, "rollout", "bad1", TOKEN, phase="smoke")
@@ -273,6 +300,7 @@ def test_a_run_over_its_time_bound_is_stopped_and_inconclusive(tmp_path):
     with harness_serve(tmp_path, HARNESS_SERVE_RUN_TIMEOUT_S="0.5") as s:
         analysis = argo_analysis(f"{s.url}/gates/smoke?checksum=slow", TOKEN)
         assert analysis.phase == "Inconclusive"  # neither condition: Argo pauses the rollout
+        assert argo_measure(f"{s.url}/gates/smoke?checksum=slow", TOKEN, manifest_metric())[0] == "Inconclusive"
         assert "serve_run_timeout_s = 0.5 s" in analysis.last.json()["reasons"][0]
         assert not _gate_children(s.db)
 
