@@ -60,6 +60,10 @@ def _settings(suite_flags: dict[str, dict[str, Any]] | None = None, **flags: Any
 
 
 def _load(suite_flags: dict[str, dict[str, Any]] | None, flags: dict[str, Any]) -> Any:
+    if "allow_unsafe" in flags:  # an absent flag leaves HARNESS_ALLOW_UNSAFE to decide
+        flags["allow_unsafe"] = True if flags["allow_unsafe"] else None
+    if flags.get("service_file") is not None:  # a path from a flag resolves against the cwd
+        flags["service_file"] = Path(flags["service_file"]).resolve()
     settings = load_settings(flags)
     if suite_flags:
         given = {
@@ -117,6 +121,21 @@ def _common(fn: Any) -> Any:
             type=int,
             default=None,
             help="Port for the local stack's app [env HARNESS_APP_PORT; default: a free one].",
+        ),
+        click.option(
+            "--service",
+            "service_file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="The service profile (service.toml) of the service under test [env HARNESS_SERVICE_FILE; "
+            "default: [tool.harness.service], else the reference app's].",
+        ),
+        click.option(
+            "--allow-unsafe",
+            is_flag=True,
+            default=False,
+            help="On a target the harness did not start, also call unsafe operations (POST/PUT/PATCH/DELETE) "
+            "[env HARNESS_ALLOW_UNSAFE]. Default: GET, HEAD and OPTIONS only.",
         ),
     ]
     for option in reversed(options):
@@ -240,6 +259,23 @@ def phases(phase: str | None, policy_file: Path | None) -> None:
         click.echo(f"{p.name}  ({p.traffic}) {p.description}{kind}")
         for g in p.gates:
             click.echo(f"    {g.id:<32} {g.threshold_text():<12} {g.about}")
+
+
+@cli.command("service")
+@click.option(
+    "--service",
+    "service_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The profile to check [env HARNESS_SERVICE_FILE; default: the project's, else the reference app's].",
+)
+def service_command(service_file: Path | None) -> None:
+    """Validate a service profile and show what the harness will do with it (exit 0, or 64 with one line)."""
+    from harness.service import profile_for
+    from harness.service.describe import describe_profile
+
+    settings = _settings(service_file=Path(service_file).resolve() if service_file else None)
+    click.echo(describe_profile(profile_for(settings)))
 
 
 @cli.command()

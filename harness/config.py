@@ -18,7 +18,7 @@ from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
 APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
-SUITE_TABLES = ("smoke", "contract", "load", "security", "containers")  # [tool.harness.<suite>] sub-tables
+SUITE_TABLES = ("smoke", "contract", "load", "security", "containers", "service")  # [tool.harness.<suite>] sub-tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,8 @@ class Settings:
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
     app_image: str | None = None  # containers: test this image instead of building deploy/Dockerfile
     baseline_image: str | None = None  # containers: also start this image next to the candidate (blue/green)
+    service_file: Path | None = None  # the service profile (service.toml); default: [tool.harness.service]
+    allow_unsafe: bool = False  # a target the harness did not start: also call unsafe operations (flag/env only)
     project_root: Path = Path(".")
     serve_db: Path = Path("reports/serve/serve.db")  # harness serve: verdicts by (phase, target, checksum)
     serve_targets: tuple[str, ...] = ()  # harness serve: the only targets a request may name (exact URLs)
@@ -63,7 +65,7 @@ class Settings:
     def from_json(cls, text: str, token: str | None = None) -> Settings:
         """Settings from to_json() (the token comes from HARNESS_TOKEN, as it always does)."""
         raw = json.loads(text)
-        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "serve_db"}
+        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "service_file", "serve_db"}
         for key in kinds:
             if raw.get(key) is not None:
                 raw[key] = Path(raw[key])
@@ -104,6 +106,8 @@ _TYPES: dict[str, type] = {
     "workers": int,
     "app_image": str,
     "baseline_image": str,
+    "service_file": Path,
+    "allow_unsafe": bool,
     "serve_db": Path,
     "serve_targets": tuple,
     "serve_ttl_s": float,
@@ -111,7 +115,8 @@ _TYPES: dict[str, type] = {
     "serve_queue": int,
     "serve_workers": int,
 }
-FILE_KEYS = tuple(_TYPES)  # token and project_root are deliberately not settable from a file
+NOT_FROM_FILE = ("allow_unsafe",)  # a flag (or HARNESS_ALLOW_UNSAFE) says so for this run, never a checked-in file
+FILE_KEYS = tuple(k for k in _TYPES if k not in NOT_FROM_FILE)  # nor the token and project_root
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -170,6 +175,13 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return tuple(s.strip() for s in items if str(s).strip())
         if kind is Path:
             return Path(value)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError
+            return text in ("1", "true", "yes", "on")
         if isinstance(value, bool) and kind in (int, float):
             raise TypeError
         if kind is int and isinstance(value, str):
@@ -206,10 +218,12 @@ def load_settings(
         if key in SUITE_TABLES and isinstance(value, dict):
             suite_options[key] = value
             continue
-        if key not in _TYPES:
+        if key in NOT_FROM_FILE:
+            raise ConfigError(f"{where}: {key} is not taken from a file; say it for one run: --allow-unsafe")
+        if key not in FILE_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS + SUITE_TABLES)}")
         values[key] = _coerce(key, value, where)
-    for key in FILE_KEYS:
+    for key in _TYPES:
         name = f"HARNESS_{key.upper()}"
         if name in env:
             values[key] = _coerce(key, env[name], f"environment {name}")
@@ -251,6 +265,7 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
         reports_dir=s.reports_dir if s.reports_dir.is_absolute() else root / s.reports_dir,
         suites_dir=s.suites_dir if s.suites_dir.is_absolute() else root / s.suites_dir,
         policy_file=(s.policy_file if s.policy_file is None or s.policy_file.is_absolute() else root / s.policy_file),
+        service_file=None if s.service_file is None else root / s.service_file,
     )
 
 

@@ -22,6 +22,7 @@ from harness.redact import redact_data, redact_text, run_secrets
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
+from harness.service import profile_for, scope_for
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import SCHEMA_ID, Decision, evaluate, verdict_document
@@ -145,7 +146,9 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
     from harness.contract.options import contract_options
     from harness.load.profiles import load_options_for
     from harness.security.options import security_options
+    from harness.service import profile_for
 
+    profile_for(settings)  # a bad service profile is one line now, not a check that fails later
     for suite, flags in settings.suite_flags.items():
         if flags and suite not in wanted:
             names = ", ".join(f"--{k.replace('_', '-')}" for k in flags)
@@ -188,7 +191,13 @@ def run_gate(settings: Settings) -> GateRun:
         with running(stack) as target:
             target_info = target.public()
             secrets = run_secrets(target)
-            refused = None if target.ephemeral else credentials_problem(target, settings.external_timeout_s)
+            refused = (
+                None
+                if target.ephemeral
+                else credentials_problem(
+                    target, settings.external_timeout_s, profile_for(settings), scope_for(settings, False)
+                )
+            )
             if refused is not None:  # our configuration is wrong, not the build: inconclusive, nothing judged
                 suite_errors = dict.fromkeys(wanted, refused)
                 notes.append(f"credentials: {refused}")
@@ -215,6 +224,7 @@ def run_gate(settings: Settings) -> GateRun:
         notes.append(line)
     if selected is not None:
         notes.append(f"narrowed run: --suites {','.join(selected)}")
+    notes += exclusion_notes(records)
 
     decision = evaluate(phase, records, selected=selected, available=known, suite_errors=suite_errors)
     doc = verdict_document(
@@ -231,6 +241,18 @@ def run_gate(settings: Settings) -> GateRun:
         doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
         end_run(reports)
     return GateRun(doc, decision, reports)
+
+
+def exclusion_notes(records: list[Evidence]) -> list[str]:
+    """One note per reason the suites left operations out (the profile's exclusions, unsafe methods on a
+    target the harness did not start), naming them: the verdict says what it did not look at."""
+    by_reason: dict[str, list[str]] = {}
+    for r in records:
+        text = r.message.removeprefix("not applicable: ")
+        if r.outcome == "not_applicable" and text.startswith("excluded: "):
+            label = r.id.partition("[")[2].rstrip("]") or r.id
+            by_reason.setdefault(text.removeprefix("excluded: "), []).append(label)
+    return [f"excluded {len(ops)} operation(s): {', '.join(ops)}: {why}" for why, ops in by_reason.items()]
 
 
 def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> dict[str, Any]:

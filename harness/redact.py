@@ -40,13 +40,60 @@ if TYPE_CHECKING:
 MASK = "***"
 MIN_SECRET_LENGTH = 8
 USER_SECRET_ENV = ("HARNESS_TOKEN", "HARNESS_ADMIN_TOKEN", "ZAP_API_KEY")
+_PROFILE_SECRET_ENV: list[str] = []  # the variables the service profile reads secrets from (declare_secret_env)
+_REMEMBERED: set[str] = set()  # secrets this process obtained at run time (tokens a login returned)
 
 
 # -- where secrets come from -------------------------------------------------------------------------------
+def declare_secret_env(names: Iterable[str]) -> None:
+    """The service profile's secret variables (its token and login credentials) are user secrets too."""
+    for name in names:
+        if name not in USER_SECRET_ENV and name not in _PROFILE_SECRET_ENV:
+            _PROFILE_SECRET_ENV.append(name)
+
+
+SECRETS_FILE_ENV = "HARNESS_RUN_SECRETS_FILE"  # where a child process records the secrets it obtained
+
+
+def remember_secret(value: str) -> None:
+    """A secret obtained at run time (a token from a login): every report of this process redacts it, and
+    so does the parent that redacts this process's output (the file named by HARNESS_RUN_SECRETS_FILE, in
+    the parent's private staging directory, written before the secret can appear in any output)."""
+    if not value or value in _REMEMBERED:
+        return
+    _REMEMBERED.add(value)
+    path = os.environ.get(SECRETS_FILE_ENV)
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(value) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def file_secrets(path: Path | str | None) -> list[str]:
+    """The secrets a child process recorded (one JSON string per line); none when there is no file."""
+    if not path:
+        return []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        if isinstance(value, str) and value:
+            out.append(value)
+    return out
+
+
 def user_secrets(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(variable, value) of every secret a user can hand the harness through the environment."""
     env = os.environ if env is None else env
-    return [(name, env[name]) for name in USER_SECRET_ENV if env.get(name)]
+    return [(name, env[name]) for name in (*USER_SECRET_ENV, *_PROFILE_SECRET_ENV) if env.get(name)]
 
 
 def check_user_secrets(env: Mapping[str, str] | None = None) -> None:
@@ -61,7 +108,8 @@ def check_user_secrets(env: Mapping[str, str] | None = None) -> None:
 
 def run_secrets(target: Target | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     """Every secret of a run: the target's own and the user-given ones, longest first, no duplicates."""
-    found = [v for _, v in user_secrets(env)] + (target.secrets() if target is not None else [])
+    found = [v for _, v in user_secrets(env)] + (target.secrets() if target is not None else []) + list(_REMEMBERED)
+    found += file_secrets((os.environ if env is None else env).get(SECRETS_FILE_ENV))
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
@@ -205,16 +253,32 @@ class LiveCopy:
     before it is final. So dst never holds a byte of a secret, shows the rest at once (pytest's
     progress dots), and ends equal to redact_text() of the whole of src."""
 
-    def __init__(self, src: Path, dst: Path, secrets: Iterable[str | None]) -> None:
+    def __init__(self, src: Path, dst: Path, secrets: Iterable[str | None], secrets_file: Path | None = None) -> None:
         self.src, self.dst = src, dst
-        self.pattern, self.forms = _pattern(_key(secrets))
+        self.secrets, self.secrets_file, self.seen = list(secrets), secrets_file, 0
+        self.pattern, self.forms = _pattern(_key(self.secrets))
         self.pos = 0  # bytes of src read so far
         self.pending = ""  # text read but not yet decided
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text("")
 
+    def _learn(self) -> None:
+        """Secrets the writer recorded since the last look (read BEFORE its output: it records a secret
+        before the secret can appear in what it writes)."""
+        if self.secrets_file is None:
+            return
+        try:
+            size = self.secrets_file.stat().st_size
+        except OSError:
+            return
+        if size != self.seen:
+            self.seen = size
+            self.secrets += file_secrets(self.secrets_file)
+            self.pattern, self.forms = _pattern(_key(self.secrets))
+
     def _read(self, final: bool) -> None:
+        self._learn()
         try:
             with self.src.open("rb") as fh:
                 fh.seek(self.pos)

@@ -19,7 +19,7 @@ from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
 from harness.process import cleanup, shielded, spawn, stop_group
-from harness.redact import LiveCopy, redact_file, run_secrets, write_json
+from harness.redact import SECRETS_FILE_ENV, LiveCopy, file_secrets, redact_file, run_secrets, write_json
 from harness.stack.sweep import make_run_dir, sweep_run_dirs
 from harness.target import TARGET_ENV, Target
 
@@ -61,6 +61,7 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     with shielded():  # private (0700): the child's raw output; swept at a next start if we are killed
         stage = make_run_dir(kind="suites", mode=0o700)
     staged_log, staged_junit = stage / "pytest.log", stage / "junit.xml"
+    staged_secrets = stage / "secrets"  # tokens the suites obtain (a login's): redacted here too
     argv = [
         sys.executable,
         "-m",
@@ -107,8 +108,9 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     # The child gets the Target itself, and the settings the suites read; not how the target came to be.
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
     env[TARGET_ENV] = target.to_json()
+    env[SECRETS_FILE_ENV] = str(staged_secrets)
     proc = None
-    live = LiveCopy(staged_log, log_path, secrets)
+    live = LiveCopy(staged_log, log_path, secrets, staged_secrets)
     try:
         with open(staged_log, "w") as log:
             try:  # its own session, dying with the gate: the suites never outlive it
@@ -124,7 +126,7 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     finally:
         live.finish()
         if staged_junit.is_file():
-            redact_file(staged_junit, junit_path, secrets)
+            redact_file(staged_junit, junit_path, secrets + file_secrets(staged_secrets))
         shutil.rmtree(stage, ignore_errors=True)
     errors: dict[str, str] = {}
     if code is None:

@@ -24,10 +24,10 @@ class Expr:
     expr: str
 
 
-def expressions(alerts: Path, dashboard: Path) -> list[Expr]:
-    """Every alert rule expr and every dashboard target expr."""
+def expressions(alerts: Path | None, dashboard: Path | None) -> list[Expr]:
+    """Every alert rule expr and every dashboard target expr (of those the service has)."""
     out = []
-    rules = yaml.safe_load(alerts.read_text()) or {}
+    rules = (yaml.safe_load(alerts.read_text()) or {}) if alerts is not None else {}
     for group in rules.get("groups", []):
         for rule in group.get("rules", []):
             name = rule.get("alert") or rule.get("record")
@@ -43,7 +43,8 @@ def expressions(alerts: Path, dashboard: Path) -> list[Expr]:
             for item in node:
                 yield from walk(item, where)
 
-    out += list(walk(json.loads(dashboard.read_text()), dashboard.name))
+    if dashboard is not None:
+        out += list(walk(json.loads(dashboard.read_text()), dashboard.name))
     return out
 
 

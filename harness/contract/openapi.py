@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,17 @@ class ContractError(HarnessError):
     """The contract suite cannot start: the OpenAPI document is unreachable or malformed."""
 
 
-def openapi_url(target: Target, opts: ContractOptions) -> str:
-    return opts.openapi_url or target.url("/openapi.json")
+def openapi_url(target: Target, opts: ContractOptions) -> str | None:
+    """Where the OpenAPI document is: the contract option, else the profile's path on the target (None: the
+    service publishes none)."""
+    if opts.openapi_url:
+        return opts.openapi_url
+    return target.url(opts.openapi_path) if opts.openapi_path else None
 
 
 def fetch_document(url: str, timeout_s: float) -> dict[str, Any]:
     """GET and parse an OpenAPI document (or read it from a file path); one-line ContractError otherwise."""
-    hint = "check [tool.harness.contract] openapi_url, or that the target serves /openapi.json"
+    hint = "check the service profile's paths.openapi (or [tool.harness.contract] openapi_url)"
     try:
         if url.startswith(("http://", "https://")):
             resp = requests.get(url, timeout=timeout_s)
@@ -151,7 +156,14 @@ class Outcome:
         self.errors = tool_errors(exc)
 
 
-def fuzz(operation: Any, target: Target, opts: ContractOptions) -> Outcome:
+Headers = Callable[[], dict[str, str]]  # the credentials' current headers (a login refreshed when due)
+
+
+def _no_headers() -> dict[str, str]:
+    return {}
+
+
+def fuzz(operation: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers) -> Outcome:
     """Generate positive and negative cases for one operation, call the target, run every check.
 
     Deterministic for a given seed and max_examples. Outcome.sent counts the cases actually sent."""
@@ -159,7 +171,7 @@ def fuzz(operation: Any, target: Target, opts: ContractOptions) -> Outcome:
     from schemathesis import GenerationMode
 
     checks = _check_functions()
-    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    headers = auth()
     strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | operation.as_strategy(
         generation_mode=GenerationMode.NEGATIVE
     )
@@ -178,6 +190,7 @@ def fuzz(operation: Any, target: Target, opts: ContractOptions) -> Outcome:
         @given(case=strategy)
         def run(case: Any) -> None:
             # case.call_and_validate(), with the call counted: only a case that reached the target counts
+            headers.update(auth())  # a token about to expire is refreshed by its source
             response = case.call(session=session, headers=headers, timeout=opts.timeout_s)
             outcome.sent += 1
             case.validate_response(response, checks=checks, headers=headers, transport_kwargs=transport)
@@ -221,14 +234,15 @@ def link_target_available(ctx: Any, response: Any, case: Any) -> bool | None:
     )
 
 
-def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
+def stateful(schema: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers) -> Outcome:
     """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
     running the same checks on every step. Outcome.sent counts the steps sent, .sequences the scenarios.
+    Seeded (the profile's contract.stateful_seed): the same build gives the same sequences.
     Call has_links() first: without links there is nothing to follow."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, seed, settings
 
     checks = _check_functions()
-    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    headers = auth()
     outcome = Outcome()
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
@@ -237,6 +251,7 @@ def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
             super().setup()
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            headers.update(auth())
             return {"headers": headers, "timeout": opts.timeout_s}
 
         def after_call(self, response: Any, case: Any) -> None:
@@ -252,6 +267,7 @@ def stateful(schema: Any, target: Target, opts: ContractOptions) -> Outcome:
                 recorder=self.recorder,
             )
 
+    seed(opts.stateful_seed)(Machine)  # hypothesis reads the seed from the state machine class
     try:
         Machine.run(
             settings=settings(

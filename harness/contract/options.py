@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.config import Settings
 from harness.errors import ConfigError, did_you_mean
 from harness.options import Option, OptionSpec, absolute, positive, suite_options
+from harness.service import profile_for
 
 PROFILES: dict[str, dict[str, int]] = {
     "quick": {"max_examples": 25, "seed": 20261126},  # the internal gate: <= 60 s on 2 cores
@@ -31,11 +32,12 @@ SPEC = OptionSpec(
     (
         Option("profile", str, "quick"),
         Option("profiles", dict, {}, env=False),
-        Option("openapi_url", str),  # None: <target>/openapi.json
-        Option("baseline", Path, Path("deploy/openapi.baseline.json")),
-        Option("alerts", Path, Path("deploy/prometheus/alerts.yml")),
-        Option("alert_tests", Path, Path("deploy/prometheus/alerts.test.yml")),
-        Option("dashboard", Path, Path("deploy/grafana/dashboard.json")),
+        Option("openapi_url", str),  # None: the service profile's paths.openapi on the target
+        # None: the service profile's [files] (the reference app's: deploy/...)
+        Option("baseline", Path),
+        Option("alerts", Path),
+        Option("alert_tests", Path),
+        Option("dashboard", Path),
         Option("timeout_s", float, 10.0, check=_SECONDS),
     ),
 )
@@ -48,12 +50,14 @@ class ContractOptions:
     profile: str
     max_examples: int
     seed: int
-    openapi_url: str | None  # None: <target>/openapi.json
-    baseline: Path
-    alerts: Path
-    alert_tests: Path
-    dashboard: Path
+    openapi_url: str | None  # None: the profile's paths.openapi on the target
+    baseline: Path | None  # None: the service has none (the checks that need it are not applicable)
+    alerts: Path | None
+    alert_tests: Path | None
+    dashboard: Path | None
     timeout_s: float
+    openapi_path: str | None = None  # the profile's paths.openapi
+    stateful_seed: int = 20261126
 
 
 def contract_options(settings: Settings, env: dict[str, str] | None = None) -> ContractOptions:
@@ -69,17 +73,24 @@ def contract_options(settings: Settings, env: dict[str, str] | None = None) -> C
         raise ConfigError(f"{SPEC.table} profiles.{profile} must be a table like {{ max_examples = 25 }}")
     chosen = {**PROFILES.get(profile, PROFILES["quick"]), **chosen}
     root = settings.project_root
+    service = profile_for(settings)
+
+    def file(key: str, profile_key: str) -> Path | None:
+        return absolute(values[key], root) or service.file(profile_key)
+
     try:
         return ContractOptions(
             profile=profile,
             max_examples=int(chosen["max_examples"]),
             seed=int(chosen["seed"]),
             openapi_url=values["openapi_url"],
-            baseline=absolute(values["baseline"], root) or root / SPEC.option("baseline").default,
-            alerts=absolute(values["alerts"], root) or root / SPEC.option("alerts").default,
-            alert_tests=absolute(values["alert_tests"], root) or root / SPEC.option("alert_tests").default,
-            dashboard=absolute(values["dashboard"], root) or root / SPEC.option("dashboard").default,
+            baseline=file("baseline", "openapi_baseline"),
+            alerts=file("alerts", "alert_rules"),
+            alert_tests=file("alert_tests", "alert_tests"),
+            dashboard=file("dashboard", "dashboard"),
             timeout_s=float(values["timeout_s"]),
+            openapi_path=service.paths.openapi,
+            stateful_seed=int(chosen.get("stateful_seed", service.contract.stateful_seed)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{SPEC.table} profiles.{profile}: {exc}") from None

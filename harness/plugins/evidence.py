@@ -7,6 +7,7 @@ xdist worker crashed is `error`."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,13 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     return " ".join(text.split())  # cut to MESSAGE_CHARS only once redacted: a cut may not halve a secret
 
 
+_QUOTED_HEADER = re.compile(r"'([A-Za-z0-9-]+: [^'*]*)" + re.escape(MASK) + "'")
+
+
 def _shell_token(line: str) -> str:
-    """Put $HARNESS_TOKEN where a redacted token stood, quoted so a shell expands it."""
-    line = line.replace(f"'Authorization: Bearer {MASK}'", '"Authorization: Bearer $HARNESS_TOKEN"')
+    """Put $HARNESS_TOKEN where a redacted token stood, quoted so a shell expands it (any header and prefix:
+    'Authorization: Token ***' -> "Authorization: Token $HARNESS_TOKEN")."""
+    line = _QUOTED_HEADER.sub(lambda m: f'"{m.group(1)}$HARNESS_TOKEN"', line)
     return line.replace(f"Bearer {MASK}", "Bearer $HARNESS_TOKEN")
 
 

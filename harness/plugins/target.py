@@ -17,6 +17,8 @@ from harness.checks import COVERAGE, CURL, MEASURE
 from harness.config import Settings, load_settings
 from harness.errors import HarnessError
 from harness.plugins.keys import CURRENT_TARGET
+from harness.service import Scope, ServiceProfile, profile_for, scope_for
+from harness.service.auth import Credentials, RequestsAuth, credentials_for
 from harness.stack import make_stack, running
 from harness.target import Target, target_from_env
 
@@ -145,49 +147,86 @@ def target(pytestconfig: pytest.Config) -> Target:
         pytest.fail(f"no target: {exc}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def service(pytestconfig: pytest.Config) -> ServiceProfile:
+    """The service profile of the run (harness/service): paths, files, auth, operations, smoke checks."""
+    try:
+        return profile_for(harness_settings(pytestconfig))
+    except HarnessError as exc:
+        pytest.fail(f"service profile: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def scope(pytestconfig: pytest.Config, target: Target, service: ServiceProfile) -> Scope:
+    """Which operations this run may call on the target (safe ones only on a target the harness did not start)."""
+    return scope_for(harness_settings(pytestconfig), target.ephemeral)
+
+
+@pytest.fixture(scope="session")
+def creds(target: Target, service: ServiceProfile) -> Credentials:
+    """The main identity's credentials, carried as the profile's auth says (a login is refreshed when due)."""
+    found = credentials_for(service.auth, target.base_url, target_token=target.token, verify=target.ca_file or True)
+    assert found is not None
+    return found
+
+
 @pytest.fixture
-def api(target: Target, record_property: Callable[[str, object], None]) -> Iterator[Any]:
+def api(target: Target, creds: Credentials, record_property: Callable[[str, object], None]) -> Iterator[Any]:
     """An authenticated requests session; each request is recorded as a curl line for reproduction."""
     import requests
 
     session = requests.Session()
-    if target.token:
-        session.headers["Authorization"] = f"Bearer {target.token}"
+    session.auth = RequestsAuth(creds) if creds.present() else None
 
     def record(resp: requests.Response, *args: object, **kwargs: object) -> None:
-        record_property(CURL, curl_line(resp.request))
+        record_property(CURL, curl_line(resp.request, creds))
 
     session.hooks["response"].append(record)
     with session:
         yield session
 
 
-def curl_line(req: Any) -> str:
+def curl_line(req: Any, creds: Credentials | None = None) -> str:
     """A curl command that repeats req; the token is left as $HARNESS_TOKEN."""
-    parts = ["curl", "-sS", "-X", req.method, f"'{req.url}'"]
+    url = req.url
+    if creds is not None and creds.scheme == "query":
+        url = _query_placeholder(url, creds.auth.name)
+    parts = ["curl", "-sS", "-X", req.method, f"'{url}'"]
+    carried = False
     for key, value in req.headers.items():
-        if key.lower() == "authorization":
-            parts += ["-H", "'Authorization: Bearer $HARNESS_TOKEN'".replace("'", '"')]
+        if key.lower() == "authorization" or (creds is not None and creds.is_auth_header(key)):
+            carried = True
+        elif key.lower() == "cookie" and creds is not None and creds.scheme == "cookie":
+            carried = True
         elif key.lower() == "content-type":
             parts += ["-H", f"'{key}: {value}'"]
+    if carried:
+        parts += creds.curl_args() if creds is not None else ["-H", '"Authorization: Bearer $HARNESS_TOKEN"']
     if req.body:
         body = req.body.decode() if isinstance(req.body, bytes) else str(req.body)
         parts += ["-d", "'" + body.replace("'", "'\\''") + "'"]
     return " ".join(parts)
 
 
+def _query_placeholder(url: str, name: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, "$HARNESS_TOKEN" if k == name else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="$")))
+
+
 @pytest.fixture
-def ws_connect(target: Target) -> Iterator[Callable[..., Any]]:
+def ws_connect(target: Target, creds: Credentials) -> Iterator[Callable[..., Any]]:
     """Open WebSocket connections to target paths; every one is closed after the test."""
     import websocket
 
     opened: list[Any] = []
 
     def connect(path: str, *, timeout: float = 5.0, token: bool = False, **kwargs: Any) -> Any:
-        headers = [f"Authorization: Bearer {target.token}"] if token and target.token else []
-        ws = websocket.create_connection(
-            f"{target.ws_url}/{path.lstrip('/')}", timeout=timeout, header=headers, **kwargs
-        )
+        headers = creds.ws_headers() if token and creds.present() else []
+        url = f"{target.ws_url}/{path.lstrip('/')}"
+        ws = websocket.create_connection(creds.url(url) if token else url, timeout=timeout, header=headers, **kwargs)
         opened.append(ws)
         return ws
 

@@ -1,7 +1,15 @@
 """Auth checks: every protected operation (from the OpenAPI security requirements) must answer 401 or 403
-to no token, a malformed token, a token of the wrong scheme and a wrong token; so must the WebSocket
-handshake to a malformed or wrong token. An operation that declares no security requirement must be
-listed as public in config, or refuse an anonymous request all the same.
+to no token, a malformed token, a token of the wrong scheme and a wrong token (the service profile's
+Credentials.bad_variants(), carried as its auth scheme says); so must the WebSocket handshake (the
+profile's paths.websocket) to a malformed or wrong token. An operation that declares no security
+requirement must be marked public (profile operations.public, or the security option public_operations),
+or refuse an anonymous request all the same. Optional-auth operations are not probed for refusal.
+
+Role separation: with a low-privilege identity in the profile (auth.low_privilege), every admin-only
+operation must refuse its token (401/403), and the admin token must get through at least one of them.
+
+On a target the harness did not start, only the operations the run's Scope allows are called (safe methods
+unless --allow-unsafe or operations.unsafe_allowed; exclusions always); what was left out is listed.
 
 The WebSocket and the guide's smoke test: the guide connects WITHOUT a token and sends a ping, so an
 anonymous socket may be allowed to open (websocket_anonymous = "ping-only", the default). It must then
@@ -13,25 +21,27 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
 from harness.security.findings import Finding, url_key
-from harness.security.operations import PROBE, operations, request_for
+from harness.security.operations import PROBE, Operation, ProbeRequest, operations, request_for
+from harness.service.auth import Credentials
+from harness.service.operations import Scope
+from harness.service.profile import Operations
 
 REFUSED = (401, 403)
+Parts = dict[str, dict[str, str]]
+NO_PARTS: Parts = {"headers": {}, "params": {}, "cookies": {}}
 
 
-def _variants() -> list[tuple[str, dict[str, str]]]:
-    """(name, headers) of the credentials that must be refused. The wrong token looks like a real one."""
-    return [
-        ("no token", {}),
-        ("malformed token", {"Authorization": "Bearer not a token;, really"}),
-        ("wrong scheme", {"Authorization": "Basic c2VjdXJpdHk6cHJvYmU="}),
-        ("wrong token", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"}),
-    ]
+def everything_allowed() -> Scope:
+    """The scope of a harness-started target with no markings: every operation may be called."""
+    return Scope(Operations(), ephemeral=True, allow_unsafe=True)
 
 
 @dataclass(slots=True)
@@ -47,10 +57,21 @@ class Probe:
     method: str = ""
 
 
-def _finding(p: Probe, title: str) -> Finding:
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An operation the auth check did not call (or not probe for refusal), and why."""
+
+    operation: str
+    reason: str
+
+    def row(self) -> dict[str, str]:
+        return {"operation": self.operation, "reason": self.reason}
+
+
+def _finding(p: Probe, title: str, rule: str | None = None) -> Finding:
     return Finding(
         source="auth",
-        rule_id=f"auth.{p.variant.replace(' ', '_')}",
+        rule_id=rule or f"auth.{p.variant.replace(' ', '_')}",
         title=title,
         severity="high",
         level="FAIL",
@@ -64,7 +85,7 @@ def _finding(p: Probe, title: str) -> Finding:
 
 @dataclass(slots=True)
 class Control:
-    """A positive control: one protected operation (or WebSocket path) called with the harness's own token.
+    """A positive control: one protected operation (or WebSocket path) called with a real token.
 
     accepted: answered, and not with 401/403 or a server error, so auth let the real token through;
     refused: 401/403 (the token is not valid here); broken: no answer or a 5xx (not an auth answer at all)."""
@@ -73,17 +94,74 @@ class Control:
     result: str  # accepted | refused | broken
     status: int | None
     detail: str
+    identity: str = "harness"  # harness (the profile's main identity) | low-privilege
 
     def row(self) -> dict[str, Any]:
-        return {"operation": self.label, "result": self.result, "status": self.status, "detail": self.detail}
+        return {
+            "operation": self.label,
+            "identity": self.identity,
+            "result": self.result,
+            "status": self.status,
+            "detail": self.detail,
+        }
 
 
-def _judge_control(label: str, status: int | None, detail: str) -> Control:
+def _judge_control(label: str, status: int | None, detail: str, identity: str = "harness") -> Control:
     if status in REFUSED:
-        return Control(label, "refused", status, detail)
+        return Control(label, "refused", status, detail, identity)
     if status is None or status >= 500:
-        return Control(label, "broken", status, detail)
-    return Control(label, "accepted", status, detail)
+        return Control(label, "broken", status, detail, identity)
+    return Control(label, "accepted", status, detail, identity)
+
+
+def _tags(op: Operation) -> list[str]:
+    tags = op.spec.get("tags") or []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def _send(session: requests.Session, req: ProbeRequest, parts: Parts, timeout_s: float) -> tuple[int | None, str]:
+    """(status or None, detail) of one request carrying exactly `parts` (no cookie kept from an earlier answer)."""
+    session.cookies.clear()
+    try:
+        resp = session.request(
+            req.method,
+            req.url,
+            json=req.json,
+            headers=parts["headers"],
+            params=parts["params"] or None,
+            cookies=parts["cookies"] or None,
+            timeout=timeout_s,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        return None, f"no answer ({type(exc).__name__})"
+    return resp.status_code, f"HTTP {resp.status_code}"
+
+
+def _control(
+    session: requests.Session, req: ProbeRequest, creds: Credentials, timeout_s: float, identity: str
+) -> Control:
+    """Call with the identity's current token; a refused login token is renewed and tried once more."""
+    status, detail = _send(session, req, creds.parts(), timeout_s)
+    if status in REFUSED and creds.source is not None and creds.source.login is not None:
+        creds.source.invalidate()
+        status, detail = _send(session, req, creds.parts(), timeout_s)
+    return _judge_control(req.label, status, detail, identity)
+
+
+def _ws_url(ws_base: str, template: str, session_id: str) -> str:
+    path = template.replace("{user_id}", PROBE).replace("{session_id}", session_id)
+    return f"{ws_base.rstrip('/')}/{path.lstrip('/')}"
+
+
+def _ws_parts(url: str, parts: Parts) -> tuple[list[str], str]:
+    """(handshake headers, URL) carrying parts: a cookie as a Cookie header, a query parameter in the URL."""
+    headers = [f"{k}: {v}" for k, v in parts["headers"].items()]
+    if parts["cookies"]:
+        headers.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in parts["cookies"].items()))
+    if parts["params"]:
+        url = url + ("&" if "?" in url else "?") + urlencode(parts["params"])
+    return headers, url
 
 
 def positive_controls(
@@ -92,31 +170,33 @@ def positive_controls(
     ws_base: str,
     ws_paths: list[str],
     *,
-    token: str,
+    creds: Credentials,
     timeout_s: float,
     methods: tuple[str, ...] | None = None,
+    scope: Scope | None = None,
+    skipped: list[Skipped] | None = None,
 ) -> list[Control]:
-    """Call every protected operation (of `methods`, default all), and open every WebSocket path, with the
-    real token: the probes prove something only where the real token gets through."""
+    """Call every protected operation the scope allows (of `methods`, default all), and open every WebSocket
+    path, with the real token: the probes prove something only where the real token gets through.
+    Optional-auth operations are no controls (they answer any token). Operations the scope leaves out are
+    added to `skipped`."""
+    scope = scope or everything_allowed()
     out: list[Control] = []
-    headers = {"Authorization": f"Bearer {token}"}
     with requests.Session() as session:
         for op in operations(doc):
             if not op.secured or (methods is not None and op.method not in methods):
                 continue
-            req = request_for(op, doc, base_url)
-            try:
-                resp = session.request(
-                    req.method, req.url, json=req.json, headers=headers, timeout=timeout_s, allow_redirects=False
-                )
-            except requests.RequestException as exc:
-                out.append(_judge_control(op.label, None, f"no answer ({type(exc).__name__})"))
+            if scope.optional_auth(op.method, op.path):
                 continue
-            out.append(_judge_control(op.label, resp.status_code, f"HTTP {resp.status_code}"))
+            reason = scope.excluded(op.method, op.path, _tags(op))
+            if reason:
+                if skipped is not None:
+                    skipped.append(Skipped(op.label, reason))
+                continue
+            out.append(_control(session, request_for(op, doc, base_url), creds, timeout_s, "harness"))
     for template in ws_paths:
-        path = template.replace("{user_id}", PROBE).replace("{session_id}", "auth-control")
-        url = f"{ws_base.rstrip('/')}/{path.lstrip('/')}"
-        status, ws, detail = _ws_handshake(url, [f"Authorization: Bearer {token}"], timeout_s)
+        headers, url = _ws_parts(_ws_url(ws_base, template, "auth-control"), creds.parts())
+        status, ws, detail = _ws_handshake(url, headers, timeout_s)
         if ws is not None:
             ws.close()
             out.append(Control(f"WS {template}", "accepted", 101, detail))
@@ -127,7 +207,21 @@ def positive_controls(
     return out
 
 
-def control_problem(controls: list[Control]) -> str | None:
+def _token_hint(creds: Credentials | None) -> str:
+    """What to fix when the target refuses an identity's token."""
+    if creds is None or creds.source is None:
+        return "set HARNESS_TOKEN to a token the target accepts"
+    low = creds.source.label != "token"
+    ident = creds.auth.low_privilege if low else creds.auth.identity
+    login = creds.source.login
+    if login is not None:
+        names = ", ".join(login.env_names()) or "its body"
+        return f"check the {'low-privilege ' if low else ''}login ({login.method} {login.path}) credentials: {names}"
+    name = (ident.token_env if ident is not None else None) or "HARNESS_TOKEN"
+    return f"set {name} to a token the target accepts"
+
+
+def control_problem(controls: list[Control], creds: Credentials | None = None) -> str | None:
     """None when at least one control accepted the real token; else why the probes would prove nothing,
     and what to do, in one line."""
     if any(c.result == "accepted" for c in controls):
@@ -144,46 +238,139 @@ def control_problem(controls: list[Control]) -> str | None:
         )
     return (
         f"every protected operation refused the harness's own token ({shown}): the auth probes would prove "
-        "nothing; set HARNESS_TOKEN to a token the target accepts"
+        f"nothing; {_token_hint(creds)}"
     )
 
 
 def check_http(
-    doc: dict[str, Any], base_url: str, *, public: set[str], timeout_s: float
-) -> tuple[list[Probe], list[Finding]]:
-    """Probe every operation that is protected, or unprotected without being listed as public."""
+    doc: dict[str, Any],
+    base_url: str,
+    *,
+    creds: Credentials,
+    public: Iterable[str] = (),
+    timeout_s: float,
+    scope: Scope | None = None,
+) -> tuple[list[Probe], list[Finding], list[Skipped]]:
+    """Probe every operation that is protected, or unprotected without being marked public, with the
+    credentials the profile's scheme makes bad; optional-auth operations and those the scope leaves out are
+    returned as skipped, with the reason."""
+    scope = scope or everything_allowed()
+    public = set(public)
     probes: list[Probe] = []
     found: list[Finding] = []
+    skipped: list[Skipped] = []
     with requests.Session() as session:
         for op in operations(doc):
-            if op.label in public and not op.secured:
+            if not op.secured and (op.label in public or scope.public(op.method, op.path)):
+                continue
+            if scope.optional_auth(op.method, op.path):
+                skipped.append(Skipped(op.label, "optional-auth (operations.optional_auth): not probed for refusal"))
+                continue
+            reason = scope.excluded(op.method, op.path, _tags(op))
+            if reason:
+                skipped.append(Skipped(op.label, reason))
                 continue
             req = request_for(op, doc, base_url)
-            variants = _variants() if op.secured else _variants()[:1]
-            for variant, headers in variants:
-                try:
-                    resp = session.request(
-                        req.method, req.url, json=req.json, headers=headers, timeout=timeout_s, allow_redirects=False
-                    )
-                except requests.RequestException as exc:
-                    p = Probe(op.label, variant, None, False, f"no answer ({type(exc).__name__})", req.url, req.method)
-                    probes.append(p)
-                    found.append(_finding(p, f"no answer with {variant}"))
-                    continue
-                ok = resp.status_code in REFUSED
-                p = Probe(op.label, variant, resp.status_code, ok, f"HTTP {resp.status_code}", req.url, req.method)
+            variants = creds.bad_variants() if op.secured else [("no token", NO_PARTS)]
+            for variant, parts in variants:
+                status, detail = _send(session, req, parts, timeout_s)
+                ok = status in REFUSED
+                p = Probe(op.label, variant, status, ok, detail, req.url, req.method)
                 probes.append(p)
                 if ok:
                     continue
-                if op.secured:
-                    title = f"answered {resp.status_code} with {variant} (expected 401/403)"
+                if status is None:
+                    title = f"no answer with {variant}"
+                elif op.secured:
+                    title = f"answered {status} with {variant} (expected 401/403)"
                 else:
                     title = (
-                        f"answered {resp.status_code} without a token, declares no security requirement "
-                        "and is not in public_operations"
+                        f"answered {status} without a token, declares no security requirement "
+                        "and is not marked public (operations.public / public_operations)"
                     )
                 found.append(_finding(p, title))
-    return probes, found
+    return probes, found, skipped
+
+
+@dataclass(slots=True)
+class RoleCheck:
+    """Role separation: the low-privilege token on every admin-only operation, and the controls."""
+
+    probes: list[Probe] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    admin_operations: list[str] = field(default_factory=list)
+    problem: str | None = None  # the check would prove nothing (a control failed): why, and what to do
+
+
+def check_roles(
+    doc: dict[str, Any],
+    base_url: str,
+    *,
+    admin: Credentials,
+    low: Credentials,
+    scope: Scope,
+    timeout_s: float,
+) -> RoleCheck:
+    """Every admin-only operation (profile operations.admin_only) the scope allows must refuse the
+    low-privilege token with 401/403 (else an `auth.role_separation` finding). Controls: the low-privilege
+    token gets through a protected operation that is not admin-only (so the refusals are about its role,
+    not a dead token), and the admin token gets through at least one admin-only operation."""
+    out = RoleCheck()
+    ops = operations(doc)
+    admin_ops, other_ops = [], []
+    for op in ops:
+        reason = scope.excluded(op.method, op.path, _tags(op))
+        if scope.admin_only(op.method, op.path):
+            out.admin_operations.append(op.label)
+            if reason:
+                out.skipped.append(Skipped(op.label, f"role separation: {reason}"))
+            else:
+                admin_ops.append(op)
+        elif op.secured and not reason and not scope.optional_auth(op.method, op.path):
+            other_ops.append(op)
+    if not admin_ops:
+        return out
+    with requests.Session() as session:
+        low_controls: list[Control] = []
+        for op in other_ops:  # the first that accepts the low-privilege token is enough
+            low_controls.append(_control(session, request_for(op, doc, base_url), low, timeout_s, "low-privilege"))
+            if low_controls[-1].result == "accepted":
+                break
+        out.controls += low_controls
+        if low_controls and not any(c.result == "accepted" for c in low_controls):
+            shown = "; ".join(f"{c.label}: {c.detail}" for c in low_controls[:3])
+            out.problem = (
+                f"the low-privilege identity's token was refused by every protected operation that is not "
+                f"admin-only ({shown}): role separation would prove nothing; {_token_hint(low)}"
+            )
+            return out
+        admin_controls: list[Control] = []
+        for op in admin_ops:
+            req = request_for(op, doc, base_url)
+            status, detail = _send(session, req, low.parts(), timeout_s)
+            ok = status in REFUSED
+            p = Probe(op.label, "low-privilege token", status, ok, detail, req.url, req.method)
+            out.probes.append(p)
+            if not ok:
+                out.findings.append(
+                    _finding(
+                        p,
+                        f"admin-only operation answered {status if status is not None else 'nothing'} to the "
+                        "low-privilege token (expected 401/403)",
+                        rule="auth.role_separation",
+                    )
+                )
+            admin_controls.append(_control(session, req, admin, timeout_s, "harness"))
+        out.controls += admin_controls
+        if not any(c.result == "accepted" for c in admin_controls):
+            shown = "; ".join(f"{c.label}: {c.detail}" for c in admin_controls[:3])
+            out.problem = (
+                f"the harness's own token got through no admin-only operation ({shown}): role separation would "
+                f"prove nothing; the main identity must be an admin ({_token_hint(admin)})"
+            )
+    return out
 
 
 def _ws_handshake(url: str, headers: list[str], timeout_s: float) -> tuple[int | None, Any, str]:
@@ -217,21 +404,24 @@ def _closed_promptly(ws: Any, timeout_s: float) -> str | None:
 
 
 def check_websocket(
-    ws_base: str, paths: list[str], *, anonymous: str, timeout_s: float
+    ws_base: str, paths: list[str], *, creds: Credentials, anonymous: str, timeout_s: float
 ) -> tuple[list[Probe], list[Finding]]:
-    """Wrong and malformed tokens must be refused in the handshake (401/403); an anonymous socket must
-    be refused ("refuse") or must not be able to chat ("ping-only")."""
+    """Wrong and malformed tokens (carried as the profile's scheme says, and a wrong ?token= query value)
+    must be refused in the handshake (401/403); an anonymous socket must be refused ("refuse") or must not
+    be able to chat ("ping-only"). A token of the wrong scheme is not sent: to a socket it is an anonymous
+    one, which the last probe covers."""
     probes: list[Probe] = []
     found: list[Finding] = []
     for template in paths:
-        path = template.replace("{user_id}", PROBE).replace("{session_id}", "auth-probe")
-        url = f"{ws_base.rstrip('/')}/{path.lstrip('/')}"
+        url = _ws_url(ws_base, template, "auth-probe")
         label = f"WS {template}"
         bad = [
-            ("malformed token", ["Authorization: Bearer not a token;, really"], url),
-            ("wrong token", [f"Authorization: Bearer {secrets.token_urlsafe(24)}"], url),
-            ("wrong query token", [], f"{url}?token={secrets.token_urlsafe(24)}"),
+            (variant, *_ws_parts(url, parts))
+            for variant, parts in creds.bad_variants()
+            if variant in ("malformed token", "wrong token")
         ]
+        if creds.scheme != "query":
+            bad.append(("wrong query token", [], f"{url}?token={secrets.token_urlsafe(24)}"))
         for variant, headers, where in bad:
             status, ws, detail = _ws_handshake(where, headers, timeout_s)
             if ws is not None:

@@ -34,8 +34,8 @@ SPEC = OptionSpec(
     "security",
     (
         Option("openapi_url", str),
-        # the guide's smoke tests call them anonymously
-        Option("public_operations", tuple, ("GET /health", "GET /metrics"), check=_operations),
+        # added to the service profile's operations.public (an override for one deployment)
+        Option("public_operations", tuple, (), check=_operations),
         Option("entry_paths", tuple, ("/", "/docs", "/redoc")),
         Option("max_pages", int, 50, check=at_least(0)),
         Option("timeout_s", float, 10.0, check=_SECONDS),
@@ -50,7 +50,7 @@ SPEC = OptionSpec(
         Option("zap_target_url", str),  # how ZAP reaches the target, when not the target's own URL
         Option("zap_timeout_s", float, 300.0, check=_SECONDS),
         Option("zap_report", Path, aliases=("HARNESS_ZAP_REPORT",), flag="--zap-report"),
-        Option("deploy_dir", Path, Path("deploy")),
+        Option("deploy_dir", Path),  # None: <the profile's files.source>/deploy if it exists, else the source
         Option("trivy_bin", str, "trivy", aliases=("HARNESS_TRIVY_BIN",)),
         # None: trivy's own default (~/.cache/trivy)
         Option("trivy_cache_dir", Path, aliases=("HARNESS_TRIVY_CACHE_DIR",), flag="--trivy-cache-dir"),
@@ -62,7 +62,7 @@ SPEC = OptionSpec(
         Option("trivy_reports", tuple, (), aliases=("HARNESS_TRIVY_REPORT",)),
         Option("trivy_db_download", bool, False),
         Option("trivy_timeout_s", float, 300.0, check=_SECONDS),
-        Option("websocket_paths", tuple, ("/chat/ws/{user_id}/{session_id}",)),
+        Option("websocket_paths", tuple),  # None: the service profile's paths.websocket
         Option("websocket_anonymous", str, "ping-only", choices=ANONYMOUS_WS),
         Option("tls_min_days", float, 14.0),
         Option("tls_ca_file", Path),
@@ -90,7 +90,7 @@ class SecurityOptions:
     zap_target_url: str | None
     zap_timeout_s: float
     zap_report: Path | None
-    deploy_dir: Path
+    deploy_dir: Path | None  # given: the directory `trivy config` scans; None: from the service profile
     trivy_bin: str
     trivy_cache_dir: Path
     trivy_fs: bool
@@ -99,7 +99,7 @@ class SecurityOptions:
     trivy_reports: tuple[Path, ...]
     trivy_db_download: bool
     trivy_timeout_s: float
-    websocket_paths: tuple[str, ...]
+    websocket_paths: tuple[str, ...] | None  # given (blank: none); None: the service profile's paths.websocket
     websocket_anonymous: str
     tls_min_days: float
     tls_ca_file: Path | None
@@ -130,7 +130,7 @@ def security_options(settings: Settings, env: dict[str, str] | None = None) -> S
         zap_target_url=values["zap_target_url"],
         zap_timeout_s=float(values["zap_timeout_s"]),
         zap_report=path("zap_report"),
-        deploy_dir=path("deploy_dir") or root / "deploy",
+        deploy_dir=path("deploy_dir") if values.given("deploy_dir") else None,
         trivy_bin=values["trivy_bin"] or "trivy",
         trivy_cache_dir=path("trivy_cache_dir") or default_cache_dir(),
         trivy_fs=values["trivy_fs"] if values["trivy_fs"] is not None else True,
@@ -139,7 +139,7 @@ def security_options(settings: Settings, env: dict[str, str] | None = None) -> S
         trivy_reports=tuple(p for p in (absolute(r, root) for r in values["trivy_reports"] or ()) if p is not None),
         trivy_db_download=bool(values["trivy_db_download"]),
         trivy_timeout_s=float(values["trivy_timeout_s"]),
-        websocket_paths=tuple(values["websocket_paths"] or ()),
+        websocket_paths=tuple(values["websocket_paths"] or ()) if values.given("websocket_paths") else None,
         websocket_anonymous=values["websocket_anonymous"] or "ping-only",
         tls_min_days=float(values["tls_min_days"] if values["tls_min_days"] is not None else 14.0),
         tls_ca_file=path("tls_ca_file"),

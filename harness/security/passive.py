@@ -1,9 +1,13 @@
 """Native passive rules: the checks ZAP's baseline raises most on an API, under ZAP's own plugin ids.
 
 A passive rule only looks at a request and its response. collect() sends the requests (every operation of
-the OpenAPI document with a schema-valid request, the document itself, and the pages it links: the
-configured entry pages and the same-origin links of every HTML response, bounded in depth and count);
-scan() applies the rules. The result is ZAP Alerts, written as a ZAP-format JSON report.
+the OpenAPI document the run's scope allows, with a schema-valid request and the service profile's
+credentials; the document itself, and the pages it links: the configured entry pages and the same-origin
+links of every HTML response, bounded in depth and count); scan() applies the rules. The result is ZAP
+Alerts, written as a ZAP-format JSON report.
+
+On a target the harness did not start, the scope allows only GET, HEAD and OPTIONS (unless --allow-unsafe
+or operations.unsafe_allowed) and never an excluded operation; the crawl itself only sends GET.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import requests
 
 from harness.security.operations import operations, request_for
 from harness.security.zap_report import Alert, Instance, merge
+from harness.service.auth import Credentials, RequestsAuth
+from harness.service.operations import Scope
 
 CORS_PROBE_ORIGIN = "https://harness-cors-probe.invalid"
 MAX_BODY = 2 * 1024 * 1024
@@ -394,6 +400,7 @@ class Crawl:
     exchanges: list[Exchange] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     pages: int = 0  # HTML pages and the OpenAPI document fetched by the crawl (not the operations' calls)
+    skipped: list[str] = field(default_factory=list)  # "METHOD /path: why" of operations the scope left out
 
     @property
     def responses(self) -> int:
@@ -415,22 +422,24 @@ def collect(
     base_url: str,
     doc: dict[str, Any] | None,
     *,
-    token: str | None,
+    creds: Credentials | None,
     entry_paths: list[str],
     extra_urls: list[str],
     timeout_s: float,
     max_pages: int = 50,
     max_depth: int = 2,
+    scope: Scope | None = None,
 ) -> Crawl:
-    """Send every operation's request and crawl the linked pages (same origin only, bounded)."""
+    """Send every operation's request the scope allows (default: all) and crawl the linked pages (same
+    origin only, bounded, GET only). The requests carry creds as the service profile's auth says."""
     crawl = Crawl()
     origin = urlsplit(base_url).netloc
     seen: set[tuple[str, str]] = set()
     with requests.Session() as session:
         session.headers["Origin"] = CORS_PROBE_ORIGIN  # lets the CORS rule see a reflected origin
         session.headers["User-Agent"] = "ai-orchestra-harness security (native passive rules)"
-        if token:
-            session.headers["Authorization"] = f"Bearer {token}"
+        if creds is not None and creds.present():
+            session.auth = RequestsAuth(creds)
 
         def send(method: str, url: str, body: Any = None) -> Exchange | None:
             if (method, url) in seen or len(seen) >= max_pages + 100:
@@ -451,6 +460,11 @@ def collect(
 
         if doc is not None:
             for op in operations(doc):
+                tags = op.spec.get("tags") if isinstance(op.spec.get("tags"), list) else []
+                why = scope.excluded(op.method, op.path, [str(t) for t in tags]) if scope is not None else None
+                if why:
+                    crawl.skipped.append(f"{op.label}: {why}")
+                    continue
                 probe = request_for(op, doc, base_url)
                 send(probe.method, probe.url, probe.json)
         queue = [(urljoin(base_url.rstrip("/") + "/", p.lstrip("/")), 0) for p in entry_paths] + [

@@ -1,8 +1,13 @@
 """A running ZAP daemon (ZAP_API_URL), driven with the `zaproxy` client: import the OpenAPI document,
 spider, wait for the passive scan, read the alerts. Every API call and every wait is bounded.
 
-The API token reaches ZAP only as a replacer rule (so ZAP's own requests are authenticated, as
-zap-baseline's auth hooks do); the rule is removed afterwards, and every report is redacted anyway.
+The API token reaches ZAP only as a replacer rule on the header the service profile's auth scheme names
+(so ZAP's own requests are authenticated, as zap-baseline's auth hooks do); the rule is removed
+afterwards, and every report is redacted anyway.
+
+safe_only (a target the harness did not start, without --allow-unsafe): ZAP's OpenAPI import calls every
+operation of the document, whatever its method, and its spider submits forms, so the document is not
+imported and the spider is told not to POST forms; the notes say so.
 """
 
 from __future__ import annotations
@@ -74,12 +79,14 @@ def zap_scan(
     *,
     target_url: str,
     openapi_url: str | None,
-    token: str | None,
+    auth_header: tuple[str, str] | None,
     timeout_s: float,
     request_timeout_s: float = 10.0,
     poll_s: float = 1.0,
+    safe_only: bool = False,
 ) -> ZapResult:
-    """Run a baseline-style passive scan with the daemon; ZapUnavailable (one line) on any failure."""
+    """Run a baseline-style passive scan with the daemon; ZapUnavailable (one line) on any failure.
+    auth_header: the (name, value) header ZAP adds to its requests, as the service profile's auth makes it."""
     zap = BoundedZAP(api_url, api_key, request_timeout_s)
     deadline = time.monotonic() + timeout_s
     notes: list[str] = []
@@ -91,18 +98,30 @@ def zap_scan(
                 f"ZAP daemon at {api_url} is unreachable ({type(exc).__name__}); start it, or unset ZAP_API_URL "
                 "to use the native passive rules alone"
             ) from None
-        if token:
+        if auth_header:
             zap.replacer.add_rule(
                 description=AUTH_RULE,
                 enabled="true",
                 matchtype="REQ_HEADER",
                 matchregex="false",
-                matchstring="Authorization",
-                replacement=f"Bearer {token}",
+                matchstring=auth_header[0],
+                replacement=auth_header[1],
             )
         try:
+            if safe_only:
+                zap.spider.set_option_post_form(False)
+                notes.append(
+                    "the spider was told not to submit forms (setOptionPostForm false): a target the harness did "
+                    "not start"
+                )
             if openapi_url and openapi_url.startswith(("http://", "https://")):
-                zap.openapi.import_url(openapi_url, hostoverride=None)
+                if safe_only:
+                    notes.append(
+                        "the OpenAPI document was not imported into ZAP (its import calls every operation, unsafe "
+                        "ones too): a target the harness did not start; --allow-unsafe lifts this"
+                    )
+                else:
+                    zap.openapi.import_url(openapi_url, hostoverride=None)
             scan_id = str(zap.spider.scan(url=target_url))
             if not scan_id.isdigit():
                 raise ZapUnavailable(f"ZAP: spider did not start on {target_url} ({scan_id[:120]})")
@@ -117,7 +136,7 @@ def zap_scan(
                     break
             report_json = zap.core.jsonreport()
         finally:
-            if token:
+            if auth_header:
                 try:
                     zap.replacer.remove_rule(description=AUTH_RULE)
                 except (requests.RequestException, ZapApiError) as exc:  # the scan's result stands; say so

@@ -7,6 +7,7 @@ import ssl
 
 from harness.config import Settings
 from harness.errors import StackError, TargetUnreachable
+from harness.service import profile_for
 from harness.stack.local import _version, unverified_tls
 from harness.stack.wait import HttpAnswers, wait_until
 from harness.target import Target
@@ -23,6 +24,7 @@ class ExternalStack:
         assert settings.target is not None
         self.settings = settings
         self.base_url = settings.target.rstrip("/")
+        self.health = profile_for(settings).paths.health  # the service's own; none: is the root answering?
 
     def check(self) -> None:
         """Nothing to check before reaching out."""
@@ -32,7 +34,7 @@ class ExternalStack:
             # readiness asks "does it answer?"; whether its certificate is good is security.tls's finding, which
             # a verifying probe here would turn into an unreachable target (inconclusive) instead of a no-go
             probe = HttpAnswers(
-                f"{self.base_url}/health",
+                f"{self.base_url}{self.health or '/'}",
                 what=f"target {self.base_url}",
                 timeout_s=min(5.0, self.settings.external_timeout_s),  # one attempt: the whole answer, bounded
                 context=self._context(),
@@ -47,7 +49,7 @@ class ExternalStack:
             base_url=self.base_url,
             stack=self.name,
             token=self.settings.token,
-            version=_version(self.base_url, context=self._context()),
+            version=_version(self.base_url, context=self._context(), health=self.health),
             ephemeral=False,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,  # e.g. the one `harness up` printed
         )

@@ -393,10 +393,12 @@ def unverified_tls() -> ssl.SSLContext:
     return context
 
 
-def _version(base_url: str, context: ssl.SSLContext | None = None) -> str | None:
-    """The version /health reports, if it says one (bounded: 3 s and 1 MiB for the whole answer)."""
+def _version(base_url: str, context: ssl.SSLContext | None = None, health: str | None = "/health") -> str | None:
+    """The version the health endpoint reports, if it says one (bounded: 3 s and 1 MiB for the whole answer)."""
+    if not health:
+        return None
     try:
-        body = fetch(f"{base_url}/health", deadline_s=3, context=context).body
+        body = fetch(f"{base_url}{health}", deadline_s=3, context=context).body
     except FetchError:
         return None
     try:

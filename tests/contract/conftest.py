@@ -11,14 +11,18 @@ from harness.contract.openapi import fetch_document, load_schema, openapi_url, o
 from harness.contract.options import ContractOptions, contract_options
 from harness.errors import HarnessError
 from harness.plugins.target import TARGET_KEY, harness_settings
+from harness.service import scope_for
 
 
 @dataclass(slots=True)
 class LiveContract:
-    """What the candidate publishes: its OpenAPI document and schemathesis operations."""
+    """What the candidate publishes: its OpenAPI document and schemathesis operations, split into those this
+    run calls and those it leaves out ((operation, why): the profile's exclusions, unsafe methods on a target
+    the harness did not start). doc is None when the service publishes no OpenAPI document."""
 
-    doc: dict[str, Any]
+    doc: dict[str, Any] | None
     operations: list[Any]
+    excluded: list[tuple[Any, str]]
 
 
 _OPTS = pytest.StashKey[ContractOptions]()
@@ -40,8 +44,20 @@ def live_contract(config: pytest.Config) -> LiveContract:
         opts = options(config)
         try:
             target = config.stash[TARGET_KEY].get()
-            doc = fetch_document(openapi_url(target, opts), opts.timeout_s)
-            config.stash[_LIVE] = LiveContract(doc, operations(load_schema(doc, target.base_url)))
+            url = openapi_url(target, opts)
+            if url is None:
+                config.stash[_LIVE] = LiveContract(None, [], [])
+                return config.stash[_LIVE]
+            doc = fetch_document(url, opts.timeout_s)
+            scope = scope_for(harness_settings(config), target.ephemeral)
+            kept, excluded = [], []
+            for op in operations(load_schema(doc, target.base_url)):
+                why = scope.excluded(op.method, op.path, op.definition.raw.get("tags") or ())
+                if why is None:
+                    kept.append(op)
+                else:
+                    excluded.append((op, why))
+            config.stash[_LIVE] = LiveContract(doc, kept, excluded)
         except (HarnessError, RuntimeError) as exc:
             pytest.fail(f"contract: {exc}", pytrace=False)
     return config.stash[_LIVE]
@@ -49,8 +65,12 @@ def live_contract(config: pytest.Config) -> LiveContract:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "api_operation" in metafunc.fixturenames:
-        ops = live_contract(metafunc.config).operations
-        metafunc.parametrize("api_operation", ops, ids=[op.label for op in ops])
+        live = live_contract(metafunc.config)
+        params = [pytest.param((op, None), id=op.label) for op in live.operations]
+        params += [pytest.param((op, why), id=op.label) for op, why in live.excluded]
+        if live.doc is None:
+            params = [pytest.param((None, "the service profile has no OpenAPI document (paths.openapi)"), id="none")]
+        metafunc.parametrize("api_operation", params)
 
 
 @pytest.fixture(scope="session")

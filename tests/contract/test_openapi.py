@@ -23,24 +23,37 @@ def _judge(outcome: Outcome, what: str, record_property) -> None:
         check_error(f"{what}: schemathesis could not judge it: {'; '.join(outcome.errors[:3])}")
 
 
+def _headers(creds):
+    return (lambda: creds.headers()) if creds.present() else (lambda: {})
+
+
 @pytest.mark.check("contract.openapi")
-def test_operation_conforms(api_operation, target, contract_opts, record_property, coverage):
+def test_operation_conforms(api_operation, target, contract_opts, creds, record_property, coverage):
     """Positive and negative cases, bounded by the profile's seed and max_examples."""
-    outcome = fuzz(api_operation, target, contract_opts)
+    operation, excluded = api_operation
+    if excluded is not None:
+        not_applicable(f"excluded: {excluded}")
+    outcome = fuzz(operation, target, contract_opts, _headers(creds))
     coverage(operations=1, examples=outcome.sent)  # cases that reached the target
-    _judge(outcome, api_operation.label, record_property)
+    _judge(outcome, operation.label, record_property)
 
 
 @pytest.mark.check("contract.openapi.stateful")
-def test_links_hold_across_calls(contract, target, contract_opts, record_property, coverage):
-    """Sequences that follow the document's links: a chat turn, then that session's messages."""
+def test_links_hold_across_calls(contract, target, contract_opts, creds, scope, record_property, coverage):
+    """Sequences that follow the document's links: a chat turn, then that session's messages. Only the
+    operations this run may call are part of them."""
+    if contract.doc is None:
+        not_applicable("the service profile has no OpenAPI document (paths.openapi)")
     try:
         schema = load_schema(contract.doc, target.base_url)
+        left_out = {op.label for op, _ in contract.excluded}
+        if left_out:
+            schema = schema.exclude(func=lambda ctx: ctx.operation.label in left_out)
         if not has_links(schema):
-            not_applicable("the OpenAPI document declares no links")
+            not_applicable("the OpenAPI document declares no links between the operations this run may call")
     except HarnessError as exc:
         check_error(f"stateful: {exc}")
-    outcome = stateful(schema, target, contract_opts)
+    outcome = stateful(schema, target, contract_opts, _headers(creds))
     coverage(sequences=outcome.sequences, steps=outcome.sent)
     _judge(outcome, "stateful", record_property)
 
@@ -49,6 +62,10 @@ def test_links_hold_across_calls(contract, target, contract_opts, record_propert
 def test_no_breaking_changes_against_the_baseline(contract, contract_opts):
     """The candidate's document keeps every promise of the committed baseline."""
     path = contract_opts.baseline
+    if contract.doc is None:
+        not_applicable("the service profile has no OpenAPI document (paths.openapi)")
+    if path is None:
+        not_applicable("the service profile names no OpenAPI baseline (files.openapi_baseline)")
     if not path.is_file():
         check_error(f"no OpenAPI baseline at {path}; commit one (scripts/update_openapi_baseline.py)")
     try:

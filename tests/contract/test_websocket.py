@@ -8,9 +8,17 @@ import uuid
 import pytest
 import websocket
 
+from harness.checks import not_applicable
 from harness.contract.websocket import frame_problem
 
 TIMEOUT = 5
+
+
+@pytest.fixture(autouse=True)
+def _needs_websocket(service):
+    """The reference app's WebSocket protocol: only for a service whose profile has a WebSocket path."""
+    if not service.paths.websocket:
+        not_applicable(f"the {service.describe()} has no WebSocket path")
 
 
 def recv_valid(ws) -> dict:

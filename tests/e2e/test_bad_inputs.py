@@ -46,6 +46,13 @@ def policy(text: str | bytes) -> dict[str, bytes]:
 
 
 P = ("--policy-file", "{tmp}/team.toml")
+S = ("--service", "{tmp}/service.toml")
+
+
+def svc(text: str) -> dict[str, bytes]:
+    return {"service.toml": text.encode()}
+
+
 CASES = [
     # phases, suites, stacks, flags
     Case("unknown-phase", ("gate", "--phase", "canary10"), "did you mean 'canary-10'?"),
@@ -155,6 +162,42 @@ CASES = [
     Case("selftest-target", ("selftest", "--target", "http://127.0.0.1:9"), "No such option '--target'"),
     Case("selftest-unknown-fault", ("selftest", "--only", "helth_503"), "did you mean 'health_503'?"),
     Case("report-directory", ("report", "{tmp}"), "is a directory", reports=""),
+    # service profiles
+    Case("service-missing", ("gate", "--service", "{tmp}/nope.toml"), "service profile", reports="{tmp}/reports"),
+    Case(
+        "service-bad-path",
+        ("gate", *S),
+        "paths.health: 'healthz' must start with '/'",
+        files=svc('[paths]\nhealth = "healthz"\n'),
+    ),
+    Case("service-unknown-key", ("gate", *S), "nmae: Extra inputs are not permitted", files=svc('nmae = "x"\n')),
+    Case(
+        "service-both-tokens",
+        ("gate", *S),
+        "give token_env or login, not both",
+        files=svc('[auth]\ntoken_env = "T"\n[auth.login]\npath = "/login"\n'),
+    ),
+    Case("service-bad-scheme", ("service", *S), "auth.scheme", files=svc('[auth]\nscheme = "basic"\n'), reports=""),
+    Case(
+        "service-short-secret",
+        ("gate", *S),
+        "SVC_TOKEN (named by the service profile",
+        files=svc('[auth]\ntoken_env = "SVC_TOKEN"\n'),
+        env={"SVC_TOKEN": "short"},
+    ),
+    Case(
+        "service-allow-unsafe-in-file",
+        ("gate",),
+        "allow_unsafe is not taken from a file",
+        files={"harness.toml": b"allow_unsafe = true\n"},
+        cwd_project=True,
+    ),
+    Case(
+        "service-allow-unsafe-word",
+        ("gate",),
+        "allow_unsafe = 'maybe' is not a valid bool",
+        env={"HARNESS_ALLOW_UNSAFE": "maybe"},
+    ),
 ]
 
 

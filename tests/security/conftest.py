@@ -1,6 +1,7 @@
-"""Security suite wiring: options and waivers (loaded once), the live OpenAPI document (fetched once),
-and where the reports go (reports/security/, next to the verdict). A problem with any of them is one
-clear line on the check that needed it, never a traceback."""
+"""Security suite wiring: options and waivers (loaded once), the service profile (its credentials, the
+run's operation scope, its paths), the live OpenAPI document (fetched once), and where the reports go
+(reports/security/, next to the verdict). A problem with any of them is one clear line on the check that
+needed it, never a traceback."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from harness.plugins.target import harness_settings
 from harness.security.options import SecurityOptions, security_options
 from harness.security.report import Reports, clear
 from harness.security.waivers import Waiver, load_waivers
+from harness.service import profile_for, scope_for
+from harness.service.auth import Credentials, credentials_for
+from harness.service.operations import Scope
+from harness.service.profile import ServiceProfile
 from harness.target import Target
 
 
@@ -78,15 +83,64 @@ def reports(pytestconfig: pytest.Config, target: Target) -> Reports:
 
 
 @pytest.fixture(scope="session")
-def openapi_url(target: Target, security_opts: SecurityOptions) -> str:
-    return security_opts.openapi_url or target.url("/openapi.json")
+def service_profile(pytestconfig: pytest.Config) -> ServiceProfile:
+    try:
+        return profile_for(_settings(pytestconfig))
+    except HarnessError as exc:
+        pytest.fail(f"security: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def live_openapi(openapi_url: str, security_opts: SecurityOptions) -> dict[str, Any]:
-    """The candidate's OpenAPI document: what the scans enumerate operations and security requirements from."""
+def run_scope(pytestconfig: pytest.Config, target: Target, service_profile: ServiceProfile) -> Scope:
+    """What this run may call on the target (everything on a stack the harness started)."""
+    return scope_for(_settings(pytestconfig), target.ephemeral)
+
+
+def _credentials(target: Target, profile: ServiceProfile, low: bool) -> Credentials | None:
+    return credentials_for(
+        profile.auth, target.base_url, target_token=target.token, low_privilege=low, verify=target.ca_file or True
+    )
+
+
+@pytest.fixture(scope="session")
+def credentials(target: Target, service_profile: ServiceProfile) -> Credentials:
+    """The profile's main identity, carried as its auth scheme says (a login is made when first needed)."""
+    creds = _credentials(target, service_profile, False)
+    assert creds is not None
+    return creds
+
+
+@pytest.fixture(scope="session")
+def low_credentials(target: Target, service_profile: ServiceProfile) -> Credentials | None:
+    """The profile's low-privilege identity (auth.low_privilege), None when it has none."""
+    return _credentials(target, service_profile, True)
+
+
+@pytest.fixture(scope="session")
+def websocket_paths(security_opts: SecurityOptions, service_profile: ServiceProfile) -> list[str]:
+    """The security option websocket_paths when given, else the profile's paths.websocket (none: no socket)."""
+    if security_opts.websocket_paths is not None:
+        return list(security_opts.websocket_paths)
+    return [service_profile.paths.websocket] if service_profile.paths.websocket else []
+
+
+@pytest.fixture(scope="session")
+def openapi_url(target: Target, security_opts: SecurityOptions, service_profile: ServiceProfile) -> str | None:
+    """[tool.harness.security] openapi_url, else the profile's paths.openapi on the target; None: neither."""
+    if security_opts.openapi_url:
+        return security_opts.openapi_url
+    path = service_profile.paths.openapi
+    return target.url(path) if path else None
+
+
+@pytest.fixture(scope="session")
+def live_openapi(openapi_url: str | None, security_opts: SecurityOptions) -> dict[str, Any] | None:
+    """The candidate's OpenAPI document: what the scans enumerate operations and security requirements from
+    (None: the service profile names no OpenAPI document)."""
     from harness.contract.openapi import fetch_document
 
+    if openapi_url is None:
+        return None
     try:
         return fetch_document(openapi_url, security_opts.timeout_s)
     except HarnessError as exc:

@@ -1,19 +1,27 @@
-"""Auth: every protected operation of the live OpenAPI document, and the WebSocket, refuses no token, a
-malformed token, a token of the wrong scheme and a wrong token with 401/403. Public operations are
-listed in [tool.harness.security] public_operations. An anonymous WebSocket may ping (the guide's smoke
-test does) but not chat, unless websocket_anonymous = "refuse".
+"""Auth: every protected operation of the live OpenAPI document, and the WebSocket (the service profile's
+paths.websocket), refuses no token, a malformed token, a token of the wrong scheme and a wrong token with
+401/403, each carried as the profile's auth scheme says. Public operations: the profile's
+operations.public (plus [tool.harness.security] public_operations); optional-auth operations are not
+probed. With a low-privilege identity (auth.low_privilege), every admin-only operation must refuse its
+token (auth.role_separation). An anonymous WebSocket may ping (the guide's smoke test does) but not chat,
+unless websocket_anonymous = "refuse".
 
-The positive control comes first and is mandatory: the harness's own token must get through at least one
-protected operation (or WebSocket path), or the refusals prove nothing (no token, or every control refused:
-`error`, with what to do). Coverage: probes sent and controls that succeeded; nothing to probe is `missing`."""
+The positive control comes first and is mandatory: the profile's own identity (a static token or a login)
+must get through at least one protected operation (or WebSocket path), or the refusals prove nothing (no
+token, or every control refused: `error`, with what to do). On a target the harness did not start, only
+the operations the run's scope allows are called; the rest are listed in findings/auth.json `skipped`.
+Coverage: probes sent and controls that succeeded; nothing to probe is `missing`."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.checks import check_error
+from harness.checks import check_error, not_applicable
+from harness.errors import HarnessError
 from harness.security.auth import (
+    RoleCheck,
     check_http,
+    check_roles,
     check_websocket,
     control_problem,
     positive_controls,
@@ -25,33 +33,87 @@ from harness.security.operations import operations
 
 @pytest.mark.check("security.auth_failures")
 def test_protected_operations_and_websocket_refuse_bad_tokens(
-    target, security_opts, live_openapi, reports, waivers, measure, coverage
+    target,
+    security_opts,
+    service_profile,
+    credentials,
+    low_credentials,
+    run_scope,
+    websocket_paths,
+    live_openapi,
+    reports,
+    waivers,
+    measure,
+    coverage,
 ):
     opts = security_opts
-    protected = [op for op in operations(live_openapi) if op.secured]
-    ws_paths = list(opts.websocket_paths)
-    controls = []
-    if protected or ws_paths:  # something must accept the real token before refusals mean anything
-        if not target.token:
-            check_error(
-                "security: the auth check needs the harness's own token as its positive control: set "
-                "HARNESS_TOKEN to a valid API token of the target"
-            )
-        controls = positive_controls(
-            live_openapi, target.base_url, target.ws_url, ws_paths, token=target.token, timeout_s=opts.timeout_s
+    if credentials.scheme == "none":
+        not_applicable(f"the {service_profile.describe()} says the service takes no credentials (auth.scheme)")
+    if live_openapi is None and not websocket_paths:
+        not_applicable(
+            f"no OpenAPI document (the {service_profile.describe()} has no paths.openapi and "
+            "[tool.harness.security] openapi_url is not set) and no WebSocket path: nothing to probe"
         )
-        problem = control_problem(controls)
-        if problem:
-            reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls]})
-            check_error(f"security: {problem}")
-    probes, found = check_http(
-        live_openapi, target.base_url, public=set(opts.public_operations), timeout_s=opts.timeout_s
-    )
+    doc = live_openapi or {"paths": {}}
+    protected = [op for op in operations(doc) if op.secured]
+    skipped = []
+    controls = []
+    roles = RoleCheck()
+    try:
+        if protected or websocket_paths:  # something must accept the real token before refusals mean anything
+            if not credentials.present():
+                check_error(
+                    "security: the auth check needs the harness's own credentials as its positive control: set "
+                    f"{service_profile.auth.token_env or 'HARNESS_TOKEN'} to a valid API token of the target "
+                    f"(or give auth.login in the {service_profile.describe()})"
+                )
+            controls = positive_controls(
+                doc,
+                target.base_url,
+                target.ws_url,
+                websocket_paths,
+                creds=credentials,
+                timeout_s=opts.timeout_s,
+                scope=run_scope,
+                skipped=skipped,
+            )
+            problem = control_problem(controls, credentials)
+            if problem:
+                reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls]})
+                check_error(f"security: {problem}")
+        probes, found, not_probed = check_http(
+            doc,
+            target.base_url,
+            creds=credentials,
+            public=opts.public_operations,
+            timeout_s=opts.timeout_s,
+            scope=run_scope,
+        )
+        if low_credentials is not None:
+            if not low_credentials.present():
+                check_error(
+                    f"security: the {service_profile.describe()} has auth.low_privilege, but its token variable "
+                    f"{service_profile.auth.low_privilege.token_env} is not set; set it, or remove low_privilege"
+                )
+            roles = check_roles(
+                doc,
+                target.base_url,
+                admin=credentials,
+                low=low_credentials,
+                scope=run_scope,
+                timeout_s=opts.timeout_s,
+            )
+            if roles.problem:
+                reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls + roles.controls]})
+                check_error(f"security: {roles.problem}")
+    except HarnessError as exc:  # a login refused or unreachable: the harness could not judge
+        check_error(f"security: {exc}")
     ws_probes, ws_found = check_websocket(
-        target.ws_url, ws_paths, anonymous=opts.websocket_anonymous, timeout_s=opts.timeout_s
+        target.ws_url, websocket_paths, creds=credentials, anonymous=opts.websocket_anonymous, timeout_s=opts.timeout_s
     )
-    findings = found + ws_found
-    everything = probes + ws_probes
+    findings = found + roles.findings + ws_found
+    everything = probes + roles.probes + ws_probes
+    skipped_rows = {(s.operation, s.reason): s.row() for s in [*skipped, *not_probed, *roles.skipped]}
     accepted = sum(c.result == "accepted" for c in controls)
     line = reports.finish(
         "auth",
@@ -59,8 +121,16 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         waivers,
         {
             "protected_operations": [op.label for op in protected],
-            "controls": [c.row() for c in controls],
+            "admin_only_operations": roles.admin_operations,
+            "controls": [c.row() for c in controls + roles.controls],
             "probes": probe_rows(everything),
+            "skipped": list(skipped_rows.values()),
+            "role_separation": "checked"
+            if low_credentials is not None
+            else "not checked: the service profile has no auth.low_privilege identity",
+            "scope": "everything (the harness started the target)"
+            if target.ephemeral
+            else ("safe and allowed operations" if not run_scope.allow_unsafe else "every operation (--allow-unsafe)"),
         },
     )
     failures = sum(f.blocking for f in findings)
@@ -69,6 +139,8 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         auth_probes=len(everything),
         auth_protected_operations=len(protected),
         auth_positive_controls=accepted,
+        auth_role_probes=len(roles.probes),
+        auth_skipped_operations=len(skipped_rows),
     )
     coverage(probes=len(everything))
     if controls:  # with nothing protected there is nothing to control; the probes alone are the evidence

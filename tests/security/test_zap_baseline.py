@@ -1,6 +1,10 @@
 """The guide's ZAP baseline scan, three ways into one output: the native passive rules (always), a running
 ZAP daemon (ZAP_API_URL), and an existing zap-baseline JSON report (HARNESS_ZAP_REPORT / --zap-report).
-The rules file decides: FAIL blocks (security.zap_fail counts those rules), WARN and INFO are reported."""
+The rules file decides: FAIL blocks (security.zap_fail counts those rules), WARN and INFO are reported.
+
+Requests carry the service profile's credentials; on a target the harness did not start only the operations
+the run's scope allows are sent (safe methods unless --allow-unsafe / operations.unsafe_allowed; exclusions
+always), and findings/zap.json lists the rest with the reason."""
 
 from __future__ import annotations
 
@@ -18,22 +22,42 @@ REPORT = "zap-report.json"
 
 
 @pytest.mark.check("security.zap_fail")
-def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports, waivers, measure, coverage):
+def test_zap_baseline(
+    target,
+    security_opts,
+    service_profile,
+    credentials,
+    run_scope,
+    live_openapi,
+    openapi_url,
+    reports,
+    waivers,
+    measure,
+    coverage,
+):
     opts = security_opts
     try:
         rules = load_rules(opts.rules_file)
     except HarnessError as exc:
         check_error(f"security: {exc}")
 
-    crawl = collect(
-        target.base_url,
-        live_openapi,
-        token=target.token,
-        entry_paths=list(opts.entry_paths),
-        extra_urls=[openapi_url] if openapi_url.startswith(("http://", "https://")) else [],
-        timeout_s=opts.timeout_s,
-        max_pages=opts.max_pages,
-    )
+    entry_paths = list(opts.entry_paths)
+    if service_profile.paths.health and service_profile.paths.health not in entry_paths:
+        entry_paths.append(service_profile.paths.health)
+    remote_doc = openapi_url is not None and openapi_url.startswith(("http://", "https://"))
+    try:
+        crawl = collect(
+            target.base_url,
+            live_openapi,
+            creds=credentials,
+            entry_paths=entry_paths,
+            extra_urls=[openapi_url] if remote_doc else [],
+            timeout_s=opts.timeout_s,
+            max_pages=opts.max_pages,
+            scope=run_scope,
+        )
+    except HarnessError as exc:  # a login refused or unreachable: the scan could not carry credentials
+        check_error(f"security: {exc}")
     if not crawl.exchanges:
         check_error(f"native passive scan: {target.base_url} answered no request ({'; '.join(crawl.failures[:3])})")
     alerts = scan(crawl.exchanges)
@@ -43,6 +67,7 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
             "pages": crawl.pages,
             "failures": len(crawl.failures),
             "unanswered_or_unparsed": crawl.failures[:50],
+            "operations_not_called": crawl.skipped,
         }
     }
     problem = None
@@ -53,9 +78,10 @@ def test_zap_baseline(target, security_opts, live_openapi, openapi_url, reports,
                 opts.zap_api_key,
                 target_url=opts.zap_target_url or target.base_url,
                 openapi_url=openapi_url,
-                token=target.token,
+                auth_header=next(iter(credentials.headers().items()), None) if credentials.present() else None,
                 timeout_s=opts.zap_timeout_s,
                 request_timeout_s=opts.timeout_s,
+                safe_only=not run_scope.ephemeral and not run_scope.allow_unsafe,
             )
             alerts += result.alerts
             reports.write("zap-daemon.json", result.report_json)

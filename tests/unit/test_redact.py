@@ -246,3 +246,27 @@ def test_container_logs_are_redacted_on_their_way_in(tmp_path, monkeypatch):
     stack.save_logs(tmp_path)
     text = (tmp_path / "app.log").read_text()
     assert "db-password-planted" not in text and "zap-key-planted-1" not in text and "o:***@db" in text
+
+
+def test_a_secret_a_child_obtains_at_run_time_is_redacted_from_its_live_log(tmp_path, monkeypatch):
+    """The child records a login's token in the secrets file before using it; the parent's live copy reads
+    that file before each read of the log, so the token never reaches the copy."""
+    from harness import redact
+
+    secrets_file, src, dst = tmp_path / "secrets", tmp_path / "child.log", tmp_path / "copy.log"
+    src.write_text("")
+    live = redact.LiveCopy(src, dst, ["static-secret-1"], secrets_file)
+    monkeypatch.setenv(redact.SECRETS_FILE_ENV, str(secrets_file))
+    monkeypatch.setattr(redact, "_REMEMBERED", set())
+    with src.open("a") as log:
+        log.write("before the login\n")
+        log.flush()
+        live.pump()
+        redact.remember_secret("issued-token-abcdef123")  # the child: recorded first ...
+        log.write("got issued-token-abcdef123 and static-secret-1\n")  # ... then it may appear
+        log.flush()
+        live.pump()
+    live.finish()
+    assert dst.read_text() == "before the login\ngot *** and ***\n"
+    assert "issued-token-abcdef123" in redact.run_secrets(env={redact.SECRETS_FILE_ENV: str(secrets_file)})
+    assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"

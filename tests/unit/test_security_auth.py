@@ -9,6 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness.security.auth import check_http, check_websocket, summary
+from harness.service.auth import Credentials, TokenSource
+from harness.service.profile import Auth
+
+BEARER = Credentials(Auth(), TokenSource("http://unused", static="the-real-token"))
 
 DOC = {
     "openapi": "3.1.0",
@@ -61,7 +65,8 @@ def api() -> Iterator[str]:
 
 
 def test_every_protected_operation_gets_four_bad_credentials_and_unlisted_public_ones_one(api):
-    probes, findings = check_http(DOC, api, public={"GET /health"}, timeout_s=5)
+    probes, findings, skipped = check_http(DOC, api, creds=BEARER, public={"GET /health"}, timeout_s=5)
+    assert skipped == []
     seen = {(p.label, p.variant): p.status for p in probes}
     assert ("GET /health", "no token") not in seen
     assert seen[("POST /chat", "wrong token")] == 401 and seen[("GET /private", "no token")] == 403
@@ -74,14 +79,16 @@ def test_every_protected_operation_gets_four_bad_credentials_and_unlisted_public
     ]
     assert all(f.blocking and f.severity == "high" for f in findings)
     admin = next(f for f in findings if f.details["operation"] == "GET /admin")
-    assert "not in public_operations" in admin.title
+    assert "is not marked public" in admin.title
     assert summary(probes) == f"3 of {len(probes)} probes not refused"
 
 
 def test_a_websocket_endpoint_that_does_not_refuse_in_the_handshake_is_named(api):
     """A plain HTTP server answers the upgrade with 404: not a 401/403 refusal."""
     ws = api.replace("http://", "ws://")
-    probes, findings = check_websocket(ws, ["/ws/{user_id}/{session_id}"], anonymous="refuse", timeout_s=5)
+    probes, findings = check_websocket(
+        ws, ["/ws/{user_id}/{session_id}"], creds=BEARER, anonymous="refuse", timeout_s=5
+    )
     assert [p.variant for p in probes] == ["malformed token", "wrong token", "wrong query token", "no token"]
     assert all(p.status == 404 for p in probes)
     assert len(findings) == 4 and "not refused in the handshake (handshake refused with HTTP 404" in findings[0].title

@@ -222,7 +222,7 @@ def site(http_stub) -> str:
 
 
 def test_the_crawl_counts_pages_and_responses_and_reports_what_it_could_not_parse(site):
-    crawl = collect(site, None, token=None, entry_paths=["/"], extra_urls=[f"{site}/openapi.json"], timeout_s=5)
+    crawl = collect(site, None, creds=None, entry_paths=["/"], extra_urls=[f"{site}/openapi.json"], timeout_s=5)
     fetched = sorted(e.url.removeprefix(site) for e in crawl.exchanges)
     assert fetched == ["/", "/before", "/broken", "/docs", "/openapi.json"]  # /after sits behind the parse error
     assert (crawl.pages, crawl.responses) == (5, 5)
@@ -254,3 +254,49 @@ def test_a_check_whose_history_is_unreadable_ends_as_an_error(tmp_path):
     (tmp_path / "reports" / "history" / "security.json").write_text("{oops")
     rec = run_check("test_tls.py", Target("http://orchestra.staging.example"), tmp_path)
     assert rec.outcome == "error" and "security history" in rec.message and "cannot be read" in rec.message
+
+
+# -- trivy scans the service's own files (the profile's files.source) -------------------------------
+
+
+def _service(tmp_path: Path, files: str) -> Path:
+    profile = tmp_path / "svc" / "service.toml"
+    profile.parent.mkdir(parents=True)
+    profile.write_text(f'name = "svc"\n[paths]\nhealth = "/health"\n{files}')
+    return profile
+
+
+def test_trivy_findings_come_only_from_the_profiles_source_directory(tmp_path):
+    """A service whose Dockerfile runs as root: the finding is that file, relative to the service's source;
+    nothing of the harness's own tree (its deploy/, its manifests, its fixtures) is scanned."""
+    profile = _service(tmp_path, '[files]\nsource = "src"\n')
+    src = profile.parent / "src"
+    (src / "docker").mkdir(parents=True)
+    (src / "docker" / "Dockerfile").write_text("FROM alpine:3.19\nRUN echo built\n")  # no USER: runs as root
+    (src / "app.py").write_text("print('the service')\n")
+    rec = run_check(
+        "test_trivy.py::test_trivy_config_and_repository", Target("http://127.0.0.1:9"), tmp_path,
+        HARNESS_SERVICE_FILE=str(profile),
+    )  # fmt: skip
+    assert rec.outcome == "failed" and "DS-0002" in rec.message, rec.message
+    doc = json.loads((tmp_path / "reports/security/findings/trivy.json").read_text())
+    assert doc["source"] == str(src) and doc["config_dir"] == str(src)  # no deploy/: the whole source
+    files = {f["file"] for f in doc["findings"]}
+    assert "docker/Dockerfile" in files and {f["rule_id"] for f in doc["findings"]} >= {"DS-0002"}
+    assert all((src / f).is_file() for f in files), files  # every finding is a file of the service
+    for name in ("trivy-config.json", "trivy-fs.json"):
+        targets = {r["Target"] for r in json.loads((tmp_path / "reports/security" / name).read_text())["Results"]}
+        assert targets == {"docker/Dockerfile"}, (name, targets)
+    assert rec.coverage["files"] >= 1 and rec.coverage["config_files"] == 1
+
+
+def test_a_profile_without_a_source_makes_the_trivy_checks_not_applicable(tmp_path):
+    profile = _service(tmp_path, "")
+    for check in ("test_trivy_config_and_repository", "test_trivy_vulnerabilities"):
+        rec = run_check(
+            f"test_trivy.py::{check}", Target("http://127.0.0.1:9"), tmp_path / check, HARNESS_SERVICE_FILE=str(profile)
+        )
+        assert rec.outcome == "not_applicable" and "names no files.source" in rec.message, rec.message
+        if check == "test_trivy_config_and_repository":  # the pr phase's gate (trivy_vulns is a later phase's)
+            status, reason = gate_status("security.trivy_high_critical", rec)
+            assert status == "not_applicable" and "service profile 'svc'" in reason

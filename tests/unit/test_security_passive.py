@@ -11,6 +11,14 @@ import pytest
 
 from harness.security.operations import PATH_PROBE, example, operations, request_for
 from harness.security.passive import CORS_PROBE_ORIGIN, Exchange, collect, scan
+from harness.service.auth import Credentials, TokenSource
+from harness.service.operations import Scope
+from harness.service.profile import Auth, Operations
+
+
+def creds(token: str, **auth: str) -> Credentials:
+    return Credentials(Auth(**auth), TokenSource("http://unused", static=token))
+
 
 SAFE = [
     ("Content-Type", "application/json"),
@@ -191,7 +199,7 @@ def site() -> Iterator[str]:
 
 def test_the_crawl_sends_every_operation_follows_same_origin_links_and_stops_at_its_bounds(site):
     doc = {"openapi": "3.1.0", "paths": {"/health": {"get": {}}, "/boom": {"post": {}}}}
-    crawl = collect(site, doc, token="s3cret", entry_paths=["/"], extra_urls=[], timeout_s=5, max_pages=10)
+    crawl = collect(site, doc, creds=creds("s3cret"), entry_paths=["/"], extra_urls=[], timeout_s=5, max_pages=10)
     got = [(m, p) for m, p, _, _ in _Site.seen]
     assert got[:2] == [("GET", "/health"), ("POST", "/boom")]
     assert ("GET", "/docs") in got and ("GET", "/deep") in got and ("GET", "/deeper") not in got
@@ -203,5 +211,33 @@ def test_the_crawl_sends_every_operation_follows_same_origin_links_and_stops_at_
 
 
 def test_the_crawl_reports_what_did_not_answer():
-    crawl = collect("http://127.0.0.1:9", None, token=None, entry_paths=["/"], extra_urls=[], timeout_s=2)
+    crawl = collect("http://127.0.0.1:9", None, creds=None, entry_paths=["/"], extra_urls=[], timeout_s=2)
     assert crawl.exchanges == [] and crawl.failures and "ConnectionError" in crawl.failures[0]
+
+
+def test_on_a_target_the_harness_did_not_start_the_crawl_sends_only_safe_allowed_operations_with_the_profile_auth(
+    site,
+):
+    """No POST reaches an external target (the crawl itself only GETs); an excluded GET is not sent either;
+    both are listed with the reason. The token is carried as the profile says (here `Token`)."""
+    doc = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/health": {"get": {}},
+            "/boom": {"post": {}},
+            "/admin/wipe": {"get": {"tags": ["admin"]}},
+        },
+    }
+    scope = Scope(Operations(exclude_tags=("admin",)), ephemeral=False, allow_unsafe=False)
+    token = creds("s3cret", prefix="Token ")
+    crawl = collect(site, doc, creds=token, entry_paths=["/"], extra_urls=[], timeout_s=5, max_pages=10, scope=scope)
+    methods = {m for m, _, _, _ in _Site.seen}
+    assert methods == {"GET"} and ("GET", "/admin/wipe") not in [(m, p) for m, p, _, _ in _Site.seen]
+    assert all(auth == "Token s3cret" for _, _, auth, _ in _Site.seen)
+    assert [s.split(":")[0] for s in crawl.skipped] == ["POST /boom", "GET /admin/wipe"]
+    assert "unsafe and the harness did not start this target" in crawl.skipped[0]
+    assert "operations.exclude_tags" in crawl.skipped[1]
+    _Site.seen = []
+    allowed = Scope(Operations(), ephemeral=False, allow_unsafe=True)
+    crawl = collect(site, doc, creds=token, entry_paths=[], extra_urls=[], timeout_s=5, scope=allowed)
+    assert ("POST", "/boom") in [(m, p) for m, p, _, _ in _Site.seen] and crawl.skipped == []

@@ -82,6 +82,9 @@ class StandIn(BaseHTTPRequestHandler):
         if route == "/JSON/openapi/action/importUrl/":
             st["imported"] = q["url"]
             return self._json(200, {"importUrl": []})
+        if route == "/JSON/spider/action/setOptionPostForm/":
+            st["post_form"] = q["Boolean"]
+            return self._json(200, {"Result": "OK"})
         if route == "/JSON/spider/action/scan/":
             return self._json(200, {"scan": "7"})
         if route == "/JSON/spider/view/status/":
@@ -122,7 +125,7 @@ def scan(zap: dict[str, Any], **kw: Any):
         "api_key": "k3y",
         "target_url": TARGET,
         "openapi_url": f"{TARGET}/openapi.json",
-        "token": "tok",
+        "auth_header": ("Authorization", "Bearer tok"),
         "timeout_s": 10,
         "request_timeout_s": 5,
         "poll_s": 0.01,
@@ -172,7 +175,7 @@ def test_an_unreachable_daemon_is_one_line():
             None,
             target_url=TARGET,
             openapi_url=None,
-            token=None,
+            auth_header=None,
             timeout_s=5,
             request_timeout_s=2,
         )
@@ -198,3 +201,19 @@ def test_a_replacer_rule_that_cannot_be_removed_is_reported_not_swallowed(zap):
     result = scan(zap)
     assert zap["rules"] and len(result.notes) == 1
     assert "could not be removed from the ZAP daemon (ZapApiError); remove it by hand" in result.notes[0]
+
+
+def test_the_auth_rule_follows_the_profile_and_a_safe_only_scan_neither_imports_the_document_nor_posts_forms(zap):
+    """On a target the harness did not start, ZAP's OpenAPI import (it calls every operation, DELETE too)
+    is not made, and the spider submits no form; the notes say so. The header is the profile's."""
+    result = scan(zap, auth_header=("X-Api-Key", "Token tok"), safe_only=True)
+    routes = [path for _, path, _, _ in zap["calls"]]
+    assert "/JSON/openapi/action/importUrl/" not in routes and "imported" not in zap
+    assert zap["post_form"] in ("False", "false")
+    add = next(q for _, p, q, _ in zap["calls"] if p == "/JSON/replacer/action/addRule/")
+    assert add["matchString"] == "X-Api-Key" and add["replacement"] == "Token tok"
+    assert any("not imported into ZAP" in n for n in result.notes) and any("forms" in n for n in result.notes)
+    zap["calls"].clear()
+    scan(zap, auth_header=None)
+    routes = [path for _, path, _, _ in zap["calls"]]
+    assert "/JSON/openapi/action/importUrl/" in routes and "/JSON/replacer/action/addRule/" not in routes

@@ -1,0 +1,31 @@
+"""Smoke suite wiring: the profile's smoke checks as data become one test each (smoke.<name>); the
+reference app's well-known checks the profile does not declare are reported not applicable, not missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.plugins.target import harness_settings
+from harness.service import profile_for
+
+KNOWN_DATA = ("health", "chat_api")  # the deployment guide's checks a profile may declare as data
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "smoke_check" not in metafunc.fixturenames:
+        return
+    try:
+        profile = profile_for(harness_settings(metafunc.config))
+    except Exception as exc:  # noqa: BLE001 - a bad profile fails the check that needs it, in one line
+        metafunc.parametrize(
+            "smoke_check", [pytest.param(str(exc), id="profile", marks=pytest.mark.check("smoke.profile"))]
+        )
+        return
+    declared = {c.name for c in profile.smoke}
+    params = [pytest.param(c, id=c.name, marks=pytest.mark.check(f"smoke.{c.name}")) for c in profile.smoke]
+    params += [
+        pytest.param(None, id=name, marks=pytest.mark.check(f"smoke.{name}"))
+        for name in KNOWN_DATA
+        if name not in declared
+    ]
+    metafunc.parametrize("smoke_check", params)
