@@ -388,6 +388,39 @@ def selftest(**flags: Any) -> None:
     sys.exit(int(result.exit_code))
 
 
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (not loopback: needs HARNESS_SERVE_TOKEN).",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--target",
+    metavar="URL",
+    default=None,
+    help="Gate this deployment when a request names no target [env HARNESS_TARGET; default: a stack per run].",
+)
+@click.option(
+    "--policy-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Team policy merged onto the guide's defaults [env HARNESS_POLICY_FILE].",
+)
+def serve(host: str, port: int, **flags: Any) -> None:
+    """The gate as an HTTP service for Argo Rollouts, Flagger and CI (token: HARNESS_SERVE_TOKEN); runs until
+    Ctrl-C, SIGTERM or SIGHUP, then stops every gate run it started."""
+    from harness.serve.server import serve as run_server
+
+    settings = _settings(**flags)
+    try:
+        run_server(settings, host, port, lambda line: _echo(line, err=True))
+    except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP: the runs are stopped already
+        acknowledge()
+    _echo("harness serve: stopped", err=True)
+
+
 def _end() -> None:
     from harness.gate import end_run
 

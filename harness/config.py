@@ -47,6 +47,12 @@ class Settings:
     service_file: Path | None = None  # the service profile (service.toml); default: [tool.harness.service]
     allow_unsafe: bool = False  # a target the harness did not start: also call unsafe operations (flag/env only)
     project_root: Path = Path(".")
+    serve_db: Path = Path("reports/serve/serve.db")  # harness serve: verdicts by (phase, target, checksum)
+    serve_targets: tuple[str, ...] = ()  # harness serve: the only targets a request may name (exact URLs)
+    serve_ttl_s: float = 3600.0  # harness serve: how long a verdict is reused for the same key
+    serve_run_timeout_s: float = 900.0  # harness serve: a gate run is stopped (inconclusive) after this
+    serve_queue: int = 8  # harness serve: runs waiting to start; one more is refused (409)
+    serve_workers: int = 1  # harness serve: gate runs at the same time (never two for one phase and target)
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # file tables, validated by each suite
     suite_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # CLI flags for a suite: win over all
 
@@ -59,12 +65,13 @@ class Settings:
     def from_json(cls, text: str, token: str | None = None) -> Settings:
         """Settings from to_json() (the token comes from HARNESS_TOKEN, as it always does)."""
         raw = json.loads(text)
-        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "service_file"}
+        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "service_file", "serve_db"}
         for key in kinds:
             if raw.get(key) is not None:
                 raw[key] = Path(raw[key])
         if raw.get("suites") is not None:
             raw["suites"] = tuple(raw["suites"])
+        raw["serve_targets"] = tuple(raw.get("serve_targets") or ())
         token = token if token is not None else os.environ.get("HARNESS_TOKEN") or None
         return cls(**raw, token=token)
 
@@ -101,6 +108,12 @@ _TYPES: dict[str, type] = {
     "baseline_image": str,
     "service_file": Path,
     "allow_unsafe": bool,
+    "serve_db": Path,
+    "serve_targets": tuple,
+    "serve_ttl_s": float,
+    "serve_run_timeout_s": float,
+    "serve_queue": int,
+    "serve_workers": int,
 }
 NOT_FROM_FILE = ("allow_unsafe",)  # a flag (or HARNESS_ALLOW_UNSAFE) says so for this run, never a checked-in file
 FILE_KEYS = tuple(k for k in _TYPES if k not in NOT_FROM_FILE)  # nor the token and project_root
@@ -142,6 +155,10 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "app_port": (0, 65535, True),
     "app_workers": (0, 64, True),
     "workers": (0, 64, True),
+    "serve_ttl_s": (0, 30 * 86400, True),
+    "serve_run_timeout_s": (0, 86400, False),
+    "serve_queue": (0, 1000, True),
+    "serve_workers": (1, 16, True),
 }
 REQUIRED = ("phase", "stack")  # an empty value is a mistake, not "the default"
 
@@ -239,9 +256,12 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
     if s.app_tls not in APP_TLS:
         raise ConfigError(f"app_tls {s.app_tls!r} is not one of {', '.join(APP_TLS)}{did_you_mean(s.app_tls, APP_TLS)}")
+    for url in s.serve_targets:
+        _check_url(url, "serve_targets")
     root = s.project_root
     return replace(
         s,
+        serve_db=s.serve_db if s.serve_db.is_absolute() else root / s.serve_db,
         reports_dir=s.reports_dir if s.reports_dir.is_absolute() else root / s.reports_dir,
         suites_dir=s.suites_dir if s.suites_dir.is_absolute() else root / s.suites_dir,
         policy_file=(s.policy_file if s.policy_file is None or s.policy_file.is_absolute() else root / s.policy_file),
@@ -264,18 +284,18 @@ def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None
     return path if path.is_absolute() else root / path
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, where: str = "--target") -> None:
     """An http(s) URL with a host and, if given, a numeric port; a ConfigError naming what is wrong."""
     hint = "e.g. https://staging.example or http://127.0.0.1:8000"
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"--target {url!r} must be an http:// or https:// URL ({hint})")
+        raise ConfigError(f"{where} {url!r} must be an http:// or https:// URL ({hint})")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ConfigError(f"--target {url!r} is not a valid URL ({exc}; {hint})") from None
+        raise ConfigError(f"{where} {url!r} is not a valid URL ({exc}; {hint})") from None
     if not parts.hostname:
-        raise ConfigError(f"--target {url!r} has no host ({hint})")
+        raise ConfigError(f"{where} {url!r} has no host ({hint})")
 
 
 def describe() -> list[tuple[str, str]]:

@@ -1,0 +1,86 @@
+"""Build the gate server from Settings and run it with uvicorn until SIGINT, SIGTERM or SIGHUP; whatever
+ends it, every gate run it started is stopped with its process group (Runner.shutdown)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import Settings
+from harness.serve.auth import TOKEN_ENV, server_token
+from harness.serve.metrics import Metrics
+from harness.serve.runs import Runner
+from harness.serve.store import Store
+
+
+@dataclass(slots=True)
+class Server:
+    app: Any
+    runner: Runner
+    store: Store
+    token: str | None
+
+    def close(self) -> None:
+        self.runner.shutdown()
+        self.store.close()
+
+
+def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> Server:
+    """Check everything a user can get wrong (token, policy, serve_db) before anything listens."""
+    from harness.policy import load_policy
+    from harness.serve.app import create_app
+    from harness.suites import available_suites
+
+    token = server_token(host, dict(os.environ if env is None else env))
+    policy = load_policy(settings.policy_file, suites=available_suites(settings.suites_dir))
+    suites = available_suites(settings.suites_dir)
+    store = Store(settings.serve_db, settings.serve_ttl_s)
+    holder: dict[str, Metrics] = {}
+    runner = Runner(settings, store, on_finish=lambda run, d: holder["m"].finished(run, d))
+    metrics = holder["m"] = Metrics(runner.queue_length, runner.running)
+    app = create_app(settings, runner, metrics, list(policy.phases), suites, token)
+    return Server(app, runner, store, token)
+
+
+def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None]) -> None:
+    import uvicorn
+
+    _check_port(host, port)
+    server = build(settings, host)
+    config = uvicorn.Config(
+        server.app, host=host, port=port, log_level="info", lifespan="on", timeout_graceful_shutdown=5
+    )
+    userver = uvicorn.Server(config)
+    previous = signal.signal(signal.SIGHUP, userver.handle_exit)  # a closed terminal stops it like Ctrl-C
+    echo(
+        f"harness serve: http://{host}:{port} (phases gated by {settings.policy_file or 'the embedded policy'}; "
+        f"verdicts in {settings.serve_db})"
+    )
+    if server.token is None:
+        echo(f"harness serve: {TOKEN_ENV} is not set: any local process may ask (set it to require a token)")
+    try:
+        userver.run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        server.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """A taken port is one line and exit 64, not uvicorn's log and exit 1."""
+    import socket
+
+    from harness.errors import PortInUseError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"harness serve: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "choose another --port or --host"
+            ) from None
