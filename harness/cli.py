@@ -240,6 +240,16 @@ def up(**flags: Any) -> None:
     _echo("stopped", err=True)
 
 
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for scripts (one JSON document on stdout).",
+)
+
+
 @cli.command()
 @click.option(
     "--policy-file",
@@ -247,18 +257,51 @@ def up(**flags: Any) -> None:
     default=None,
     help="Team policy merged onto the guide's defaults [env HARNESS_POLICY_FILE].",
 )
+@FORMAT
 @click.argument("phase", required=False)
-def phases(phase: str | None, policy_file: Path | None) -> None:
+def phases(phase: str | None, policy_file: Path | None, fmt: str) -> None:
     """List the rollout phases and their gates (or one phase's)."""
+    import json
+
     from harness.gate import gate_policy
 
     settings = _settings(policy_file=policy_file)
     policy = gate_policy(settings)[0]
-    for p in [policy.phase(phase)] if phase else policy.phases.values():
+    chosen = [policy.phase(phase)] if phase else list(policy.phases.values())
+    if fmt == "json":
+        click.echo(json.dumps({"policy": policy.source, "phases": [phase_json(p) for p in chosen]}, indent=2))
+        return
+    for p in chosen:
         kind = "" if p.rollout else "  [not a rollout phase]"
         click.echo(f"{p.name}  ({p.traffic}) {p.description}{kind}")
         for g in p.gates:
             click.echo(f"    {g.id:<32} {g.threshold_text():<12} {g.about}")
+
+
+def phase_json(p: Any) -> dict[str, Any]:
+    """One phase for `harness phases --format json`."""
+    gates = [
+        {
+            "id": g.id,
+            "suite": g.suite,
+            "kind": g.kind,
+            "check": g.check,
+            "metric": g.metric,
+            "op": g.op,
+            "threshold": g.threshold,
+            "threshold_text": g.threshold_text(),
+            "about": g.about,
+        }
+        for g in p.gates
+    ]
+    return {
+        "name": p.name,
+        "traffic": p.traffic,
+        "description": p.description,
+        "rollout": p.rollout,
+        "suites": list(p.suites),
+        "gates": gates,
+    }
 
 
 @cli.command("service")
@@ -280,8 +323,24 @@ def service_command(service_file: Path | None) -> None:
 
 @cli.command()
 @click.argument("verdict_file", type=click.Path(path_type=Path), default=Path("reports/verdict.json"))
-def report(verdict_file: Path) -> None:
+@FORMAT
+@click.option(
+    "--html",
+    "html",
+    is_flag=True,
+    default=False,
+    help="Also (re)write report.html beside the verdict, from it and the reports next to it.",
+)
+@click.option(
+    "--history-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="--html: the load history for the nightly trend [default: the load options' history_file].",
+)
+def report(verdict_file: Path, fmt: str, html: bool, history_file: Path | None) -> None:
     """Validate a verdict.json (v1 or v1.1) against its schema and print its summary; exit with its code."""
+    import json
+
     import jsonschema
 
     from harness.gate import unfinished_run
@@ -301,8 +360,28 @@ def report(verdict_file: Path) -> None:
         validate_verdict(doc)
     except jsonschema.ValidationError as exc:
         raise ReportError(f"{verdict_file} is not a valid verdict (v1 or v1.1): {exc.message}") from None
-    click.echo(render_console(doc))
+    if html:
+        written = _write_html(doc, verdict_file.parent, history_file)
+        _echo(f"harness: wrote {written}", err=True)
+    click.echo(json.dumps(doc, indent=2) if fmt == "json" else render_console(doc))
     sys.exit(int(EXIT_CODES[doc["verdict"]]))
+
+
+def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -> Path:
+    """report.html for `harness report --html`: from the (already redacted) verdict and the files beside it."""
+    from harness.gate import history_file as settings_history
+    from harness.redact import run_secrets
+    from harness.report.html import write_html
+
+    if history_file is None:
+        settings = _settings()
+        history_file = settings_history(settings)
+    try:
+        return write_html(doc, reports, run_secrets(), history_file.resolve() if history_file else None)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write {reports / 'report.html'} ({exc.strerror or exc}); make the directory writable"
+        ) from None
 
 
 @cli.command("load")

@@ -19,6 +19,7 @@ from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
 from harness.process import acknowledge, interrupt_name, raise_swallowed, shielded
 from harness.redact import redact_data, redact_text, run_secrets
+from harness.report.html import write_html
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
@@ -36,6 +37,8 @@ STALE = (
     "harness-error.log",
     "pytest.log",
     "run-settings.json",
+    "report.html",
+    "report.png",
 )
 STALE_DIRS = ("load", "security", "containers", "stack")  # what a gate writes below reports/ (history/ stays)
 ERROR_LOG = "harness-error.log"
@@ -239,7 +242,7 @@ def run_gate(settings: Settings) -> GateRun:
         notes=notes,
     )
     with shielded():  # a signal now is raised once the reports are whole (the CLI then marks them inconclusive)
-        doc = write_reports(doc, reports, secrets)  # redacted: what the console shows too
+        doc = write_reports(doc, reports, secrets, history_file(settings))  # redacted: what the console shows
         end_run(reports)
     return GateRun(doc, decision, reports)
 
@@ -256,13 +259,44 @@ def exclusion_notes(records: list[Evidence]) -> list[str]:
     return [f"excluded {len(ops)} operation(s): {', '.join(ops)}: {why}" for why, ops in by_reason.items()]
 
 
-def write_reports(doc: dict[str, Any], reports: Path, secrets: list[str]) -> dict[str, Any]:
+def history_file(settings: Settings) -> Path | None:
+    """The load history the report's nightly trend reads (None when the load options cannot say)."""
+    try:
+        from harness.load.profiles import load_options_for
+
+        return load_options_for(settings).history_file
+    except HarnessError:
+        return None
+
+
+def write_reports(
+    doc: dict[str, Any], reports: Path, secrets: list[str], history: Path | None = None
+) -> dict[str, Any]:
     """Write the verdict's reports, each from the document with the secrets redacted by structure; return
-    that redacted document."""
+    that redacted document. report.html is built from that redacted document and the redacted files the
+    suites wrote into reports/ (it never sees raw data)."""
     write_verdict(doc, reports / "verdict.json", secrets)
     write_markdown(doc, reports / "summary.md", secrets)
     write_gates_junit(doc, reports / "gates.xml", secrets)
-    return redact_data(doc, secrets)
+    redacted = redact_data(doc, secrets)
+    write_html(redacted, reports, secrets, history)
+    write_step_summary(redacted)
+    return redacted
+
+
+def write_step_summary(doc: dict[str, Any]) -> None:
+    """On GitHub Actions (GITHUB_STEP_SUMMARY names a file): append the Markdown summary to the job's page.
+    Best effort: a summary file that cannot be written never changes the verdict."""
+    from harness.report.markdown import render_markdown
+
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a") as fh:
+            fh.write(render_markdown(doc) + "\n")
+    except OSError:
+        pass
 
 
 def internal_error(reports: Path | None, secrets: list[str] | None = None) -> str:

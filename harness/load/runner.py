@@ -154,6 +154,7 @@ class LocustRunner:
             str(self.stage / PREFIX),
             "--html",
             str(self.stage / f"{PREFIX}.html"),
+            "--csv-full-history",  # per-endpoint rows in the stats history too (report.html charts them)
             "--only-summary",
             "--exit-code-on-error",
             "0",

@@ -1,0 +1,237 @@
+"""reports/report.html: one self-contained page with the whole decision, rendered by Jinja2.
+
+Built only from what the run already wrote, redacted, into reports/: the verdict document, evidence.json,
+security/findings.json, load/locust_stats.csv + locust_stats_history.csv, and the nightly history
+(reports/history/load.jsonl). Every document read here is redacted once more with the run's secrets before it
+reaches the template, and the template escapes every value. Inline CSS and inline SVG (harness/report/charts.py):
+no script, stylesheet, font or image is loaded from anywhere when the file is opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.atomic import write_atomic
+from harness.redact import redact_data
+from harness.report.charts import Series, labelled_line_chart, line_chart
+from harness.report.markdown import HEADLINE, ICON, coverage_text
+
+REPORT = "report.html"
+PERCENTILES = ("50%", "95%", "99%")
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("harness.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        return []
+
+
+def _num(text: str | None) -> float | None:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if value == value else None  # NaN is no value
+
+
+def _observed(g: dict[str, Any]) -> str:
+    value = g["observed"]
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# -- per-suite sections ------------------------------------------------------------------------------------
+def smoke_section(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("suite") == "smoke"]
+
+
+_OPERATION = re.compile(r"\[(.+)\]$")
+
+
+def contract_section(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Failed contract checks by operation: each failure's schemathesis codes and its curl lines."""
+    contract = [r for r in records if r.get("suite") == "contract"]
+    failed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in contract:
+        if r.get("outcome") not in ("failed", "error"):
+            continue
+        m = _OPERATION.search(r["id"])
+        operation = m.group(1) if m else r["id"]
+        label, _, detail = r.get("message", "").partition(": ")
+        items = [x.strip() for x in detail.split(";")] if detail and label.strip() == operation else []
+        codes = [x.split(" ", 1)[0] for x in items if x and not x.startswith("(")]
+        curls = [line for line in r.get("repro", []) if line.startswith("curl ")]
+        failed[operation].append({**r, "codes": codes, "curls": curls})
+    counts = {o: sum(r.get("outcome") == o for r in contract) for o in ("passed", "failed", "error", "not_applicable")}
+    return {"checks": len(contract), "counts": counts, "failed": dict(failed)}
+
+
+def security_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
+    doc = _json(reports / "security" / "findings.json")
+    if not isinstance(doc, dict):
+        doc = {"missing": True}
+    doc = redact_data(doc, secrets)
+    findings = [f for f in doc.get("findings", []) if isinstance(f, dict)]
+    rank = {"FAIL": 0, "WARN": 1, "INFO": 2}
+    findings.sort(key=lambda f: (not f.get("blocking"), rank.get(f.get("level"), 3), str(f.get("rule_id"))))
+    by_rule: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in findings:
+        by_rule[f"{f.get('source')} {f.get('rule_id')}"].append(f)
+    return {
+        "checks": doc.get("checks", {}),
+        "by_rule": dict(by_rule),
+        "total": len(findings),
+        "new": sum(bool(f.get("new")) for f in findings),
+        "waived": sum(bool(f.get("waiver")) for f in findings),
+        "blocking": sum(bool(f.get("blocking")) for f in findings),
+        "missing": bool(doc.get("missing")),
+    }
+
+
+def _endpoint(row: dict[str, str]) -> str:
+    """'GET /health' (Locust's Type and Name, the type once), or 'all endpoints' for the Aggregated row."""
+    name, kind = row.get("Name") or "?", row.get("Type") or ""
+    if name == "Aggregated":
+        return "all endpoints"
+    return name if not kind or name.startswith(f"{kind} ") else f"{kind} {name}"
+
+
+def _history_series(rows: list[dict[str, str]]) -> tuple[dict[str, dict[str, list]], float]:
+    """{endpoint: {"50%": [(t, ms)], ..., "rps": [(t, req/s)]}} from Locust's stats history; t in s from start."""
+    stamps = [_num(r.get("Timestamp")) for r in rows]
+    t0 = min((s for s in stamps if s is not None), default=0.0)
+    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for r, ts in zip(rows, stamps, strict=True):
+        if ts is None:
+            continue
+        name = _endpoint(r)
+        for key in PERCENTILES:
+            value = _num(r.get(key))
+            if value is not None:
+                out[name][key].append((ts - t0, value))
+        rps = _num(r.get("Requests/s"))
+        if rps is not None:
+            out[name]["rps"].append((ts - t0, rps))
+    span = max((s for s in stamps if s is not None), default=t0) - t0
+    return out, span
+
+
+def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
+    load = reports / "load"
+    result = _json(load / "result.json")
+    stats = _csv(load / "locust_stats.csv")
+    history = _csv(load / "locust_stats_history.csv")
+    result = redact_data(result or {}, secrets)
+    stats = redact_data(stats, secrets)
+    series, span = _history_series(redact_data(history, secrets))
+    charts = []
+    if series:
+        rps = [Series(name, s["rps"]) for name, s in series.items() if name != "all endpoints"]
+        rps += [Series("all endpoints", series["all endpoints"]["rps"])] if "all endpoints" in series else []
+        charts.append(("Requests per second over the run", line_chart("Requests/s", "seconds", "req/s", rps)))
+        for name, s in series.items():
+            lines = [Series(f"p{k.rstrip('%')}", s[k]) for k in PERCENTILES]
+            charts.append((f"Latency percentiles: {name}", line_chart(f"Latency: {name}", "seconds", "ms", lines)))
+    table = [
+        {
+            "name": _endpoint(r),
+            "requests": r.get("Request Count"),
+            "failures": r.get("Failure Count"),
+            "rps": _num(r.get("Requests/s")),
+            **{k: r.get(k) for k in ("50%", "90%", "95%", "99%", "100%")},
+        }
+        for r in stats
+    ]
+    return {
+        "result": result,
+        "summary": (result.get("summary") or {}).get("measurements") or {},
+        "table": table,
+        "charts": charts,
+        "span": span,
+    }
+
+
+def trend_section(history_file: Path | None, secrets: list[str], last: int = 30) -> dict[str, Any] | None:
+    """The nightly trend: p95 and throughput of the last runs in the load history (JSON lines)."""
+    if history_file is None or not history_file.is_file():
+        return None
+    from harness.load.history import read_records
+
+    records, _bad = read_records(history_file)
+    records = redact_data(records[-last:], secrets)
+    if not records:
+        return None
+    labels = [f"{str(r.get('at', ''))[:16].replace('T', ' ')} {r.get('profile', '')}" for r in records]
+
+    def metric(key: str) -> list[tuple[int, float | None]]:
+        return [(i, _num(str(r.get("metrics", {}).get(key)))) for i, r in enumerate(records)]
+
+    p95 = labelled_line_chart("p95 per run", "ms", labels, [Series("p95 ms", metric("p95_ms"))])
+    rps = labelled_line_chart("Throughput per run", "req/s", labels, [Series("req/s", metric("rps"))])
+    return {
+        "file": str(history_file),
+        "runs": records,
+        "charts": [("p95 latency, run by run", p95), ("Throughput, run by run", rps)],
+    }
+
+
+# -- the page ----------------------------------------------------------------------------------------------
+def render_html(doc: dict[str, Any], reports: Path, secrets: list[str], history_file: Path | None = None) -> str:
+    doc = redact_data(doc, secrets)
+    evidence = _json(reports / "evidence.json")
+    records = redact_data(evidence.get("records", []), secrets) if isinstance(evidence, dict) else []
+    ran = set(doc["scope"].get("evaluated") or []) | {r.get("suite") for r in records}
+    gates = [
+        {**g, "observed_text": _observed(g), "coverage_text": coverage_text(g), "label": ICON[g["status"]]}
+        for g in doc["gates"]
+    ]
+    sections = {
+        "smoke": smoke_section(records) if "smoke" in ran else None,
+        "contract": contract_section(records) if "contract" in ran else None,
+        "security": security_section(reports, secrets) if "security" in ran else None,
+        "load": load_section(reports, secrets) if "load" in ran else None,
+        "trend": trend_section(history_file, secrets),
+    }
+    counts: dict[str, int] = defaultdict(int)
+    for g in gates:
+        counts[g["status"]] += 1
+    return _ENV.get_template("report.html.j2").render(
+        doc=doc,
+        headline=HEADLINE[doc["verdict"]],
+        gates=gates,
+        counts=dict(counts),
+        failing=[g for g in gates if g["status"] not in ("pass", "not_applicable", "not_run")],
+        sections=sections,
+        other_suites=sorted(s for s in ran if s and s not in ("smoke", "contract", "security", "load")),
+        records=records,
+    )
+
+
+def write_html(
+    doc: dict[str, Any], reports: Path, secrets: list[str], history_file: Path | None = None, name: str = REPORT
+) -> Path:
+    path = reports / name
+    write_atomic(path, render_html(doc, reports, secrets, history_file))
+    return path
