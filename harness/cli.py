@@ -90,6 +90,18 @@ def _echo(text: str, err: bool = False) -> None:
         pass
 
 
+QUIET = click.option(
+    "--quiet", "-q", is_flag=True, default=False, help="No live progress on stderr (the verdict summary stays)."
+)
+
+
+def _progress(quiet: bool) -> Any:
+    """Live progress on stderr: rich on a terminal, plain timed lines in CI logs (CI set, or no terminal)."""
+    from harness.progress import mode_for, running
+
+    return running(mode_for(quiet))
+
+
 def _common(fn: Any) -> Any:
     options = [
         click.option(
@@ -189,15 +201,18 @@ def cli() -> None:
     default=None,
     help="security: trivy cache holding a vulnerability DB, for the vulnerability scan [env HARNESS_TRIVY_CACHE_DIR].",
 )
+@QUIET
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.gate import run_gate
     from harness.report.markdown import render_console
 
     security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
+    quiet = flags.pop("quiet")
     _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
     settings = _settings(suite_flags={"security": security}, **flags)
-    run = run_gate(settings)
+    with _progress(quiet):
+        run = run_gate(settings)
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
             _echo(f"harness: {note}", err=True)
@@ -420,6 +435,7 @@ def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -
 @click.option("--history-file", type=click.Path(path_type=Path), default=None, help="The history file (JSON lines).")
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where the reports go.")
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
+@QUIET
 def load_command(**flags: Any) -> None:
     """Run the load suite (Locust, headless, bounded) and judge it; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.load_gate import run_load
@@ -428,9 +444,11 @@ def load_command(**flags: Any) -> None:
     names = {"duration": "duration_s", "locust_workers": "workers"}  # flag -> [tool.harness.load] option
     load_only = ("profile", "users", "duration", "locust_workers", "processes", "allow_remote_load", "history")
     load = {names.get(k, k): flags.pop(k) for k in (*load_only, "history_file")}
+    quiet = flags.pop("quiet")
     _CONTEXT["verdict"] = True
     settings = _settings(suite_flags={"load": load}, **flags)
-    outcome = run_load(settings, lambda line: _echo(line, err=True))
+    with _progress(quiet):
+        outcome = run_load(settings, lambda line: _echo(line, err=True))
     for note in outcome.run.doc["notes"] + outcome.notes:
         if note.startswith(("stack:", "auto:", "interrupted", "terminated", "history:", "Locust report")):
             _echo(f"harness: {note}", err=True)

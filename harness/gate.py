@@ -18,6 +18,7 @@ from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.policy import Phase, Policy, load_policy
 from harness.process import acknowledge, interrupt_name, raise_swallowed, shielded
+from harness.progress import say, status
 from harness.redact import redact_data, redact_text, run_secrets
 from harness.report.html import write_html
 from harness.report.json_report import write_verdict
@@ -184,6 +185,7 @@ def run_gate(settings: Settings) -> GateRun:
     backend, why = choose(settings)
     stack = make_stack(settings, backend)
     stack.check()  # bad usage (missing binaries, busy port) ends here, before anything starts
+    say(f"gate: phase {phase.name}, suites {', '.join(wanted) or 'none'}, stack {stack.name}")
     started, t0 = _now(), time.monotonic()
     records: list[Evidence] = []
     suite_errors: dict[str, str] = {}
@@ -192,6 +194,8 @@ def run_gate(settings: Settings) -> GateRun:
     secrets = run_secrets()  # the user-given ones; the target's join them once it exists
     try:
         with running(stack) as target:
+            say(f"stack: {stack.name} up at {target.base_url} ({time.monotonic() - t0:.1f} s)")
+            status("suites: starting the pytest session (collecting the checks)")
             target_info = target.public()
             secrets = run_secrets(target)
             refused = (

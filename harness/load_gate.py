@@ -1,4 +1,5 @@
-"""`harness load` (CLI layer, beside gate.py): the load suite, judged by a load-only phase, with live progress.
+"""`harness load` (CLI layer, beside gate.py): the load suite, judged by a load-only phase (live progress: the
+gate's, harness/progress.py).
 
 config -> (load options, safety check) -> run_gate(--suites load) -> verdict -> history record.
 The history is written after the verdict, from it: nothing downstream reaches back upstream.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from harness.config import Settings
 from harness.load.history import append_record
 from harness.load.profiles import LoadOptions, load_options_for
-from harness.load.runner import PROGRESS, check_allowed, progress_text
+from harness.load.runner import PROGRESS, check_allowed
 from harness.load.suite import RESULT, load_dir
 
 REGRESSION_GATE = "load.regression"
@@ -31,39 +31,6 @@ class LoadOutcome:
     run: Any  # harness.gate.GateRun
     options: LoadOptions
     notes: list[str] = field(default_factory=list)
-
-
-class ProgressTail(threading.Thread):
-    """Print the run's progress lines (reports/load/progress.jsonl) as they appear."""
-
-    def __init__(self, path: Path, options: LoadOptions, echo: Callable[[str], None]) -> None:
-        super().__init__(daemon=True, name="load-progress")
-        self.path, self.options, self.echo = path, options, echo
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        pos = 0
-        while not self.done.wait(0.5):
-            try:
-                size = self.path.stat().st_size
-            except OSError:
-                continue
-            if size < pos:  # a new run started the file again
-                pos = 0
-            with self.path.open() as fh:
-                fh.seek(pos)
-                chunk = fh.read()
-            complete = chunk[: chunk.rfind("\n") + 1]
-            pos += len(complete.encode())
-            for line in complete.splitlines():
-                try:
-                    self.echo(progress_text(json.loads(line), self.options.profile))
-                except ValueError:
-                    continue
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join(timeout=2)
 
 
 def build_id(root: Path) -> str | None:
@@ -114,12 +81,7 @@ def run_load(settings: Settings, echo: Callable[[str], None]) -> LoadOutcome:
         f"load: profile {options.profile.name}: {options.profile.users} users, {options.profile.duration_s:g} s, "
         f"hard cap {options.profile.cap_s:g} s; reports in {out}"
     )
-    tail = ProgressTail(out / PROGRESS, options, echo)
-    tail.start()
-    try:
-        run = run_gate(replace(settings, suites=("load",)))
-    finally:
-        tail.stop()
+    run = run_gate(replace(settings, suites=("load",)))  # its live numbers: harness/progress.py, via the gate
     outcome = LoadOutcome(run, options)
     try:
         result = json.loads((out / RESULT).read_text())

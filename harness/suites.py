@@ -19,6 +19,7 @@ from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
 from harness.process import cleanup, shielded, spawn, stop_group
+from harness.progress import SUITES_FILE_ENV, JsonlTail, current, suite_event
 from harness.redact import SECRETS_FILE_ENV, LiveCopy, file_secrets, redact_file, run_secrets, write_json
 from harness.stack.sweep import make_run_dir, sweep_run_dirs
 from harness.target import TARGET_ENV, Target
@@ -73,6 +74,8 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
         "harness.plugins.evidence",
         "-p",
         "harness.plugins.deadline",
+        "-p",
+        "harness.plugins.progress",
         "--harness-check-timeout",
         str(settings.check_timeout_s),
         "--harness-evidence",
@@ -109,14 +112,16 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
     env[TARGET_ENV] = target.to_json()
     env[SECRETS_FILE_ENV] = str(staged_secrets)
+    env[SUITES_FILE_ENV] = str(stage / "progress.jsonl")  # suite names and counts only (plugins/progress.py)
     proc = None
     live = LiveCopy(staged_log, log_path, secrets, staged_secrets)
+    tails = _progress_tails(stage / "progress.jsonl", suites, settings)
     try:
         with open(staged_log, "w") as log:
             try:  # its own session, dying with the gate: the suites never outlive it
                 with shielded():  # a signal now must not lose the handle
                     proc = spawn(argv, log, env=env, cwd=settings.project_root)
-                code = _wait(proc, timeout_s, live)
+                code = _wait(proc, timeout_s, live, tails)
             except subprocess.TimeoutExpired:
                 code = None
             finally:
@@ -125,6 +130,8 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
                     cleanup(lambda: stop_group(started.pid, [started], grace_s=15))
     finally:
         live.finish()
+        for tail in tails:
+            tail.pump()
         if staged_junit.is_file():
             redact_file(staged_junit, junit_path, secrets + file_secrets(staged_secrets))
         shutil.rmtree(stage, ignore_errors=True)
@@ -141,13 +148,39 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     return SuiteRun(records, errors, log_path)
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout_s: float, live: LiveCopy) -> int:
-    """The child's exit code; meanwhile its log reaches reports/ (redacted) every quarter second."""
+def _progress_tails(suites_file: Path, suites: list[str], settings: Settings) -> list[JsonlTail]:
+    """What the live progress follows while the child runs: its suites' events, and the load run's numbers."""
+    if current() is None:
+        return []
+    tails = [JsonlTail(suites_file, suite_event)]
+    if "load" in suites:
+        from harness.load.profiles import load_options_for
+        from harness.load.runner import PROGRESS, progress_text
+        from harness.load.suite import load_dir
+
+        profile = load_options_for(settings).profile
+        path = load_dir(settings.reports_dir) / PROGRESS
+        path.unlink(missing_ok=True)  # an earlier run's numbers are not this one's
+
+        def show(line: dict) -> None:
+            progress = current()
+            if progress is not None:
+                progress.update(progress_text(line, profile))
+
+        tails.append(JsonlTail(path, show))
+    return tails
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout_s: float, live: LiveCopy, tails: list[JsonlTail] | None = None) -> int:
+    """The child's exit code; meanwhile its log reaches reports/ (redacted) and the progress files are read,
+    every quarter second."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             return proc.wait(timeout=max(min(0.25, deadline - time.monotonic()), 0.01))
         except subprocess.TimeoutExpired:
             live.pump()
+            for tail in tails or []:
+                tail.pump()
             if time.monotonic() >= deadline:
                 raise

@@ -80,12 +80,17 @@ def unreachable(base_url: str, timeout_s: float = 5.0) -> str | None:
 
 
 def progress_text(line: dict[str, Any], profile: Profile) -> str:
-    """One human line from a progress record."""
+    """One human line from a progress record: elapsed/remaining, users, req/s, p95, errors."""
     p95 = line.get("p95_ms")
+    t = float(line.get("t", 0))
+    left = max(profile.duration_s - t, 0)
+    failures = line.get("failures")
+    errors = f"errors {failures} " if failures is not None else "errors "
     return (
-        f"load {profile.name}: {line.get('t', 0):>5.0f}s  users {line.get('users', 0)}/{profile.users}  "
+        f"load {profile.name}: {t:>5.0f}s of {profile.duration_s:g}s ({left:.0f}s left)  "
+        f"users {line.get('users', 0)}/{profile.users}  "
         f"{line.get('rps', 0):.0f} req/s  p95 {'-' if p95 is None else f'{p95:g} ms'}  "
-        f"failures {100 * float(line.get('fail_ratio', 0)):.2f} %  ({line.get('requests', 0)} requests)"
+        f"{errors}({100 * float(line.get('fail_ratio', 0)):.2f} %)  ({line.get('requests', 0)} requests)"
     )
 
 

@@ -87,5 +87,5 @@ def render_console(doc: dict[str, Any], reports_dir: Path | None = None) -> str:
     if len(doc["reasons"]) > 6:
         out.append(f"  ... {len(doc['reasons']) - 6} more in summary.md")
     if reports_dir is not None:
-        out.append(f"reports: {reports_dir}/verdict.json, summary.md, junit.xml, gates.xml")
+        out.append(f"reports: {reports_dir}/verdict.json, summary.md, report.html, junit.xml, gates.xml")
     return "\n".join(out)

@@ -21,6 +21,7 @@ from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.options import Option, OptionSpec, positive, suite_options
+from harness.progress import step
 from harness.redact import redact_text, run_secrets
 from harness.stack.sweep import Owner, sweep_containers
 from harness.target import Target
@@ -228,14 +229,21 @@ class ContainersStack:
         self._sweep()
         try:
             net = self._exit.enter_context(Network(docker_network_kw={"labels": self.labels("network")}))
-            pg = self._run("postgres", _postgres_container(self.opts.postgres_image, password, net))
-            redis = self._run("redis", RedisContainer(self.opts.redis_image, network=net, network_aliases=["cache"]))
-            app_image = self.settings.app_image or self._build_app_image()
+            with step(f"PostgreSQL container ({self.opts.postgres_image})"):
+                pg = self._run("postgres", _postgres_container(self.opts.postgres_image, password, net))
+            with step(f"Redis container ({self.opts.redis_image})"):
+                redis = self._run(
+                    "redis", RedisContainer(self.opts.redis_image, network=net, network_aliases=["cache"])
+                )
+            with step("app image" if self.settings.app_image else "app image (build or reuse)"):
+                app_image = self.settings.app_image or self._build_app_image()
             inner_db = f"postgresql://{DB_USER}:{password}@db:5432/{DB_NAME}"
-            self._migrate(app_image, net, inner_db)
+            with step("migrations"):
+                self._migrate(app_image, net, inner_db)
             token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
             self._secrets += [token, admin_token]
-            target = self._app("app", app_image, net, inner_db, token, admin_token)
+            with step("app container"):
+                target = self._app("app", app_image, net, inner_db, token, admin_token)
             if self.settings.baseline_image:  # its own admin secret: switching the candidate's faults spares it
                 baseline = self.settings.baseline_image
                 self._secrets.append(baseline_admin := secrets.token_urlsafe(24))

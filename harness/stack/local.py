@@ -19,6 +19,7 @@ from harness.config import Settings
 from harness.errors import MissingBinaryError, PortInUseError, StackError
 from harness.http import FetchError, fetch
 from harness.process import Service, log_tail, run, shielded
+from harness.progress import step
 from harness.redact import redact_text, url_password
 from harness.stack.certs import ServerCerts, make_server_certs
 from harness.stack.sweep import make_run_dir, sweep_run_dirs
@@ -134,10 +135,14 @@ class LocalStack:
         certs = None
         if self.settings.app_tls != "off":
             certs = make_server_certs(self.workdir, expired=self.settings.app_tls == "expired")
-        db_url = self._start_postgres()
-        redis_url = self._start_redis()
-        self._migrate(db_url)
-        base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
+        with step("PostgreSQL"):
+            db_url = self._start_postgres()
+        with step(f"Redis ({self.redis_bin})"):
+            redis_url = self._start_redis()
+        with step("migrations"):
+            self._migrate(db_url)
+        with step("app"):
+            base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
         return Target(
             base_url=base_url,
             stack=self.name,

@@ -65,7 +65,7 @@ def test_a_bug_while_the_suites_run_is_an_inconclusive_verdict_with_every_gate_e
 def test_a_bug_after_the_suites_leaves_an_inconclusive_verdict_and_exit_2(tmp_path, capsys, monkeypatch, fake_stack):
     monkeypatch.setattr(harness.gate, "run_suites", lambda *a, **k: SuiteRun([], {}, tmp_path / "pytest.log"))
     monkeypatch.setattr(harness.gate, "evaluate", boom)
-    code, out, err = run_cli(capsys, "gate", "--phase", "pr", "--reports-dir", str(tmp_path))
+    code, out, err = run_cli(capsys, "gate", "--phase", "pr", "--reports-dir", str(tmp_path), "--quiet")
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("harness: error: the harness itself failed (TypeError")
