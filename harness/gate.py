@@ -194,6 +194,7 @@ def run_gate(settings: Settings) -> GateRun:
     secrets = run_secrets()  # the user-given ones; the target's join them once it exists
     try:
         with running(stack) as target:
+            notes += getattr(stack, "notes", [])  # e.g. which Redis server binary the local stack chose
             say(f"stack: {stack.name} up at {target.base_url} ({time.monotonic() - t0:.1f} s)")
             status("suites: starting the pytest session (collecting the checks)")
             target_info = target.public()
