@@ -58,6 +58,16 @@ def _config(title: str, x_title: str, y_title: str) -> dict:
     }
 
 
+MAX_POINTS = 240  # per series: a long nightly run is thinned to this many (first and last always kept)
+
+
+def thin(points: Sequence[Point], limit: int = MAX_POINTS) -> list[Point]:
+    if len(points) <= limit:
+        return list(points)
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
+
+
 def line_chart(title: str, x_title: str, y_title: str, series: Sequence[Series]) -> str | None:
     """An XY line chart as inline SVG; None when no series has a point (the report says so instead)."""
     drawn = [s for s in series if s.points]
@@ -65,7 +75,7 @@ def line_chart(title: str, x_title: str, y_title: str, series: Sequence[Series])
         return None
     chart = pygal.XY(**_config(title, x_title, y_title))
     for s in drawn:
-        chart.add(s.title, [(float(x), float(y)) for x, y in s.points])
+        chart.add(s.title, [(float(x), float(y)) for x, y in thin(s.points)])
     return _SCRIPT.sub("", chart.render(is_unicode=True))
 
 

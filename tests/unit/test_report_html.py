@@ -210,3 +210,14 @@ def test_harness_phases_format_json(capsys):
     assert pr["name"] == "pr" and pr["rollout"] is False and "load" in pr["suites"]
     p95 = next(g for g in pr["gates"] if g["id"] == "load.p95_ms")
     assert p95["op"] == "<" and p95["threshold"] == 2000 and p95["threshold_text"] == "< 2000"
+
+
+def test_a_long_run_is_thinned_to_a_bounded_number_of_points_keeping_both_ends():
+    from harness.report.charts import MAX_POINTS, Series, line_chart, thin
+
+    points = [(float(t), float(t % 7)) for t in range(3600)]
+    kept = thin(points)
+    assert len(kept) == MAX_POINTS and kept[0] == points[0] and kept[-1] == points[-1]
+    svg = line_chart("t", "s", "ms", [Series("p95", points)])
+    assert svg is not None and len(re.findall(r'<circle[^>]*class="dot ', svg)) == MAX_POINTS
+    assert line_chart("t", "s", "ms", [Series("p95", [])]) is None
