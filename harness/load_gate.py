@@ -20,6 +20,7 @@ from harness.load.history import append_record
 from harness.load.profiles import LoadOptions, load_options_for
 from harness.load.runner import PROGRESS, check_allowed
 from harness.load.suite import RESULT, load_dir
+from harness.progress import current
 
 REGRESSION_GATE = "load.regression"
 
@@ -77,10 +78,12 @@ def run_load(settings: Settings, echo: Callable[[str], None]) -> LoadOutcome:
     out = load_dir(settings.reports_dir)
     for stale in (PROGRESS, RESULT, "endpoints.json"):
         (out / stale).unlink(missing_ok=True)
-    echo(
+    line = (
         f"load: profile {options.profile.name}: {options.profile.users} users, {options.profile.duration_s:g} s, "
         f"hard cap {options.profile.cap_s:g} s; reports in {out}"
     )
+    progress = current()
+    (progress.event if progress is not None and progress.mode != "off" else echo)(line)  # above a live spinner
     run = run_gate(replace(settings, suites=("load",)))  # its live numbers: harness/progress.py, via the gate
     outcome = LoadOutcome(run, options)
     try:

