@@ -299,5 +299,5 @@ def _check_url(url: str, where: str = "--target") -> None:
 
 
 def describe() -> list[tuple[str, str]]:
-    """(key, default) rows for the README and `harness config`."""
+    """(key, default) rows for the configuration reference and `harness config`."""
     return [(f.name, repr(f.default)) for f in fields(Settings) if f.name in FILE_KEYS]

@@ -27,7 +27,7 @@ from harness.report.markdown import write_markdown
 from harness.service import profile_for, scope_for
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
-from harness.verdict import SCHEMA_ID, Decision, evaluate, verdict_document
+from harness.verdict import Decision, evaluate, undecided_document, verdict_document
 
 STALE = (
     "verdict.json",
@@ -332,20 +332,8 @@ def internal_error_verdict(
 ) -> bool:
     """Best effort: leave an `inconclusive` verdict saying the harness failed. False if it could not."""
     now = _now()
-    doc = {
-        "schema": SCHEMA_ID,
-        "verdict": "inconclusive",
-        "phase": phase or "unknown",
-        "target": target or {"base_url": None, "stack": "external", "version": None},
-        "started_at": now,
-        "finished_at": now,
-        "duration_s": 0.0,
-        "scope": {"narrowed": False, "requested": None, "evaluated": [], "omitted": []},
-        "suites": {},
-        "gates": [],
-        "reasons": [line],
-        "notes": [note],
-    }
+    target = target or {"base_url": None, "stack": "external", "version": None}
+    doc = undecided_document(phase or "unknown", line, note, now, target)
     try:
         with shielded():
             write_reports(doc, reports, run_secrets())

@@ -324,6 +324,27 @@ def verdict_document(
     }
 
 
+def undecided_document(
+    phase: str, reason: str, note: str, at: str, target: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `inconclusive` verdict of a run that judged no gate (the harness failed, was interrupted, or left
+    no verdict): one reason, one note."""
+    return {
+        "schema": SCHEMA_ID,
+        "verdict": "inconclusive",
+        "phase": phase,
+        "target": target or {"base_url": None, "stack": None, "version": None},
+        "started_at": at,
+        "finished_at": at,
+        "duration_s": 0.0,
+        "scope": {"narrowed": False, "requested": None, "evaluated": [], "omitted": []},
+        "suites": {},
+        "gates": [],
+        "reasons": [reason],
+        "notes": [note],
+    }
+
+
 def verdict_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
     """The JSON Schema of a verdict version (v1 files stay readable)."""
     return json.loads(resources.files("harness").joinpath(f"schemas/{SCHEMAS[schema_id]}").read_text())

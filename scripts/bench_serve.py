@@ -12,7 +12,7 @@ a cached verdict.
 
     python scripts/bench_serve.py [--runs 5] [--duration 10] [--connections 16]
 
-Needs wrk (`apt-get install -y wrk`). Prints a Markdown table for the README.
+Needs wrk (`apt-get install -y wrk`). Prints a Markdown table for docs/guides/rollout-controllers.md.
 """
 
 from __future__ import annotations

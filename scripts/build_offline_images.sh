@@ -6,7 +6,7 @@
 #   harness-offline/redis:7         stand-in for redis:7-alpine
 #   harness-offline/python:3.11     the base the app image (deploy/Dockerfile) builds on
 # Images that already exist are kept (run with --rebuild to start over). Needs root and debootstrap.
-# Then point the harness at them: HARNESS_CONTAINERS_IMAGES=offline (see README, Containers stack).
+# Then point the harness at them: HARNESS_CONTAINERS_IMAGES=offline (see docs/reference/stacks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rebuild=${1:-}

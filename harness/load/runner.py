@@ -67,16 +67,16 @@ def check_allowed(base_url: str, *, ephemeral: bool, allow_remote: bool) -> None
     )
 
 
-def unreachable(base_url: str, timeout_s: float = 5.0) -> str | None:
-    """None when GET /health gets any HTTP answer; otherwise why not (refused, reset, timeout)."""
+def unreachable(base_url: str, timeout_s: float = 5.0, path: str = "/health") -> str | None:
+    """None when GET <path> (the service's health path) gets any HTTP answer; otherwise why not."""
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/health", timeout=timeout_s):
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout_s):
             return None
     except urllib.error.HTTPError:
         return None  # it answered; an unhealthy answer is for the gates to judge
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return f"{base_url} does not answer GET /health ({type(reason).__name__}: {reason})"
+        return f"{base_url} does not answer GET {path} ({type(reason).__name__}: {reason})"
 
 
 def progress_text(line: dict[str, Any], profile: Profile) -> str:

@@ -97,7 +97,8 @@ def _run(
         check_allowed(target.base_url, ephemeral=target.ephemeral, allow_remote=options.allow_remote)
     except LoadRefused as exc:
         return {**result, "skipped": str(exc)}
-    gone = unreachable(target.base_url)
+    health = profile_for(settings).paths.health if settings is not None else "/health"
+    gone = unreachable(target.base_url, path=health or "/")
     if gone:
         return {**result, "skipped": f"no load run: {gone}"}
     traffic, token = None, target.token

@@ -49,6 +49,18 @@ def _requires_auth(requirements: Any) -> bool:
     return all(isinstance(r, dict) and r for r in requirements)
 
 
+def _parameters(path_level: list[Any], op_level: list[Any], doc: dict[str, Any]) -> list[Any]:
+    """The operation's parameters: an operation-level one overrides a path-level one of the same name and
+    location (OpenAPI 3), the rest of the path-level ones are inherited."""
+
+    def key(raw: Any) -> tuple[str, str]:
+        p = _resolve(raw, doc)
+        return (str(p.get("name", "")), str(p.get("in", ""))) if isinstance(p, dict) else ("", "")
+
+    own = {key(p) for p in op_level}
+    return [*(p for p in path_level if key(p) not in own), *op_level]
+
+
 def operations(doc: dict[str, Any]) -> list[Operation]:
     """Every operation of the document, in document order."""
     out = []
@@ -61,7 +73,7 @@ def operations(doc: dict[str, Any]) -> list[Operation]:
             if not isinstance(op, dict):
                 continue
             secured = _requires_auth(op["security"] if "security" in op else default_security)
-            params = [*item.get("parameters", []), *op.get("parameters", [])]
+            params = _parameters(item.get("parameters", []), op.get("parameters", []), doc)
             out.append(Operation(method.upper(), path, secured, {**op, "parameters": params}))
     return out
 

@@ -90,23 +90,9 @@ def _iso(t: float | None) -> str | None:
 
 def no_verdict(phase: str, reason: str) -> dict[str, Any]:
     """The inconclusive document of a run that left no verdict of its own (it crashed, or was refused)."""
-    from harness.verdict import SCHEMA_ID
+    from harness.verdict import undecided_document
 
-    now = _iso(time.time())
-    return {
-        "schema": SCHEMA_ID,
-        "verdict": "inconclusive",
-        "phase": phase,
-        "target": {"base_url": None, "stack": None, "version": None},
-        "started_at": now,
-        "finished_at": now,
-        "duration_s": 0.0,
-        "scope": {"narrowed": False, "requested": None, "evaluated": [], "omitted": []},
-        "suites": {},
-        "gates": [],
-        "reasons": [reason],
-        "notes": ["harness serve: the gate run left no verdict"],
-    }
+    return undecided_document(phase, reason, "harness serve: the gate run left no verdict", _iso(time.time()) or "")
 
 
 Launcher = Callable[["Run", Path], dict[str, Any] | None]

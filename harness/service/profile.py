@@ -297,7 +297,8 @@ def _parse(table: dict[str, Any], where: str) -> Profile:
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{where}: {loc or 'profile'}: {msg}{more}; see README 'Gate your own service'") from None
+        hint = "see docs/guides/gate-your-own-service.md"
+        raise ConfigError(f"{where}: {loc or 'profile'}: {msg}{more}; {hint}") from None
 
 
 def load_file(path: Path) -> ServiceProfile:

@@ -13,7 +13,7 @@ from harness.verdict import validate_verdict
 CASES = {c.name: c for c in load_matrix()}
 SHORT_LOAD = {"HARNESS_LOAD_DURATION_S": "4"}
 # the load phase's throughput gate against a case whose cap is 100 req/s: the guide's 1000 is a staging
-# number (README, Load suite); 300 is below every clean local measurement and well above the cap
+# number (docs/reference/load-suite.md); 300 is below every clean local measurement and well above the cap
 RPS_POLICY = '[phases.load]\ngates = [{ id = "load.rps", threshold = 300, about = "e2e: gate logic" }]\n'
 
 

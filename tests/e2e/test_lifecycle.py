@@ -82,16 +82,34 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
         assert doc["target"]["stack"] == "external"
         for report in reports.iterdir():
             assert up.token not in report.read_text(), f"the token leaked into {report.name}"
+        smoke = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/smoke",
+            "-q",
+            "-rs",
+            "--target",
+            up.url,
+            "-p",
+            "no:cacheprovider",
+        ]
         suite = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/smoke", "-q", "--target", up.url, "-p", "no:cacheprovider"],
+            smoke, cwd=ROOT, env=harness_env(HARNESS_TOKEN=up.token), capture_output=True, text=True, timeout=120
+        )
+        assert suite.returncode == 0, suite.stdout[-2000:]
+        # not started by this run: the chat POSTs are N/A (safe by default), and the store check needs the URLs
+        assert "3 passed, 3 skipped" in suite.stdout and "did not start this target" in suite.stdout, suite.stdout
+        unsafe = subprocess.run(
+            smoke,
             cwd=ROOT,
-            env=harness_env(HARNESS_TOKEN=up.token),
+            env=harness_env(HARNESS_TOKEN=up.token, HARNESS_ALLOW_UNSAFE="1"),
             capture_output=True,
             text=True,
             timeout=120,
         )
-        assert suite.returncode == 0, suite.stdout[-2000:]
-        assert "1 skipped" in suite.stdout  # the direct store check needs the stores' URLs
+        assert unsafe.returncode == 0, unsafe.stdout[-2000:]
+        assert "5 passed, 1 skipped" in unsafe.stdout  # the throwaway stack: the user allows the chat POSTs
 
 
 def test_xdist_run_starts_exactly_one_stack(tmp_path):

@@ -4,7 +4,7 @@ Every run here is a few seconds of load. They prove the gate logic (clean -> go,
 no-go naming its gate, nothing to judge -> inconclusive, nothing left behind), not this machine's
 capacity: the throughput gate is lowered to 50 req/s by a policy override, in the open, because the
 guide's 1000 req/s is a staging number that a few seconds on a shared 2-core box cannot show (the
-README's load section has the measured figures and `tox -e load` keeps the guide's threshold).
+docs/reference/load-suite.md has the measured figures and `tox -e load` keeps the guide's threshold).
 """
 
 from __future__ import annotations

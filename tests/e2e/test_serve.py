@@ -38,7 +38,8 @@ import requests
 import yaml
 
 from harness.serve.store import Store
-from tests.e2e.conftest import ROOT, harness_env, stack_processes
+
+from .conftest import ROOT, harness_env, stack_processes
 
 TOKEN = "e2e-serve-token-4f1c9a7be2d84b0c"
 POLICY = "policies/smoke-only.toml"

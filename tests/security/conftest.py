@@ -17,9 +17,7 @@ from harness.plugins.target import harness_settings
 from harness.security.options import SecurityOptions, security_options
 from harness.security.report import Reports, clear
 from harness.security.waivers import Waiver, load_waivers
-from harness.service import profile_for, scope_for
 from harness.service.auth import Credentials, credentials_for
-from harness.service.operations import Scope
 from harness.service.profile import ServiceProfile
 from harness.target import Target
 
@@ -82,20 +80,6 @@ def reports(pytestconfig: pytest.Config, target: Target) -> Reports:
     return CheckReports(_reports_dir(pytestconfig), target)
 
 
-@pytest.fixture(scope="session")
-def service_profile(pytestconfig: pytest.Config) -> ServiceProfile:
-    try:
-        return profile_for(_settings(pytestconfig))
-    except HarnessError as exc:
-        pytest.fail(f"security: {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def run_scope(pytestconfig: pytest.Config, target: Target, service_profile: ServiceProfile) -> Scope:
-    """What this run may call on the target (everything on a stack the harness started)."""
-    return scope_for(_settings(pytestconfig), target.ephemeral)
-
-
 def _credentials(target: Target, profile: ServiceProfile, low: bool) -> Credentials | None:
     return credentials_for(
         profile.auth, target.base_url, target_token=target.token, low_privilege=low, verify=target.ca_file or True
@@ -103,33 +87,33 @@ def _credentials(target: Target, profile: ServiceProfile, low: bool) -> Credenti
 
 
 @pytest.fixture(scope="session")
-def credentials(target: Target, service_profile: ServiceProfile) -> Credentials:
+def credentials(target: Target, service: ServiceProfile) -> Credentials:
     """The profile's main identity, carried as its auth scheme says (a login is made when first needed)."""
-    creds = _credentials(target, service_profile, False)
+    creds = _credentials(target, service, False)
     assert creds is not None
     return creds
 
 
 @pytest.fixture(scope="session")
-def low_credentials(target: Target, service_profile: ServiceProfile) -> Credentials | None:
+def low_credentials(target: Target, service: ServiceProfile) -> Credentials | None:
     """The profile's low-privilege identity (auth.low_privilege), None when it has none."""
-    return _credentials(target, service_profile, True)
+    return _credentials(target, service, True)
 
 
 @pytest.fixture(scope="session")
-def websocket_paths(security_opts: SecurityOptions, service_profile: ServiceProfile) -> list[str]:
+def websocket_paths(security_opts: SecurityOptions, service: ServiceProfile) -> list[str]:
     """The security option websocket_paths when given, else the profile's paths.websocket (none: no socket)."""
     if security_opts.websocket_paths is not None:
         return list(security_opts.websocket_paths)
-    return [service_profile.paths.websocket] if service_profile.paths.websocket else []
+    return [service.paths.websocket] if service.paths.websocket else []
 
 
 @pytest.fixture(scope="session")
-def openapi_url(target: Target, security_opts: SecurityOptions, service_profile: ServiceProfile) -> str | None:
+def openapi_url(target: Target, security_opts: SecurityOptions, service: ServiceProfile) -> str | None:
     """[tool.harness.security] openapi_url, else the profile's paths.openapi on the target; None: neither."""
     if security_opts.openapi_url:
         return security_opts.openapi_url
-    path = service_profile.paths.openapi
+    path = service.paths.openapi
     return target.url(path) if path else None
 
 

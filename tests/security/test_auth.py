@@ -35,10 +35,10 @@ from harness.security.operations import operations
 def test_protected_operations_and_websocket_refuse_bad_tokens(
     target,
     security_opts,
-    service_profile,
+    service,
     credentials,
     low_credentials,
-    run_scope,
+    scope,
     websocket_paths,
     live_openapi,
     reports,
@@ -48,10 +48,10 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
 ):
     opts = security_opts
     if credentials.scheme == "none":
-        not_applicable(f"the {service_profile.describe()} says the service takes no credentials (auth.scheme)")
+        not_applicable(f"the {service.describe()} says the service takes no credentials (auth.scheme)")
     if live_openapi is None and not websocket_paths:
         not_applicable(
-            f"no OpenAPI document (the {service_profile.describe()} has no paths.openapi and "
+            f"no OpenAPI document (the {service.describe()} has no paths.openapi and "
             "[tool.harness.security] openapi_url is not set) and no WebSocket path: nothing to probe"
         )
     doc = live_openapi or {"paths": {}}
@@ -64,8 +64,8 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             if not credentials.present():
                 check_error(
                     "security: the auth check needs the harness's own credentials as its positive control: set "
-                    f"{service_profile.auth.token_env or 'HARNESS_TOKEN'} to a valid API token of the target "
-                    f"(or give auth.login in the {service_profile.describe()})"
+                    f"{service.auth.token_env or 'HARNESS_TOKEN'} to a valid API token of the target "
+                    f"(or give auth.login in the {service.describe()})"
                 )
             controls = positive_controls(
                 doc,
@@ -74,7 +74,7 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
                 websocket_paths,
                 creds=credentials,
                 timeout_s=opts.timeout_s,
-                scope=run_scope,
+                scope=scope,
                 skipped=skipped,
             )
             problem = control_problem(controls, credentials)
@@ -87,20 +87,20 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             creds=credentials,
             public=opts.public_operations,
             timeout_s=opts.timeout_s,
-            scope=run_scope,
+            scope=scope,
         )
         if low_credentials is not None:
             if not low_credentials.present():
                 check_error(
-                    f"security: the {service_profile.describe()} has auth.low_privilege, but its token variable "
-                    f"{service_profile.auth.low_privilege.token_env} is not set; set it, or remove low_privilege"
+                    f"security: the {service.describe()} has auth.low_privilege, but its token variable "
+                    f"{service.auth.low_privilege.token_env} is not set; set it, or remove low_privilege"
                 )
             roles = check_roles(
                 doc,
                 target.base_url,
                 admin=credentials,
                 low=low_credentials,
-                scope=run_scope,
+                scope=scope,
                 timeout_s=opts.timeout_s,
             )
             if roles.problem:
@@ -130,7 +130,7 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             else "not checked: the service profile has no auth.low_privilege identity",
             "scope": "everything (the harness started the target)"
             if target.ephemeral
-            else ("safe and allowed operations" if not run_scope.allow_unsafe else "every operation (--allow-unsafe)"),
+            else ("safe and allowed operations" if not scope.allow_unsafe else "every operation (--allow-unsafe)"),
         },
     )
     failures = sum(f.blocking for f in findings)

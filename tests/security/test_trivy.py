@@ -45,12 +45,12 @@ def ingested(security_opts):
 
 
 @pytest.fixture(scope="session")
-def service_source(service_profile):
+def service_source(service):
     """The service's source directory (files.source), None when the profile names none."""
-    source = service_profile.file("source")
+    source = service.file("source")
     if source is not None and not source.is_dir():
         pytest.fail(
-            f"security: files.source of the {service_profile.describe()} is {source}, which is not a directory; "
+            f"security: files.source of the {service.describe()} is {source}, which is not a directory; "
             "fix files.source (relative paths resolve against the profile file's directory)",
             pytrace=False,
         )
@@ -68,7 +68,7 @@ def config_dir(source: Path | None, deploy_dir: Path | None) -> Path | None:
 
 @pytest.mark.check("security.trivy_high_critical")
 def test_trivy_config_and_repository(
-    security_opts, service_profile, service_source, reports, waivers, ingested, measure, coverage
+    security_opts, service, service_source, reports, waivers, ingested, measure, coverage
 ):
     """What counts: HIGH/CRITICAL misconfigurations and secrets, in the service's deploy files and source.
 
@@ -78,7 +78,7 @@ def test_trivy_config_and_repository(
     source, configs = service_source, config_dir(service_source, security_opts.deploy_dir)
     if configs is None and not ingested:
         not_applicable(
-            f"the {service_profile.describe()} names no files.source: nothing of the service's for trivy to scan "
+            f"the {service.describe()} names no files.source: nothing of the service's for trivy to scan "
             "(set files.source to the service's repository)"
         )
     base = source or opts.project_root  # finding paths are relative to the service's source
@@ -152,9 +152,7 @@ def test_trivy_config_and_repository(
 
 
 @pytest.mark.check("security.trivy_vulns")
-def test_trivy_vulnerabilities(
-    security_opts, service_profile, service_source, reports, waivers, ingested, measure, coverage
-):
+def test_trivy_vulnerabilities(security_opts, service, service_source, reports, waivers, ingested, measure, coverage):
     """Critical vulnerabilities: from an ingested report, or trivy image / fs over the service's source with a
     cached (or downloadable) DB."""
     opts = security_opts
@@ -162,7 +160,7 @@ def test_trivy_vulnerabilities(
     scanned = [str(p) for p, doc in ingested if has_vulnerability_results(doc)]
     if not docs and not opts.trivy_image and service_source is None:
         not_applicable(
-            f"the {service_profile.describe()} names no files.source, no trivy_image is set and no trivy report "
+            f"the {service.describe()} names no files.source, no trivy_image is set and no trivy report "
             "was ingested: nothing of the service's to scan for vulnerabilities"
         )
     if not docs:

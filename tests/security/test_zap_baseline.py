@@ -25,9 +25,9 @@ REPORT = "zap-report.json"
 def test_zap_baseline(
     target,
     security_opts,
-    service_profile,
+    service,
     credentials,
-    run_scope,
+    scope,
     live_openapi,
     openapi_url,
     reports,
@@ -42,8 +42,8 @@ def test_zap_baseline(
         check_error(f"security: {exc}")
 
     entry_paths = list(opts.entry_paths)
-    if service_profile.paths.health and service_profile.paths.health not in entry_paths:
-        entry_paths.append(service_profile.paths.health)
+    if service.paths.health and service.paths.health not in entry_paths:
+        entry_paths.append(service.paths.health)
     remote_doc = openapi_url is not None and openapi_url.startswith(("http://", "https://"))
     try:
         crawl = collect(
@@ -54,7 +54,7 @@ def test_zap_baseline(
             extra_urls=[openapi_url] if remote_doc else [],
             timeout_s=opts.timeout_s,
             max_pages=opts.max_pages,
-            scope=run_scope,
+            scope=scope,
         )
     except HarnessError as exc:  # a login refused or unreachable: the scan could not carry credentials
         check_error(f"security: {exc}")
@@ -81,7 +81,7 @@ def test_zap_baseline(
                 auth_header=next(iter(credentials.headers().items()), None) if credentials.present() else None,
                 timeout_s=opts.zap_timeout_s,
                 request_timeout_s=opts.timeout_s,
-                safe_only=not run_scope.ephemeral and not run_scope.allow_unsafe,
+                safe_only=not scope.ephemeral and not scope.allow_unsafe,
             )
             alerts += result.alerts
             reports.write("zap-daemon.json", result.report_json)

@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP = ("harness/", "tests/", "deploy/", "scripts/", "policies/", "security/", "app/", ".ci/")
-DOCS = ("README.md", "ARCHITECTURE.md")
+DOCS = ("README.md", "ARCHITECTURE.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")))
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
 def tracked_text_files() -> list[Path]:
@@ -47,3 +48,34 @@ def test_no_text_points_outside_the_repository():
         if not (f.parent / path).resolve().is_relative_to(ROOT)
     ]
     assert not hits, f"text that points outside the repository: {hits}"
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub makes for a Markdown file's headings (lower case, punctuation dropped, spaces -> -)."""
+    out = set()
+    for line in path.read_text().splitlines():
+        m = re.match(r"^#{1,6} (.*)$", line)
+        if m:
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_link_of_the_docs_resolves(doc):
+    """Every relative link in README and docs/ names a file of the repository, and its #anchor a heading."""
+    here = ROOT / doc
+    broken = []
+    for label, target in LINK.findall(here.read_text()):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (here.parent / path).resolve() if path else here
+        if not dest.exists() or not dest.is_relative_to(ROOT):
+            broken.append(f"[{label}]({target}): no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(f"[{label}]({target}): no heading #{anchor} in {dest.relative_to(ROOT)}")
+    assert not broken, f"{doc}: " + "; ".join(broken)
+
+
+def test_the_readme_is_read_in_five_minutes():
+    assert len((ROOT / "README.md").read_text().splitlines()) < 200

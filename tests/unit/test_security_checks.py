@@ -300,3 +300,23 @@ def test_a_profile_without_a_source_makes_the_trivy_checks_not_applicable(tmp_pa
         if check == "test_trivy_config_and_repository":  # the pr phase's gate (trivy_vulns is a later phase's)
             status, reason = gate_status("security.trivy_high_critical", rec)
             assert status == "not_applicable" and "service profile 'svc'" in reason
+
+
+def test_an_operation_level_parameter_overrides_the_path_level_one_of_the_same_name():
+    from harness.security.operations import operations, request_for
+
+    doc = {
+        "openapi": "3.0.3",
+        "paths": {
+            "/items/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "get": {
+                    "parameters": [{"name": "id", "in": "path", "required": True, "example": 42}],
+                    "responses": {"200": {"description": "ok"}},
+                },
+            }
+        },
+    }
+    (op,) = operations(doc)
+    assert len(op.spec["parameters"]) == 1
+    assert request_for(op, doc, "http://h").url == "http://h/items/42"
