@@ -140,6 +140,7 @@ def test_the_workflow_gates_uploads_and_writes_the_job_summary():
     runs = "\n".join(s.get("run", "") for s in steps)
     assert re.search(r"harness gate --phase \"\$\{\{ matrix\.phase \}\}\"", runs)
     assert "summary.md" in runs and '>> "$GITHUB_STEP_SUMMARY"' in runs
+    assert 'cat "$summary"' not in runs  # the gate appends summary.md itself: never twice on the job page
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["with"]["path"] == "reports/" and upload["if"] == "always()"
     summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
