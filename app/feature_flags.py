@@ -15,6 +15,9 @@ DEFAULT_FLAGS: dict[str, dict[str, Any]] = {
 }
 
 _ENV = "ORCHESTRA_FEATURE_FLAGS"
+# The flag service's global switches at run time (the guide's rollback turns flags off in its flag service):
+# a Redis set of flag names switched off for everyone, read by every worker on each GET /features.
+FLAGS_OFF_KEY = "orchestra:flags:off"
 
 
 def _validate(name: str, config: dict[str, Any]) -> None:
@@ -70,6 +73,6 @@ class FeatureFlags:
             return (hash_val % 100) < config["rollout_percentage"]
         return bool(config["rollout_percentage"] == 100)
 
-    def evaluate(self, user_id: str | None = None) -> dict[str, bool]:
-        """Every flag's value for one user."""
-        return {name: self.is_enabled(name, user_id) for name in self.flags}
+    def evaluate(self, user_id: str | None = None, off: frozenset[str] = frozenset()) -> dict[str, bool]:
+        """Every flag's value for one user; a flag named in `off` is switched off globally (FLAGS_OFF_KEY)."""
+        return {name: name not in off and self.is_enabled(name, user_id) for name in self.flags}

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from app.feature_flags import FLAGS_OFF_KEY
 from app.schemas import Features
 from app.state import AppState, get_state
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+SWITCH_TIMEOUT_S = 0.5
+
+
+async def switched_off(state: AppState) -> frozenset[str]:
+    """The flags switched off at run time (FLAGS_OFF_KEY); none when Redis cannot say (flags as configured)."""
+    if state.redis is None or state.faults.active("flags_switch_ignored"):
+        return frozenset()
+    try:
+        return frozenset(await asyncio.wait_for(state.redis.smembers(FLAGS_OFF_KEY), SWITCH_TIMEOUT_S))
+    except Exception as exc:  # noqa: BLE001 - the flag switches are best-effort, like the cache
+        log.warning("flag switches not read: %s", type(exc).__name__)
+        return frozenset()
 
 
 @router.get("/features", response_model=Features)
@@ -20,4 +36,4 @@ async def features(
     """{"flags": {name: bool}} with the guide's FeatureFlags semantics."""
     if state.faults.active("breaking_api"):  # removed from this build: answer as for any unknown path
         raise HTTPException(status_code=404, detail="Not Found")
-    return {"flags": state.flags.evaluate(user_id)}
+    return {"flags": state.flags.evaluate(user_id, await switched_off(state))}

@@ -159,6 +159,16 @@ CASES = [
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
     Case("load-remote", ("load", "--target", "http://10.0.0.1"), "refusing to send load"),
+    Case(
+        "rollback-external",
+        ("gate", "--suites", "rollback", "--target", "http://127.0.0.1:9"),
+        "runs only on a stack the harness starts",
+    ),
+    Case(
+        "rollback-external-unsafe",
+        ("gate", "--suites", "smoke,rollback", "--target", "http://127.0.0.1:9", "--allow-unsafe"),
+        "downgrades the database",
+    ),
     Case("selftest-target", ("selftest", "--target", "http://127.0.0.1:9"), "No such option '--target'"),
     Case("selftest-unknown-fault", ("selftest", "--only", "helth_503"), "did you mean 'health_503'?"),
     Case("report-directory", ("report", "{tmp}"), "is a directory", reports=""),

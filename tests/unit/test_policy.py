@@ -21,7 +21,7 @@ def test_defaults_carry_the_guides_phases_and_numbers():
     assert (gates["load.rps"].op, gates["load.rps"].threshold) == (">", 1000)
     ws = {g.id: g for g in policy.phase("canary-50").gates}["live.websocket_connections"]
     assert (ws.op, ws.threshold) == ("<", 900)
-    assert policy.phase("internal").suites == ("smoke", "contract", "security", "load")
+    assert policy.phase("internal").suites == ("smoke", "contract", "security", "load", "rollback")
 
 
 def test_unknown_phase_suggests_the_closest():
