@@ -42,6 +42,9 @@ FAULTS: dict[str, str] = {
     "downgrade_raises": "the 0002 -> 0001 downgrade raises (a migration that cannot be undone)",
     "downgrade_delay_s": "downgrade_delay_s=N: the 0002 -> 0001 downgrade takes N seconds longer (a slow rollback)",
     "flags_switch_ignored": "GET /features ignores the flag service's run-time switches (flags switched off stay on)",
+    "flag_bucket_skew": "GET /features buckets users with sha1 instead of the guide's md5 (same shares, other users)",
+    "allowlist_ignored": "GET /features ignores every flag's allowlist (allowlisted users get the percentage)",
+    "v2_api_rollout_pct": "v2_api_rollout_pct=N: the v2_api flag rolls out to N % of users, whatever its config says",
     "cache_leak": (
         "every chat turn also caches the session under orchestra:v2:session:<id>:last, a prefix the rollback's "
         "cache invalidation (v2:*, feature_flags:*, sessions:*) misses"
@@ -70,6 +73,7 @@ NUMERIC_FAULTS: dict[str, Numeric] = {
     "throughput_cap_rps": Numeric(0.1, 1_000_000, example="100"),
     "ws_leaked_slots": Numeric(0, 1_000_000, integer=True, example="950"),
     "downgrade_delay_s": Numeric(0, 3600, example="2"),
+    "v2_api_rollout_pct": Numeric(0, 100, integer=True, example="25"),
 }
 
 

@@ -165,7 +165,16 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
             f"--suites {names}: the rollback rehearsal downgrades the database and empties caches, so it runs "
             "only on a stack the harness starts; drop --target (in a phase run on a target it is not_applicable)"
         )
-    loaders = {"contract": contract_options, "security": security_options, "load": load_options_for}
+    from harness.checklist.options import checklist_options
+    from harness.flags.options import flags_options
+
+    loaders = {
+        "contract": contract_options,
+        "security": security_options,
+        "load": load_options_for,
+        "flags": flags_options,
+        "checklist": checklist_options,
+    }
     loaded = {suite: loaders[suite](settings) for suite in wanted if suite in loaders}
     if "security" in loaded:  # a file the user named must be there: say so now, not as a check that fails later
         sec = loaded["security"]

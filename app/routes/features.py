@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from app.feature_flags import FLAGS_OFF_KEY
+from app.feature_flags import FLAGS_CONFIG_KEY, FLAGS_OFF_KEY, run_time_config
 from app.schemas import Features
 from app.state import AppState, get_state
 
@@ -17,15 +17,22 @@ log = logging.getLogger(__name__)
 SWITCH_TIMEOUT_S = 0.5
 
 
-async def switched_off(state: AppState) -> frozenset[str]:
-    """The flags switched off at run time (FLAGS_OFF_KEY); none when Redis cannot say (flags as configured)."""
-    if state.redis is None or state.faults.active("flags_switch_ignored"):
-        return frozenset()
+async def flag_service(state: AppState) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
+    """The flag service's run-time state: the flags switched off (FLAGS_OFF_KEY) and the run-time config
+    (FLAGS_CONFIG_KEY); none when Redis cannot say (flags as configured at start)."""
+    if state.redis is None:
+        return frozenset(), {}
     try:
-        return frozenset(await asyncio.wait_for(state.redis.smembers(FLAGS_OFF_KEY), SWITCH_TIMEOUT_S))
-    except Exception as exc:  # noqa: BLE001 - the flag switches are best-effort, like the cache
-        log.warning("flag switches not read: %s", type(exc).__name__)
-        return frozenset()
+        async with state.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(FLAGS_OFF_KEY)
+            pipe.hgetall(FLAGS_CONFIG_KEY)
+            off, config = await asyncio.wait_for(pipe.execute(), SWITCH_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - the flag service is best-effort, like the cache
+        log.warning("flag service not read: %s", type(exc).__name__)
+        return frozenset(), {}
+    if state.faults.active("flags_switch_ignored"):
+        off = set()
+    return frozenset(off), run_time_config(config)
 
 
 @router.get("/features", response_model=Features)
@@ -36,4 +43,12 @@ async def features(
     """{"flags": {name: bool}} with the guide's FeatureFlags semantics."""
     if state.faults.active("breaking_api"):  # removed from this build: answer as for any unknown path
         raise HTTPException(status_code=404, detail="Not Found")
-    return {"flags": state.flags.evaluate(user_id, await switched_off(state))}
+    off, overrides = await flag_service(state)
+    faults = state.faults
+    pct = faults.value("v2_api_rollout_pct")
+    if pct is not None:  # the bad build: v2_api's percentage is not the configured one
+        overrides = {**overrides, "v2_api": {**overrides.get("v2_api", {}), "rollout_percentage": int(pct)}}
+    flags = state.flags.merged(
+        overrides, bad_hash=faults.active("flag_bucket_skew"), bad_allowlist=faults.active("allowlist_ignored")
+    )
+    return {"flags": flags.evaluate(user_id, off)}
