@@ -4,6 +4,8 @@ fault matrix's checklist_attestation_expired) fails its item and the gate, exit 
 
 from __future__ import annotations
 
+import json
+
 from harness.checklist import ITEMS
 from harness.fault_matrix import load_matrix
 
@@ -24,3 +26,12 @@ def test_an_expired_attestation_fails_its_item_and_exits_1(harness):
     assert len(failing) == 1 and "Code review completed" in failing[0] and "expired 2025-02-10" in failing[0]
     assert run.verdict["verdict"] == "no-go"
     assert {g["id"]: g["status"] for g in run.verdict["gates"]} == {"checklist.all": "fail"}
+
+
+def test_the_selftest_of_the_checklist_phase_catches_its_fault(harness):
+    run = harness("selftest", "--phase", "checklist", timeout=180)
+    assert run.code == 0, run.out + run.err[-2000:]
+    doc = json.loads((run.reports / "selftest.json").read_text())
+    assert doc["clean"]["verdict"] == "go"
+    (trial,) = doc["faults"]
+    assert trial["fault"] == "checklist_attestation_expired" and trial["failing_gates"] == ["checklist.all"], trial
