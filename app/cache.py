@@ -13,6 +13,9 @@ LAST_TTL_S = 3600
 STATS_KEY = "v2:stats:messages"
 
 
+LEAK_PREFIX = "orchestra:"  # fault cache_leak: the same key again under a prefix no invalidation expects
+
+
 def last_key(session_id: str) -> str:
     """The key holding a session's last exchange."""
     return f"v2:session:{session_id}:last"
@@ -30,10 +33,13 @@ def create_client(redis_url: str) -> redis.Redis:
     )
 
 
-async def store_exchange(client: redis.Redis, session_id: str, exchange: dict[str, Any]) -> None:
-    """Set the session's last exchange (TTL 1 h) and bump the message counter in one round trip."""
+async def store_exchange(client: redis.Redis, session_id: str, exchange: dict[str, Any], *, leak: bool = False) -> None:
+    """Set the session's last exchange (TTL 1 h) and bump the message counter in one round trip (`leak`:
+    fault cache_leak, the exchange is also cached under LEAK_PREFIX)."""
     async with client.pipeline(transaction=False) as pipe:
         pipe.set(last_key(session_id), json.dumps(exchange), ex=LAST_TTL_S)
+        if leak:
+            pipe.set(LEAK_PREFIX + last_key(session_id), json.dumps(exchange), ex=LAST_TTL_S)
         pipe.incr(STATS_KEY)
         await pipe.execute()
 

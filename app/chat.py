@@ -40,7 +40,8 @@ async def run_exchange(state: AppState, user_id: str, session_id: str, message: 
         "at": datetime.now(UTC).isoformat(),
     }
     try:
-        await asyncio.wait_for(cache.store_exchange(state.cache(), session_id, last), CACHE_TIMEOUT_S)
+        leak = state.faults.active("cache_leak")
+        await asyncio.wait_for(cache.store_exchange(state.cache(), session_id, last, leak=leak), CACHE_TIMEOUT_S)
     except Exception as exc:  # the cache is best-effort; PostgreSQL is the record
         log.warning("redis write failed for a chat turn: %s", type(exc).__name__)
     return Exchange(message_id=message_id, response=reply)

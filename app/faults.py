@@ -35,6 +35,20 @@ FAULTS: dict[str, str] = {
         "throughput_cap_rps=N: each app process starts at most N requests per second (HTTP requests, WebSocket "
         "handshakes and frames wait their turn): throughput collapses"
     ),
+    "irreversible_migration": (
+        "the 0002 -> 0001 downgrade (python -m app migrate downgrade 0001, run with this build's faults in "
+        "ORCHESTRA_FAULTS) rebuilds chat_messages.content and loses every message's text"
+    ),
+    "downgrade_raises": "the 0002 -> 0001 downgrade raises (a migration that cannot be undone)",
+    "downgrade_delay_s": "downgrade_delay_s=N: the 0002 -> 0001 downgrade takes N seconds longer (a slow rollback)",
+    "flags_switch_ignored": "GET /features ignores the flag service's run-time switches (flags switched off stay on)",
+    "flag_bucket_skew": "GET /features buckets users with sha1 instead of the guide's md5 (same shares, other users)",
+    "allowlist_ignored": "GET /features ignores every flag's allowlist (allowlisted users get the percentage)",
+    "v2_api_rollout_pct": "v2_api_rollout_pct=N: the v2_api flag rolls out to N % of users, whatever its config says",
+    "cache_leak": (
+        "every chat turn also caches the session under orchestra:v2:session:<id>:last, a prefix the rollback's "
+        "cache invalidation (v2:*, feature_flags:*, sessions:*) misses"
+    ),
     "ws_leaked_slots": (
         "ws_leaked_slots=N: N WebSocket connection slots leak: websocket_connections reports N more than are "
         "open and the connection limit counts them"
@@ -58,6 +72,8 @@ NUMERIC_FAULTS: dict[str, Numeric] = {
     "ws_refuse_every": Numeric(1, 1_000_000, integer=True, example="10"),
     "throughput_cap_rps": Numeric(0.1, 1_000_000, example="100"),
     "ws_leaked_slots": Numeric(0, 1_000_000, integer=True, example="950"),
+    "downgrade_delay_s": Numeric(0, 3600, example="2"),
+    "v2_api_rollout_pct": Numeric(0, 100, integer=True, example="25"),
 }
 
 
@@ -132,3 +148,10 @@ class Faults:
     def __bool__(self) -> bool:
         """True when any fault is active."""
         return bool(self.names)
+
+
+def from_env(environ: dict[str, str] | None = None) -> Faults:
+    """The faults ORCHESTRA_FAULTS names in this process's environment (a migration run reads them so)."""
+    import os
+
+    return Faults.of(parse_faults((environ if environ is not None else os.environ).get("ORCHESTRA_FAULTS")))

@@ -222,6 +222,32 @@ def gate(**flags: Any) -> None:
 
 @cli.command()
 @_common
+@click.option(
+    "--attestations",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The attestations file (who/when/expiry) [env HARNESS_CHECKLIST_ATTESTATIONS].",
+)
+@click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where the reports go.")
+@click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
+def checklist(**flags: Any) -> None:
+    """The guide's pre-deployment checklist: each item's state and evidence; exit 0 all hold, 1 not."""
+    from harness.checklist.report import render
+    from harness.gate import run_gate
+
+    attestations = {"attestations": flags.pop("attestations")}
+    for key in ("zap_report", "trivy_cache_dir"):
+        flags.pop(key, None)
+    _CONTEXT["verdict"] = True
+    settings = _settings(suite_flags={"checklist": attestations}, **{**flags, "phase": "checklist"})
+    run = run_gate(settings)
+    _echo(render(run.reports_dir))
+    _echo(f"verdict: {run.doc['verdict']}  ({run.reports_dir / 'verdict.json'})")
+    sys.exit(int(run.decision.exit_code))
+
+
+@cli.command()
+@_common
 def up(**flags: Any) -> None:
     """Start a stack, print where it answers, keep it running until Ctrl-C, SIGTERM or SIGHUP."""
     from harness.stack import choose, make_stack, running

@@ -18,7 +18,17 @@ from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
 APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
-SUITE_TABLES = ("smoke", "contract", "load", "security", "containers", "service")  # [tool.harness.<suite>] sub-tables
+# [tool.harness.<suite>] sub-tables
+SUITE_TABLES = (
+    "smoke",
+    "contract",
+    "load",
+    "security",
+    "containers",
+    "service",
+    "flags",
+    "checklist",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,9 @@ def prepare_reports(reports: Path) -> None:
         ) from None
 
 
+DESTRUCTIVE = {"rollback"}  # suites that change the database: never on a target the harness did not start
+
+
 def check_suite_options(settings: Settings, wanted: list[str]) -> None:
     """Validate the options of every suite this run will start, here, before anything starts (a bad value is
     one line and exit 64, not a check that fails later in the child); refuse a suite's flags when that suite
@@ -160,7 +163,22 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
                 f"{names}: option(s) of the {suite} suite, which this run does not include "
                 f"(suites: {', '.join(wanted) or 'none'}); drop the flag or run the {suite} suite"
             )
-    loaders = {"contract": contract_options, "security": security_options, "load": load_options_for}
+    if DESTRUCTIVE & set(settings.suites or ()) and (settings.target or settings.stack == "external"):
+        names = ",".join(sorted(DESTRUCTIVE & set(settings.suites or ())))
+        raise ConfigError(
+            f"--suites {names}: the rollback rehearsal downgrades the database and empties caches, so it runs "
+            "only on a stack the harness starts; drop --target (in a phase run on a target it is not_applicable)"
+        )
+    from harness.checklist.options import checklist_options
+    from harness.flags.options import flags_options
+
+    loaders = {
+        "contract": contract_options,
+        "security": security_options,
+        "load": load_options_for,
+        "flags": flags_options,
+        "checklist": checklist_options,
+    }
     loaded = {suite: loaders[suite](settings) for suite in wanted if suite in loaders}
     if "security" in loaded:  # a file the user named must be there: say so now, not as a check that fails later
         sec = loaded["security"]

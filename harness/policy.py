@@ -28,7 +28,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _GATE_KEYS = ("id", "suite", "check", "metric", "op", "threshold", "about")
-_PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout")
+_PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout", "flags")
 _GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
 
 
@@ -67,6 +67,12 @@ class Phase:
     description: str
     gates: tuple[Gate, ...]
     rollout: bool = True
+    flags: tuple[tuple[str, int], ...] = ()  # feature flag -> the rollout percentage this phase expects
+
+    @property
+    def expected_flags(self) -> dict[str, int]:
+        """The percentages the flags suite's flags.phase_rollout gate compares with the service's shares."""
+        return dict(self.flags)
 
     @property
     def suites(self) -> tuple[str, ...]:
@@ -171,6 +177,20 @@ def _text(raw: dict[str, Any], key: str, default: str, where: str) -> str:
     return value
 
 
+def _flags(raw: Any, start: Phase | None, at: str) -> tuple[tuple[str, int], ...]:
+    """A phase's `flags = { name = percentage }`, merged over the phase it starts from."""
+    out = dict(start.flags) if start else {}
+    if raw is None:
+        return tuple(out.items())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{at}: flags must be a table of flag name -> rollout percentage")
+    for name, pct in raw.items():
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise ConfigError(f"{at}: flags.{name} = {pct!r} must be an integer percentage from 0 to 100")
+        out[str(name)] = pct
+    return tuple(out.items())
+
+
 def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: set[str] | None) -> dict[str, Phase]:
     out = dict(base)
     if set(table) - {"phases"}:
@@ -201,6 +221,7 @@ def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: s
             description=_text(raw, "description", start.description if start else "", at),
             gates=tuple(gates),
             rollout=rollout,
+            flags=_flags(raw.get("flags"), start, at),
         )
     return out
 

@@ -83,7 +83,7 @@ def harness(tmp_path):
     def run(*args: str, timeout: float = 120, **env: str) -> Run:
         reports = tmp_path / "reports"
         argv = [sys.executable, "-m", "harness.cli", *args]
-        if args and args[0] in ("gate", "selftest"):
+        if args and args[0] in ("gate", "selftest", "checklist"):
             argv += ["--reports-dir", str(reports)]
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=harness_env(**env), check=False

@@ -159,6 +159,40 @@ CASES = [
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
     Case("load-remote", ("load", "--target", "http://10.0.0.1"), "refusing to send load"),
+    Case(
+        "checklist-junit-missing",
+        ("gate", "--suites", "checklist"),
+        "checklist junit",
+        env={"HARNESS_CHECKLIST_JUNIT": "/nonexistent/junit.xml"},
+    ),
+    Case(
+        "checklist-coverage-missing",
+        ("checklist",),
+        "checklist coverage",
+        env={"HARNESS_CHECKLIST_COVERAGE": "/nonexistent/coverage.xml"},
+    ),
+    Case(
+        "checklist-attestations-malformed",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "is not valid TOML",
+        files={"a.toml": b"[[attestation]\n"},
+    ),
+    Case(
+        "checklist-attestations-no-expiry",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "has no expires",
+        files={"a.toml": b'[[attestation]]\nitem = "code_review"\nby = "x"\nat = 2026-01-01\n'},
+    ),
+    Case(
+        "rollback-external",
+        ("gate", "--suites", "rollback", "--target", "http://127.0.0.1:9"),
+        "runs only on a stack the harness starts",
+    ),
+    Case(
+        "rollback-external-unsafe",
+        ("gate", "--suites", "smoke,rollback", "--target", "http://127.0.0.1:9", "--allow-unsafe"),
+        "downgrades the database",
+    ),
     Case("selftest-target", ("selftest", "--target", "http://127.0.0.1:9"), "No such option '--target'"),
     Case("selftest-unknown-fault", ("selftest", "--only", "helth_503"), "did you mean 'health_503'?"),
     Case("report-directory", ("report", "{tmp}"), "is a directory", reports=""),
@@ -208,7 +242,7 @@ def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     for name, data in case.files.items():
         (tmp / name).write_bytes(data)
     argv = [a.replace("{tmp}", str(tmp)) for a in case.argv]
-    if case.reports and argv[0] in ("gate", "load", "selftest"):
+    if case.reports and argv[0] in ("gate", "load", "selftest", "checklist"):
         argv += ["--reports-dir", case.reports.replace("{tmp}", str(tmp))]
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *argv],

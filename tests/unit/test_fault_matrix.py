@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.faults import FAULTS, parse_faults
+from harness.checklist.options import SPEC as CHECKLIST_SPEC
 from harness.config import APP_TLS, Settings
 from harness.errors import ConfigError
 from harness.fault_matrix import EXPECT, FaultCase, cases_for, for_phase, load_matrix, parse_matrix
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CANNOT_FAIL = {
     "load.run": "tests/load/test_load.py only measures: a run that cannot be judged is skipped (missing), never failed",
 }
-OPTION_KEYS = {"security": set(SECURITY_KEYS)}
+OPTION_KEYS = {"security": set(SECURITY_KEYS), "checklist": {o.key for o in CHECKLIST_SPEC.options}}
 
 
 def all_gates() -> dict[str, set[str]]:

@@ -12,16 +12,24 @@ def test_defaults_carry_the_guides_phases_and_numbers():
     policy = load_policy()
     assert list(policy.phases) == [
         *("internal", "beta", "canary-10", "canary-25", "canary-50", "canary-75", "full"),
-        *("pr", "load", "nightly"),  # not rollout phases: pre-merge, the load suite alone, the nightly job
+        *("pr", "checklist", "load", "nightly"),  # not rollout phases: pre-merge, the checklist, load alone, nightly
     ]
-    assert [p.name for p in policy.phases.values() if not p.rollout] == ["pr", "load", "nightly"]
+    assert [p.name for p in policy.phases.values() if not p.rollout] == ["pr", "checklist", "load", "nightly"]
     gates = {g.id: g for g in policy.phase("internal").gates}
     assert (gates["load.p95_ms"].op, gates["load.p95_ms"].threshold) == ("<", 2000)
     assert (gates["load.error_ratio"].op, gates["load.error_ratio"].threshold) == ("<", 0.001)
     assert (gates["load.rps"].op, gates["load.rps"].threshold) == (">", 1000)
     ws = {g.id: g for g in policy.phase("canary-50").gates}["live.websocket_connections"]
     assert (ws.op, ws.threshold) == ("<", 900)
-    assert policy.phase("internal").suites == ("smoke", "contract", "security", "load")
+    assert policy.phase("internal").suites == (
+        "smoke",
+        "contract",
+        "security",
+        "load",
+        "rollback",
+        "flags",
+        "checklist",
+    )
 
 
 def test_unknown_phase_suggests_the_closest():
