@@ -35,6 +35,18 @@ FAULTS: dict[str, str] = {
         "throughput_cap_rps=N: each app process starts at most N requests per second (HTTP requests, WebSocket "
         "handshakes and frames wait their turn): throughput collapses"
     ),
+    "error_burst": (
+        "error_burst[=PCT]: PCT % of POST /chat/v2/chat calls (per app process, spread evenly; default 10) answer 500 "
+        "(trips the live 5xx-rate gate and the canary judge's error metric)"
+    ),
+    "latency_regression": (
+        "latency_regression[=PCT]: POST /chat/v2/chat takes PCT % longer than it would (default 50): after its "
+        "work it waits that share of the time the work took (trips the canary judge's latency metric)"
+    ),
+    "ws_leak": (
+        "WebSocket connections are counted but never released: websocket_connections climbs with every "
+        "connection ever made (trips the live WebSocket gate)"
+    ),
     "ws_leaked_slots": (
         "ws_leaked_slots=N: N WebSocket connection slots leak: websocket_connections reports N more than are "
         "open and the connection limit counts them"
@@ -50,6 +62,7 @@ class Numeric:
     high: float
     integer: bool = False
     example: str = "250"
+    default: float | None = None  # the value of the bare name (error_burst = error_burst=10); None: needs one
 
 
 # faults that take a number: name=value (e.g. chat_delay_ms=250); the others take none
@@ -58,6 +71,8 @@ NUMERIC_FAULTS: dict[str, Numeric] = {
     "ws_refuse_every": Numeric(1, 1_000_000, integer=True, example="10"),
     "throughput_cap_rps": Numeric(0.1, 1_000_000, example="100"),
     "ws_leaked_slots": Numeric(0, 1_000_000, integer=True, example="950"),
+    "error_burst": Numeric(0.1, 100, example="10", default=10),
+    "latency_regression": Numeric(1, 10_000, example="30", default=50),
 }
 
 
@@ -89,6 +104,8 @@ def parse_faults(raw: str | None, source: str = "ORCHESTRA_FAULTS") -> frozenset
         name, eq, value = (x.strip() for x in part.partition("="))
         if eq:
             out[name] = _numeric(name, value, source)
+        elif name in NUMERIC_FAULTS and NUMERIC_FAULTS[name].default is not None:
+            out[name] = f"{name}={NUMERIC_FAULTS[name].default:g}"
         elif name in NUMERIC_FAULTS:
             raise ValueError(f"{source}: {name} needs a value, e.g. {name}={NUMERIC_FAULTS[name].example}")
         else:

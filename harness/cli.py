@@ -170,14 +170,44 @@ def cli() -> None:
     default=None,
     help="security: trivy cache holding a vulnerability DB, for the vulnerability scan [env HARNESS_TRIVY_CACHE_DIR].",
 )
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    metavar="URL",
+    default=None,
+    help="live: the deployment's Prometheus HTTP API [env HARNESS_PROMETHEUS_URL; local stack: its own].",
+)
+@click.option(
+    "--drive-load",
+    is_flag=True,
+    default=False,
+    help="live: also drive Locust users at a target the harness did not start (remote-load guard applies).",
+)
+@click.option(
+    "--watch",
+    metavar="DURATION",
+    default=None,
+    help="live: evaluate every interval for this long (e.g. 24h); no-go after failure_limit + 1 breaches in a row.",
+)
+@click.option(
+    "--baseline",
+    is_flag=True,
+    default=None,
+    help="local: also start a baseline app beside the candidate, for the canary judge [env HARNESS_BASELINE].",
+)
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.gate import run_gate
     from harness.report.markdown import render_console
 
     security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
+    live = {
+        "prometheus_url": flags.pop("prometheus_url"),
+        "drive_load": flags.pop("drive_load"),
+        "watch": flags.pop("watch"),
+    }
     _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
-    settings = _settings(suite_flags={"security": security}, **flags)
+    settings = _settings(suite_flags={"security": security, "live": live}, **flags)
     run = run_gate(settings)
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):

@@ -18,7 +18,7 @@ from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
 APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
-SUITE_TABLES = ("smoke", "contract", "load", "security", "containers")  # [tool.harness.<suite>] sub-tables
+SUITE_TABLES = ("smoke", "contract", "load", "security", "containers", "live")  # [tool.harness.<suite>] sub-tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,9 @@ class Settings:
     workers: int = 0  # pytest-xdist workers for the suites; 0: in one process
     app_image: str | None = None  # containers: test this image instead of building deploy/Dockerfile
     baseline_image: str | None = None  # containers: also start this image next to the candidate (blue/green)
+    baseline: bool = False  # local: also start a baseline app beside the candidate (ORCHESTRA_BASELINE_FAULTS)
+    prometheus_bin: str = "prometheus"  # local: the Prometheus server the live phases start
+    with_prometheus: bool = False  # set by the run, not by a file: the phase needs the live suite
     project_root: Path = Path(".")
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # file tables, validated by each suite
     suite_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # CLI flags for a suite: win over all
@@ -97,6 +100,8 @@ _TYPES: dict[str, type] = {
     "workers": int,
     "app_image": str,
     "baseline_image": str,
+    "baseline": bool,
+    "prometheus_bin": str,
 }
 FILE_KEYS = tuple(_TYPES)  # token and project_root are deliberately not settable from a file
 
@@ -153,6 +158,13 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return tuple(s.strip() for s in items if str(s).strip())
         if kind is Path:
             return Path(value)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError
+            return text in ("1", "true", "yes", "on")
         if isinstance(value, bool) and kind in (int, float):
             raise TypeError
         if kind is int and isinstance(value, str):

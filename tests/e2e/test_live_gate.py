@@ -1,0 +1,104 @@
+"""The live phases end to end on the embedded default: a real local stack with its own Prometheus
+(1 s scrape, the guide's alert rules with short `for:`), a short Locust run of the `live` profile during
+the window, and the live gates read from Prometheus. Each run is kept short (a few seconds of traffic)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from harness.verdict import validate_verdict
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="needs Debian's prometheus (.ci/run installs it)"
+)
+
+SHORT = {"HARNESS_LOAD_DURATION_S": "10", "HARNESS_LIVE_MIN_REQUESTS": "200"}
+LIVE = ("live.error_rate_5xx", "live.p95_s", "live.websocket_connections", "live.alerts_firing")
+
+
+def _gates(run) -> dict[str, dict]:
+    doc = run.verdict
+    validate_verdict(doc)
+    return {g["id"]: g for g in doc["gates"]}
+
+
+def test_canary_25_on_the_embedded_default_is_go_with_its_own_prometheus_and_traffic(harness):
+    run = harness("gate", "--phase", "canary-25", timeout=240, **SHORT)
+    assert run.code == 0, run.out + run.err
+    gates, doc = _gates(run), run.verdict
+    assert doc["verdict"] == "go"
+    for gate_id in LIVE:
+        assert gates[gate_id]["status"] == "pass", gates[gate_id]
+        assert "/api/v1/query" in gates[gate_id]["reason"], gates[gate_id]["reason"]  # the PromQL to paste
+    assert gates["live.error_rate_5xx"]["coverage"]["requests"] >= 200
+    assert doc["target"]["prometheus_url"].startswith("http://127.0.0.1:")
+    assert any(n.startswith("live: the harness drove the traffic (Locust profile live") for n in doc["notes"]), doc[
+        "notes"
+    ]
+
+
+def test_an_error_burst_is_no_go_naming_the_5xx_gate(harness):
+    run = harness(
+        "gate", "--phase", "canary-25", "--suites", "live", timeout=240, ORCHESTRA_FAULTS="error_burst", **SHORT
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["live.error_rate_5xx"]["status"] == "fail"
+    assert 0.05 < gates["live.error_rate_5xx"]["observed"] < 0.2  # 10 % of chat calls, about 6 in 10 requests chat
+    assert gates["live.p95_s"]["status"] == "pass"
+    assert any(r.startswith("live.error_rate_5xx") for r in run.verdict["reasons"])
+    assert "live.error_rate_5xx" in run.out
+
+
+def test_a_websocket_leak_trips_the_websocket_gate(harness, tmp_path):
+    """A local run opens dozens of WebSocket sessions, not 900: a team policy lowers the threshold (gate logic);
+    the clean build's count stays below it (the canary-25 run above passes the guide's 900)."""
+    policy = tmp_path / "ws.toml"
+    policy.write_text('[phases.canary-10]\ngates = [{ id = "live.websocket_connections", threshold = 20 }]\n')
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-10",
+        "--suites",
+        "live",
+        "--policy-file",
+        str(policy),
+        timeout=240,
+        ORCHESTRA_FAULTS="ws_leak",
+        **SHORT,
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["live.websocket_connections"]["status"] == "fail"
+    assert gates["live.websocket_connections"]["observed"] >= 20
+    assert gates["live.error_rate_5xx"]["status"] == "pass"
+
+
+def test_an_unreachable_prometheus_is_inconclusive_naming_it(harness):
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--suites",
+        "live",
+        "--prometheus",
+        "http://127.0.0.1:9",
+        timeout=240,
+        HARNESS_LOAD_DURATION_S="2",
+    )
+    assert run.code == 2, run.out + run.err
+    gates = _gates(run)
+    for gate_id in LIVE:
+        assert gates[gate_id]["status"] == "error", gates[gate_id]
+        assert (
+            "Prometheus http://127.0.0.1:9" in gates[gate_id]["reason"] and "did not answer" in gates[gate_id]["reason"]
+        )
+    assert "Traceback" not in run.out + run.err
+
+
+def test_an_external_live_phase_without_prometheus_is_one_line_usage_error(harness):
+    run = harness("gate", "--phase", "beta", "--target", "http://127.0.0.1:9", "--suites", "live")
+    assert run.code == 64, run.out + run.err
+    assert "--prometheus URL" in run.err and "Traceback" not in run.err
