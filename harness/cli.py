@@ -208,7 +208,20 @@ def gate(**flags: Any) -> None:
     }
     _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
     settings = _settings(suite_flags={"security": security, "live": live}, **flags)
-    run = run_gate(settings)
+    tail = None
+    if live["watch"]:  # each round on the console as the suite writes it
+        from harness.live.watch import WatchTail
+
+        (settings.reports_dir / "live" / "watch.jsonl").unlink(missing_ok=True)
+        tail = WatchTail(
+            settings.reports_dir / "live" / "watch.jsonl", lambda line: _echo(f"harness: {line}", err=True)
+        )
+        tail.start()
+    try:
+        run = run_gate(settings)
+    finally:
+        if tail is not None:
+            tail.stop()
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
             _echo(f"harness: {note}", err=True)
@@ -218,11 +231,28 @@ def gate(**flags: Any) -> None:
 
 @cli.command()
 @_common
+@click.option(
+    "--with-prometheus",
+    is_flag=True,
+    default=False,
+    help="local: also start a Prometheus scraping the app(s) every second, with the guide's alert rules.",
+)
+@click.option(
+    "--baseline",
+    is_flag=True,
+    default=None,
+    help="local: also start a baseline app beside the candidate (its faults: ORCHESTRA_BASELINE_FAULTS).",
+)
 def up(**flags: Any) -> None:
     """Start a stack, print where it answers, keep it running until Ctrl-C, SIGTERM or SIGHUP."""
+    from dataclasses import replace
+
     from harness.stack import choose, make_stack, running
 
+    with_prometheus = flags.pop("with_prometheus")
     settings = _settings(**flags)
+    if with_prometheus:
+        settings = replace(settings, with_prometheus=True)
     backend, why = choose(settings)
     if why.startswith("auto:"):
         click.echo(f"harness: {why}", err=True)
@@ -241,6 +271,10 @@ def up(**flags: Any) -> None:
                 baseline = getattr(stack, "baseline", None)
                 if baseline is not None:
                     _echo(f"baseline: {baseline.base_url}")
+                elif target.baseline_url:
+                    _echo(f"baseline: {target.baseline_url}")
+                if target.prometheus_url:
+                    _echo(f"prometheus: {target.prometheus_url}")
                 admin = f" HARNESS_ADMIN_TOKEN={target.admin_token}" if target.admin_token else ""
                 _echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}{admin}")
             _echo("running; Ctrl-C stops everything", err=True)

@@ -218,10 +218,12 @@ def run_gate(settings: Settings) -> GateRun:
         acknowledge()
         suite_errors = dict.fromkeys(wanted, f"the run was terminated ({exc.signame}) before it finished")
         notes.append(f"terminated by {exc.signame}")
+        notes += suite_notes(reports)  # what a suite saw so far (a watch's rounds)
     except KeyboardInterrupt:
         acknowledge()
         suite_errors = dict.fromkeys(wanted, "the run was interrupted (Ctrl-C) before the suites finished")
         notes.append("interrupted by Ctrl-C")
+        notes += suite_notes(reports)  # what a suite saw so far (a watch's rounds)
     except HarnessError:
         raise
     except Exception:  # noqa: BLE001 - a bug of ours: say so in the verdict, never exit 1 (no-go)

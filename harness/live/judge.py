@@ -207,6 +207,9 @@ class Judgement:
     metrics: list[MetricResult] = field(default_factory=list)
     go_score: float = 95.0
     nogo_score: float = 75.0
+    queries: list[str] = field(default_factory=list)  # the PromQL it ran (candidate, baseline per metric)
+    window: tuple[float, float] = (0.0, 0.0)
+    step_s: float = 5.0
 
     @property
     def score(self) -> float:
@@ -286,3 +289,31 @@ def judge_options(
     if not 0 <= nogo <= go <= 100:
         raise ConfigError(f"{where}: need 0 <= nogo_score ({nogo:g}) <= go_score ({go:g}) <= 100")
     return JudgeOptions(tuple(metrics.values()), step_s, min_points, go, nogo)
+
+
+# -- one judgement from Prometheus -------------------------------------------------------------------
+
+MIN_RATE_RANGE_S = 3.0  # a rate needs two samples of a 1 s scrape in every step's range
+
+
+def judge(
+    client: Any, candidate: str, baseline: str, start: float, end: float, opts: JudgeOptions
+) -> tuple[Judgement, list[str]]:
+    """Every metric of opts for the two selectors over [start, end]: the judgement and the PromQL it ran.
+    A PrometheusError (unreachable, refused PromQL) propagates."""
+    from harness.live.options import promql_duration
+
+    rate_range = promql_duration(max(opts.step_s, MIN_RATE_RANGE_S))
+    result = Judgement(go_score=opts.go_score, nogo_score=opts.nogo_score)
+    queries: list[str] = []
+    for metric in opts.metrics:
+        samples: dict[str, list[float]] = {}
+        for side, selector in (("candidate", candidate), ("baseline", baseline)):
+            promql = metric.promql(selector, rate_range)
+            queries.append(promql)
+            series = client.query_range(promql, start, end, opts.step_s)
+            samples[side] = series[0].values if len(series) == 1 else []
+        got = classify(metric, samples["candidate"], samples["baseline"], opts.min_points, opts.confidence)
+        got.promql = metric.promql(candidate, rate_range)
+        result.metrics.append(got)
+    return result, queries

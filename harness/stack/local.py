@@ -165,19 +165,16 @@ class LocalStack:
 
     def _start_prometheus(self, apps: dict[str, str]) -> str:
         """Prometheus on a free loopback port; ready once it has scraped every app once."""
-        from harness.live.prometheus import Prometheus
-        from harness.stack.prometheus import prometheus_service
+        from harness.stack.prometheus import prometheus_service, scraped_tracks
 
         assert self.workdir is not None
         port = free_port()
         service = prometheus_service(self.prometheus_bin, self.workdir, apps, self.settings.project_root, port)
         self._launch(service)
         url = f"http://127.0.0.1:{port}"
-        client = Prometheus(url, timeout_s=2)
 
         def scraped() -> None:
-            up = client.query("up == 1")
-            tracks = {s.labels.get("track") for s in up}
+            tracks = scraped_tracks(url)
             if not set(apps) <= tracks:
                 raise RuntimeError(f"not every app scraped yet (up: {sorted(t for t in tracks if t)})")
 

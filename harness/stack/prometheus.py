@@ -4,14 +4,17 @@ deploy/prometheus/alerts.yml with short `for:` durations so that they can fire w
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import yaml
 
 from harness.errors import MissingBinaryError, StackError
+from harness.http import fetch
 from harness.process import Service
 
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
@@ -75,6 +78,15 @@ def config(apps: dict[str, str], rules_file: Path | None, ca_file: str | None = 
     if rules_file is not None:
         doc["rule_files"] = [str(rules_file)]
     return doc
+
+
+def scraped_tracks(url: str) -> set[str]:
+    """The tracks whose app Prometheus has scraped successfully (`up == 1`); raises while it cannot say."""
+    answer = fetch(f"{url}/api/v1/query?{urlencode({'query': 'up == 1'})}", deadline_s=2)
+    body = json.loads(answer.body)
+    if body.get("status") != "success":
+        raise RuntimeError(f"Prometheus answered {answer.status}")
+    return {str(r.get("metric", {}).get("track")) for r in body["data"]["result"]}
 
 
 def prometheus_service(binary: str, workdir: Path, apps: dict[str, str], project_root: Path, port: int) -> Service:

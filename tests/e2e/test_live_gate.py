@@ -102,3 +102,44 @@ def test_an_external_live_phase_without_prometheus_is_one_line_usage_error(harne
     run = harness("gate", "--phase", "beta", "--target", "http://127.0.0.1:9", "--suites", "live")
     assert run.code == 64, run.out + run.err
     assert "--prometheus URL" in run.err and "Traceback" not in run.err
+
+
+BASELINE = {
+    "HARNESS_LOAD_DURATION_S": "25",
+    "HARNESS_LIVE_MIN_REQUESTS": "200",
+    "HARNESS_LIVE_STEP": "1s",
+    "HARNESS_LIVE_MIN_POINTS": "20",
+}
+
+
+def test_baseline_beside_identical_candidate_is_go_with_the_canary_judge(harness):
+    run = harness("gate", "--phase", "canary-25", "--baseline", timeout=300, **BASELINE)
+    assert run.code == 0, run.out + run.err
+    gates, doc = _gates(run), run.verdict
+    assert gates["canary.score"]["status"] == "pass" and gates["canary.score"]["observed"] >= 95
+    assert gates["canary.critical"]["status"] == "pass"
+    assert doc["target"]["baseline_url"] != doc["target"]["base_url"]
+    judge = next(n for n in doc["notes"] if n.startswith("canary judge:"))
+    assert "chat_latency_s: Pass (candidate median" in judge and "error_ratio: Pass" in judge
+    assert "requests: candidate" in " ".join(doc["notes"]) and "baseline" in " ".join(doc["notes"])
+
+
+def test_a_latency_regression_on_the_candidate_only_is_no_go_naming_canary_score(harness):
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--baseline",
+        "--suites",
+        "live",
+        timeout=300,
+        ORCHESTRA_FAULTS="latency_regression=100",
+        **BASELINE,
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["canary.score"]["status"] == "fail", gates["canary.score"]
+    assert "chat_latency_s: High" in gates["canary.score"]["reason"]
+    assert gates["canary.critical"]["status"] == "pass"  # the error ratio is the same on both
+    assert gates["live.p95_s"]["status"] == "pass"  # slower, but far below the guide's 2 s: only the judge sees it
+    assert "canary.score" in run.out

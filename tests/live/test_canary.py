@@ -11,16 +11,14 @@ import pytest
 
 from harness.checks import CURL, check_error, not_applicable
 from harness.errors import HarnessError
-from harness.live.judge import Judgement, classify, judge_options
-from harness.live.options import promql_duration
+from harness.live.judge import judge, judge_options
 from harness.live.prometheus import PrometheusError
 
 pytestmark = pytest.mark.check_timeout(0)
-MIN_RATE_RANGE_S = 3.0  # a rate needs two samples of a 1 s scrape in every step's range
 
 
 @pytest.fixture(scope="session")
-def judgement(prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_dir):
+def judgement(prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir):
     if baseline_selector is None:
         not_applicable("no baseline to compare with (--baseline on the local stack, or baseline_selector)")
     try:
@@ -29,28 +27,15 @@ def judgement(prometheus, candidate_selector, baseline_selector, live_config, li
         pytest.fail(f"canary judge configuration: {exc}", pytrace=False)
     end = time.time()
     window = live_config.window_s
-    if live_traffic.get("driven"):
+    if live_traffic.get("background"):  # the traffic ran through the watch (live_readings): judge all of it
+        window = min(window, end - live_traffic["started"])
+    elif live_traffic.get("driven"):
         window = min(window, live_traffic["seconds"])
         end = live_traffic["ended"]
-    start = end - window
-    rate_range = promql_duration(max(opts.step_s, MIN_RATE_RANGE_S))
-    result = Judgement(go_score=opts.go_score, nogo_score=opts.nogo_score)
-    queries = []
-    for metric in opts.metrics:
-        samples = {}
-        for side, selector in (("candidate", candidate_selector), ("baseline", baseline_selector)):
-            promql = metric.promql(selector, rate_range)
-            queries.append(promql)
-            try:
-                series = prometheus.query_range(promql, start, end, opts.step_s)
-            except PrometheusError as exc:
-                if exc.kind == "query":
-                    pytest.fail(f"canary judge: metric {metric.name}: {exc}", pytrace=False)
-                check_error(f"canary judge: {exc}")
-            samples[side] = series[0].values if len(series) == 1 else []
-        got = classify(metric, samples["candidate"], samples["baseline"], opts.min_points, opts.confidence)
-        got.promql = metric.promql(candidate_selector, rate_range)
-        result.metrics.append(got)
+    try:
+        result, queries = judge(prometheus, candidate_selector, baseline_selector, end - window, end, opts)
+    except PrometheusError as exc:  # unreachable, or a team metric's PromQL refused: inconclusive, one line
+        check_error(f"canary judge: {exc}")
     out = live_dir
     out.mkdir(parents=True, exist_ok=True)
     lines = [m.line() for m in result.metrics]
@@ -61,14 +46,21 @@ def judgement(prometheus, candidate_selector, baseline_selector, live_config, li
     notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
     notes.append(f"canary judge: score {result.score:.0f} ({result.decision}); " + "; ".join(lines))
     notes_file.write_text(json.dumps({"notes": notes}, indent=2))
+    result.queries, result.step_s = queries, opts.step_s
+    result.window = (end - window, end)
     return result
 
 
-@pytest.mark.check("canary.score")
+@pytest.mark.check("canary.score", suite="live")
 def test_canary_score(judgement, prometheus, record_property, measure, coverage):
     """Score = 100 x Pass / judged metrics (0 when a critical metric does not pass): no-go below nogo_score,
     inconclusive (missing) up to go_score."""
-    record_property(CURL, f"see reports/live/canary.json for the range queries at {prometheus.url}")
+    start, end = judgement.window
+    record_property(  # the first metric's candidate series; every query is in reports/live/canary.json
+        CURL,
+        f"curl -sS -G '{prometheus.url}/api/v1/query_range' --data-urlencode 'query={judgement.queries[0]}' "
+        f"-d start={start:.0f} -d end={end:.0f} -d step={judgement.step_s:g}",
+    )
     lines = "; ".join(m.line() for m in judgement.metrics)
     measure(canary_score=judgement.score)
     coverage(metrics=len(judgement.metrics))
@@ -81,7 +73,7 @@ def test_canary_score(judgement, prometheus, record_property, measure, coverage)
         )
 
 
-@pytest.mark.check("canary.critical")
+@pytest.mark.check("canary.critical", suite="live")
 def test_canary_critical_metrics(judgement):
     """Every critical metric (the error ratio by default) passes."""
     bad = judgement.critical_failed
