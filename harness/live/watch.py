@@ -55,13 +55,15 @@ class Watch:
             return "inconclusive"
         return "go"
 
-    def note(self) -> str:
+    def note(self, final: bool = True) -> str:
+        """The watch in one line; final=False while it still runs (what a run stopped now has seen)."""
         counts = {s: sum(r.status == s for r in self.rounds) for s in ("clean", "breach", "unknown")}
         why = f"; {self.interrupted}" if self.interrupted else ""
+        head = f"live watch: {self.decision} after" if final else "live watch (not finished): so far"
         return (
-            f"live watch: {self.decision} after {len(self.rounds)} round(s) "
+            f"{head} {len(self.rounds)} round(s) "
             f"({counts['clean']} clean, {counts['breach']} breach, {counts['unknown']} unmeasured; "
-            f"failure_limit {self.failure_limit}){why}"
+            f"breaches in a row {self.in_a_row}, failure_limit {self.failure_limit}){why}"
         )
 
 

@@ -143,3 +143,78 @@ def test_a_latency_regression_on_the_candidate_only_is_no_go_naming_canary_score
     assert gates["canary.critical"]["status"] == "pass"  # the error ratio is the same on both
     assert gates["live.p95_s"]["status"] == "pass"  # slower, but far below the guide's 2 s: only the judge sees it
     assert "canary.score" in run.out
+
+
+WATCH = {"HARNESS_LIVE_INTERVAL": "4s", "HARNESS_LIVE_MIN_REQUESTS": "50"}
+
+
+def test_a_clean_watch_ends_go_after_its_rounds(harness):
+    run = harness("gate", "--phase", "full", "--suites", "live", "--watch", "14s", timeout=240, **WATCH)
+    assert run.code == 2, run.out + run.err  # narrowed (smoke not run): inconclusive by design, gates judged
+    gates = _gates(run)
+    for gate_id in LIVE:
+        assert gates[gate_id]["status"] == "pass", gates[gate_id]
+    note = next(n for n in run.verdict["notes"] if n.startswith("live watch:"))
+    assert note.startswith("live watch: go after ") and "breach" in note
+    assert "watch round 1: clean" in run.err  # progress on the console, each round
+
+
+def test_leaked_websocket_slots_end_the_watch_no_go_after_two_breaches_in_a_row(harness):
+    run = harness(
+        "gate",
+        "--phase",
+        "full",
+        "--suites",
+        "live",
+        "--watch",
+        "120s",
+        timeout=240,
+        ORCHESTRA_FAULTS="ws_leaked_slots=950",
+        **WATCH,
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["live.websocket_connections"]["status"] == "fail"
+    note = next(n for n in run.verdict["notes"] if n.startswith("live watch:"))
+    assert note.startswith("live watch: no-go after 2 round(s)") and "2 breach" in note, note  # stopped early
+    assert "watch round 2: BREACH live.websocket_connections" in run.err
+
+
+def test_sigterm_during_a_watch_is_inconclusive_with_the_rounds_seen(tmp_path):
+    import json
+    import signal
+    import time
+
+    from .conftest import harness_env, spawn_harness
+
+    reports = tmp_path / "reports"
+    proc = spawn_harness(
+        "gate",
+        "--phase",
+        "full",
+        "--suites",
+        "live",
+        "--watch",
+        "10m",
+        "--reports-dir",
+        str(reports),
+        env=harness_env(**WATCH),
+    )
+    progress = reports / "live" / "watch.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not (progress.is_file() and progress.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and proc.poll() is None, "the watch never reached its second round"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    doc = json.loads((reports / "verdict.json").read_text())
+    assert doc["verdict"] == "inconclusive"
+    assert "terminated by SIGTERM" in doc["notes"]
+    note = next(n for n in doc["notes"] if n.startswith("live watch"))
+    assert note.startswith("live watch (not finished): so far ") and "clean" in note, note  # what was seen

@@ -157,7 +157,7 @@ def _watch(prometheus: Prometheus, selector: str, opts: LiveOptions, out: Path, 
         }
         with progress.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
-        notes_file.write_text(json.dumps({"notes": [*notes, watch.note()]}, indent=2))
+        notes_file.write_text(json.dumps({"notes": [*notes, watch.note(final=False)]}, indent=2))
 
     watch = run_watch(evaluate, opts.watch_s, opts.interval_s, opts.failure_limit, on_round=on_round)
     notes_file.write_text(json.dumps({"notes": [*notes, watch.note()]}, indent=2))
