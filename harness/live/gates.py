@@ -104,6 +104,14 @@ def read_live(
     q = queries(selector, window_s)
     out = {name: _scalar(client, name, promql, at) for name, promql in q.items()}
     traffic = out["requests"]
+    if traffic.status == "missing" and "no series" in traffic.reason:  # most often: a selector label that no series has
+        out["requests"] = traffic = Reading(
+            "requests",
+            traffic.promql,
+            status="missing",
+            reason=f"no http_requests_total series match the candidate selector {selector} (is the label right? "
+            f"Prometheus {client.url}, query: {traffic.promql})",
+        )
     if traffic.ok and traffic.value is not None and traffic.value < min_requests:
         why = (
             f"only {traffic.value:.0f} requests in the {promql_duration(window_s)} window (< min_requests "
@@ -114,7 +122,7 @@ def read_live(
                 out[name] = Reading(name, out[name].promql, status="missing", reason=why)
     elif not traffic.ok:
         for name in TRAFFIC_GATED:
-            if out[name].ok:
+            if out[name].status != "error":
                 out[name] = Reading(
                     name, out[name].promql, status=traffic.status, reason=f"request count unknown: {traffic.reason}"
                 )

@@ -104,6 +104,13 @@ def test_nan_and_empty_answers_are_missing_with_the_promql_and_the_url():
     assert ws.status == "missing" and "no series" in ws.reason and "max_over_time(websocket_connections" in ws.reason
 
 
+def test_a_selector_that_matches_nothing_says_so():
+    got = read_live(FakeClient({}), '{versoin="green"}', 60, 500)
+    for name in ("error_rate_5xx", "p95_s"):
+        assert got[name].status == "missing"
+        assert 'no http_requests_total series match the candidate selector {versoin="green"}' in got[name].reason
+
+
 def test_an_unreachable_prometheus_is_an_error_naming_it():
     got = read_live(FakeClient(answers(1000), broken=("histogram_quantile", "increase(")), "{}", 60, 500)
     assert got["p95_s"].status == "error" and "http://prom.test:9090" in got["p95_s"].reason
