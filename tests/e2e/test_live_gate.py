@@ -76,28 +76,6 @@ def test_a_websocket_leak_trips_the_websocket_gate(harness, tmp_path):
     assert gates["live.error_rate_5xx"]["status"] == "pass"
 
 
-def test_an_unreachable_prometheus_is_inconclusive_naming_it(harness):
-    run = harness(
-        "gate",
-        "--phase",
-        "canary-25",
-        "--suites",
-        "live",
-        "--prometheus",
-        "http://127.0.0.1:9",
-        timeout=240,
-        HARNESS_LOAD_DURATION_S="2",
-    )
-    assert run.code == 2, run.out + run.err
-    gates = _gates(run)
-    for gate_id in LIVE:
-        assert gates[gate_id]["status"] == "error", gates[gate_id]
-        assert (
-            "Prometheus http://127.0.0.1:9" in gates[gate_id]["reason"] and "did not answer" in gates[gate_id]["reason"]
-        )
-    assert "Traceback" not in run.out + run.err
-
-
 def test_an_external_live_phase_without_prometheus_is_one_line_usage_error(harness):
     run = harness("gate", "--phase", "beta", "--target", "http://127.0.0.1:9", "--suites", "live")
     assert run.code == 64, run.out + run.err
@@ -218,3 +196,44 @@ def test_sigterm_during_a_watch_is_inconclusive_with_the_rounds_seen(tmp_path):
     assert "terminated by SIGTERM" in doc["notes"]
     note = next(n for n in doc["notes"] if n.startswith("live watch"))
     assert note.startswith("live watch (not finished): so far ") and "clean" in note, note  # what was seen
+
+
+def test_prometheus_stopped_mid_run_is_inconclusive_naming_it(tmp_path):
+    import json
+    import os
+    import signal
+    import time
+
+    from .conftest import harness_env, spawn_harness, stack_processes
+
+    reports = tmp_path / "reports"
+    proc = spawn_harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--suites",
+        "live",
+        "--reports-dir",
+        str(reports),
+        env=harness_env(HARNESS_LOAD_DURATION_S="8", HARNESS_LIVE_MIN_REQUESTS="50"),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (reports / "live" / "notes.json").exists() and not list((reports / "live").glob("load/*")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the live traffic never started"
+            time.sleep(0.2)
+        servers = [pid for pid, cmd in stack_processes().items() if "--storage.tsdb.path=" in cmd]
+        assert len(servers) == 1, servers
+        os.kill(servers[0], signal.SIGKILL)  # Prometheus dies while the traffic runs
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out + err
+    doc = json.loads((reports / "verdict.json").read_text())
+    url = doc["target"]["prometheus_url"]
+    for gate in doc["gates"]:
+        if gate["id"] in LIVE:
+            assert gate["status"] == "error", gate
+            assert f"Prometheus {url}" in gate["reason"] and "did not answer" in gate["reason"], gate["reason"]
+    assert "Traceback" not in out + err
