@@ -15,8 +15,6 @@ from typing import Protocol
 from harness.live.options import matchers, promql_duration
 from harness.live.prometheus import PrometheusError, Sample
 
-ALERT_NAMES = ("HighErrorRate", "HighLatency", "WebSocketConnectionLimit")  # deploy/prometheus/alerts.yml
-
 
 class Client(Protocol):
     url: str

@@ -8,6 +8,13 @@
     min_requests = 500                         # fewer requests in the window: the metric gates are missing
     timeout_s = 10                             # one Prometheus query, connect to last byte
     drive_load = false                         # --drive-load: also drive Locust users at a target we did not start
+    watch = "24h"                              # --watch: look every interval for this long (Argo-like)
+    interval = "60s"                           # the watch's interval
+    failure_limit = 1                          # no-go after failure_limit + 1 breaches in a row
+    step = "5s"                                # the canary judge's range-query step
+    min_points = 50                            # the judge's NoData threshold per side
+
+    [tool.harness.live.judge]                  # go_score, nogo_score, metrics.<name> = {query, allowed_increase, ...}
 
 The bearer token of the Prometheus API comes only from the environment (HARNESS_PROMETHEUS_TOKEN).
 """
