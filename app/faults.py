@@ -41,7 +41,7 @@ FAULTS: dict[str, str] = {
     ),
     "latency_regression": (
         "latency_regression[=PCT]: POST /chat/v2/chat takes PCT % longer than it would (default 50): after its "
-        "work it waits that share of the time the work took (trips the canary judge's latency metric)"
+        "work it waits that share of the time the request took so far (trips the canary judge's latency metric)"
     ),
     "ws_leak": (
         "WebSocket connections are counted but never released: websocket_connections climbs with every "

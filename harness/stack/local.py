@@ -144,8 +144,10 @@ class LocalStack:
         self._migrate(db_url)
         base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
         baseline_url = prometheus_url = None
-        if self.settings.baseline:
-            baseline_url = self._start_app(db_url, redis_url, token, admin_token, certs, baseline=True)
+        if self.settings.baseline:  # its own admin token: run-time fault switches are namespaced by it in Redis
+            baseline_admin = secrets.token_urlsafe(24)
+            self._secrets.append(baseline_admin)
+            baseline_url = self._start_app(db_url, redis_url, token, baseline_admin, certs, baseline=True)
         if self.settings.with_prometheus:
             apps = {"candidate": base_url, **({"baseline": baseline_url} if baseline_url else {})}
             prometheus_url = self._start_prometheus(apps)
