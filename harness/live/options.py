@@ -126,6 +126,7 @@ class LiveOptions:
     judge: dict[str, Any]
     step_s: float = 5.0
     min_points: int = 50
+    step_given: bool = False  # step set by the file, environment or a flag (not the default)
     prometheus_url_from: str = "[tool.harness.live]"
 
 
@@ -147,5 +148,6 @@ def live_options(settings: Settings, env: dict[str, str] | None = None) -> LiveO
         judge=dict(values["judge"] or {}),
         step_s=values["step"] if isinstance(values["step"], float) else parse_duration(values["step"], "step"),
         min_points=int(values["min_points"]),
+        step_given=values.given("step"),
         prometheus_url_from=values.where("prometheus_url"),
     )

@@ -22,7 +22,10 @@ def judgement(prometheus, candidate_selector, baseline_selector, live_config, li
     if baseline_selector is None:
         not_applicable("no baseline to compare with (--baseline on the local stack, or baseline_selector)")
     try:
-        opts = judge_options(live_config.judge, live_config.step_s, live_config.min_points)
+        step = live_config.step_s
+        if live_traffic.get("driven") and not live_config.step_given:
+            step = 1.0  # our own 1 s scrape and about a minute of traffic: 5 s steps would leave ~12 points
+        opts = judge_options(live_config.judge, step, live_config.min_points)
     except HarnessError as exc:
         pytest.fail(f"canary judge configuration: {exc}", pytrace=False)
     end = time.time()
