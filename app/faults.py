@@ -49,6 +49,18 @@ FAULTS: dict[str, str] = {
         "every chat turn also caches the session under orchestra:v2:session:<id>:last, a prefix the rollback's "
         "cache invalidation (v2:*, feature_flags:*, sessions:*) misses"
     ),
+    "error_burst": (
+        "error_burst[=PCT]: PCT % of POST /chat/v2/chat calls (per app process, spread evenly; default 10) answer 500 "
+        "(trips the live 5xx-rate gate and the canary judge's error metric)"
+    ),
+    "latency_regression": (
+        "latency_regression[=PCT]: POST /chat/v2/chat takes PCT % longer than it would (default 50): after its "
+        "work it waits that share of the time the request took so far (trips the canary judge's latency metric)"
+    ),
+    "ws_leak": (
+        "WebSocket connections are counted but never released: websocket_connections climbs with every "
+        "connection ever made (trips the live WebSocket gate)"
+    ),
     "ws_leaked_slots": (
         "ws_leaked_slots=N: N WebSocket connection slots leak: websocket_connections reports N more than are "
         "open and the connection limit counts them"
@@ -64,6 +76,7 @@ class Numeric:
     high: float
     integer: bool = False
     example: str = "250"
+    default: float | None = None  # the value of the bare name (error_burst = error_burst=10); None: needs one
 
 
 # faults that take a number: name=value (e.g. chat_delay_ms=250); the others take none
@@ -74,6 +87,8 @@ NUMERIC_FAULTS: dict[str, Numeric] = {
     "ws_leaked_slots": Numeric(0, 1_000_000, integer=True, example="950"),
     "downgrade_delay_s": Numeric(0, 3600, example="2"),
     "v2_api_rollout_pct": Numeric(0, 100, integer=True, example="25"),
+    "error_burst": Numeric(0.1, 100, example="10", default=10),
+    "latency_regression": Numeric(1, 10_000, example="30", default=50),
 }
 
 
@@ -105,6 +120,8 @@ def parse_faults(raw: str | None, source: str = "ORCHESTRA_FAULTS") -> frozenset
         name, eq, value = (x.strip() for x in part.partition("="))
         if eq:
             out[name] = _numeric(name, value, source)
+        elif name in NUMERIC_FAULTS and NUMERIC_FAULTS[name].default is not None:
+            out[name] = f"{name}={NUMERIC_FAULTS[name].default:g}"
         elif name in NUMERIC_FAULTS:
             raise ValueError(f"{source}: {name} needs a value, e.g. {name}={NUMERIC_FAULTS[name].example}")
         else:

@@ -82,8 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=app_metrics,
     )
     app.state.orchestra = state
-    # fault ws_leaked_slots: leaked slots count as open connections
-    app_metrics.websockets.set_function(lambda: state.open_websockets + int(state.faults.value("ws_leaked_slots") or 0))
+    # faults ws_leaked_slots and ws_leak: leaked slots count as open connections
+    app_metrics.websockets.set_function(
+        lambda: state.open_websockets + state.leaked_websockets + int(state.faults.value("ws_leaked_slots") or 0)
+    )
     for module in (health, chat, websocket, features, metrics):
         app.include_router(module.router)
     if settings.admin_token:

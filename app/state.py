@@ -31,6 +31,8 @@ class AppState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     faults_version: int = 0  # bumped by every run-time switch (app/admin.py)
     chat_calls: int = 0  # fault chat_errors_1pct: every 100th call of this process fails
+    burst_calls: int = 0  # fault error_burst: PCT % of this process's chat calls fail, spread evenly
+    leaked_websockets: int = 0  # fault ws_leak: connections closed but never released from the count
     ws_handshakes: int = 0  # fault ws_refuse_every: every Nth handshake of this process is refused
     unstored: int = 0  # fault roundtrip_no_store: ids of the turns that were never stored
     _next_slot: float = 0.0  # fault throughput_cap_rps: when the next request may start
@@ -39,7 +41,7 @@ class AppState:
         """Replace the active fault set; the faults' counters start again, so a switched run is deterministic."""
         self.faults = faults
         self.faults_version = self.faults_version + 1 if version is None else version
-        self.chat_calls = self.ws_handshakes = 0
+        self.chat_calls = self.ws_handshakes = self.burst_calls = self.leaked_websockets = 0
         self._next_slot = 0.0
 
     async def throttle(self) -> None:

@@ -202,6 +202,31 @@ def cli() -> None:
     help="security: trivy cache holding a vulnerability DB, for the vulnerability scan [env HARNESS_TRIVY_CACHE_DIR].",
 )
 @QUIET
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    metavar="URL",
+    default=None,
+    help="live: the deployment's Prometheus HTTP API [env HARNESS_PROMETHEUS_URL; local stack: its own].",
+)
+@click.option(
+    "--drive-load",
+    is_flag=True,
+    default=False,
+    help="live: also drive Locust users at a target the harness did not start (remote-load guard applies).",
+)
+@click.option(
+    "--watch",
+    metavar="DURATION",
+    default=None,
+    help="live: evaluate every interval for this long (e.g. 24h); no-go after failure_limit + 1 breaches in a row.",
+)
+@click.option(
+    "--baseline",
+    is_flag=True,
+    default=None,
+    help="local: also start a baseline app beside the candidate, for the canary judge [env HARNESS_BASELINE].",
+)
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
     from harness.gate import run_gate
@@ -209,10 +234,28 @@ def gate(**flags: Any) -> None:
 
     security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
     quiet = flags.pop("quiet")
+    live = {
+        "prometheus_url": flags.pop("prometheus_url"),
+        "drive_load": flags.pop("drive_load"),
+        "watch": flags.pop("watch"),
+    }
     _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
-    settings = _settings(suite_flags={"security": security}, **flags)
-    with _progress(quiet):
-        run = run_gate(settings)
+    settings = _settings(suite_flags={"security": security, "live": live}, **flags)
+    tail = None
+    if live["watch"]:  # each round on the console as the suite writes it
+        from harness.live.watch import WatchTail
+
+        (settings.reports_dir / "live" / "watch.jsonl").unlink(missing_ok=True)
+        tail = WatchTail(
+            settings.reports_dir / "live" / "watch.jsonl", lambda line: _echo(f"harness: {line}", err=True)
+        )
+        tail.start()
+    try:
+        with _progress(quiet):
+            run = run_gate(settings)
+    finally:
+        if tail is not None:
+            tail.stop()
     for note in run.doc["notes"]:
         if note.startswith(("stack:", "interrupted", "terminated", "auto:")):
             _echo(f"harness: {note}", err=True)
@@ -248,11 +291,28 @@ def checklist(**flags: Any) -> None:
 
 @cli.command()
 @_common
+@click.option(
+    "--with-prometheus",
+    is_flag=True,
+    default=False,
+    help="local: also start a Prometheus scraping the app(s) every second, with the guide's alert rules.",
+)
+@click.option(
+    "--baseline",
+    is_flag=True,
+    default=None,
+    help="local: also start a baseline app beside the candidate (its faults: ORCHESTRA_BASELINE_FAULTS).",
+)
 def up(**flags: Any) -> None:
     """Start a stack, print where it answers, keep it running until Ctrl-C, SIGTERM or SIGHUP."""
+    from dataclasses import replace
+
     from harness.stack import choose, make_stack, running
 
+    with_prometheus = flags.pop("with_prometheus")
     settings = _settings(**flags)
+    if with_prometheus:
+        settings = replace(settings, with_prometheus=True)
     backend, why = choose(settings)
     if why.startswith("auto:"):
         click.echo(f"harness: {why}", err=True)
@@ -271,6 +331,10 @@ def up(**flags: Any) -> None:
                 baseline = getattr(stack, "baseline", None)
                 if baseline is not None:
                     _echo(f"baseline: {baseline.base_url}")
+                elif target.baseline_url:
+                    _echo(f"baseline: {target.baseline_url}")
+                if target.prometheus_url:
+                    _echo(f"prometheus: {target.prometheus_url}")
                 admin = f" HARNESS_ADMIN_TOKEN={target.admin_token}" if target.admin_token else ""
                 _echo(f"export HARNESS_TARGET={target.base_url} HARNESS_TOKEN={target.token}{admin}")
             _echo("running; Ctrl-C stops everything", err=True)

@@ -28,6 +28,7 @@ SUITE_TABLES = (
     "service",
     "flags",
     "checklist",
+    "live",
 )
 
 
@@ -56,6 +57,9 @@ class Settings:
     baseline_image: str | None = None  # containers: also start this image next to the candidate (blue/green)
     service_file: Path | None = None  # the service profile (service.toml); default: [tool.harness.service]
     allow_unsafe: bool = False  # a target the harness did not start: also call unsafe operations (flag/env only)
+    baseline: bool = False  # local: also start a baseline app beside the candidate (ORCHESTRA_BASELINE_FAULTS)
+    prometheus_bin: str = "prometheus"  # local: the Prometheus server the live phases start
+    with_prometheus: bool = False  # set by the run, not by a file: the phase needs the live suite
     project_root: Path = Path(".")
     serve_db: Path = Path("reports/serve/serve.db")  # harness serve: verdicts by (phase, target, checksum)
     serve_targets: tuple[str, ...] = ()  # harness serve: the only targets a request may name (exact URLs)
@@ -124,6 +128,8 @@ _TYPES: dict[str, type] = {
     "serve_run_timeout_s": float,
     "serve_queue": int,
     "serve_workers": int,
+    "baseline": bool,
+    "prometheus_bin": str,
 }
 NOT_FROM_FILE = ("allow_unsafe",)  # a flag (or HARNESS_ALLOW_UNSAFE) says so for this run, never a checked-in file
 FILE_KEYS = tuple(k for k in _TYPES if k not in NOT_FROM_FILE)  # nor the token and project_root

@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ STALE = (
     "report.html",
     "report.png",
 )
-STALE_DIRS = ("load", "security", "containers", "stack")  # what a gate writes below reports/ (history/ stays)
+STALE_DIRS = ("load", "security", "containers", "stack", "live")  # what a gate writes below reports/ (history/ stays)
 ERROR_LOG = "harness-error.log"
 IN_PROGRESS = ".gate-in-progress"  # a run that started and has not written its verdict yet
 
@@ -171,6 +171,7 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
         )
     from harness.checklist.options import checklist_options
     from harness.flags.options import flags_options
+    from harness.live.options import live_options
 
     loaders = {
         "contract": contract_options,
@@ -178,6 +179,7 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
         "load": load_options_for,
         "flags": flags_options,
         "checklist": checklist_options,
+        "live": live_options,
     }
     loaded = {suite: loaders[suite](settings) for suite in wanted if suite in loaders}
     if "security" in loaded:  # a file the user named must be there: say so now, not as a check that fails later
@@ -187,6 +189,11 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
         for key, file in named:
             if file is not None and not file.is_file():
                 raise ConfigError(f"security option {key}: {file} does not exist (or is not a file)")
+    if "live" in loaded and settings.stack == "external" and not loaded["live"].prometheus_url:
+        raise ConfigError(
+            f"phase {settings.phase} reads live metrics: give the deployment's Prometheus with --prometheus URL "
+            "(or HARNESS_PROMETHEUS_URL, [tool.harness.live] prometheus_url)"
+        )
 
 
 def run_gate(settings: Settings) -> GateRun:
@@ -198,6 +205,8 @@ def run_gate(settings: Settings) -> GateRun:
     wanted = [s for s in (selected or phase.suites) if s in known]
     check_suite_options(settings, wanted)
 
+    if "live" in wanted:  # a stack the harness starts brings its own Prometheus for the live gates
+        settings = replace(settings, with_prometheus=True)
     reports = settings.reports_dir
     prepare_reports(reports)
     backend, why = choose(settings)
@@ -231,6 +240,7 @@ def run_gate(settings: Settings) -> GateRun:
             elif wanted:
                 run = run_suites(target, wanted, settings)
                 records, suite_errors = run.records, run.suite_errors
+                notes += suite_notes(reports)
         raise_swallowed()
     except StackError as exc:
         suite_errors = dict.fromkeys(wanted, f"the {stack.name} stack did not come up: {exc}")
@@ -239,10 +249,12 @@ def run_gate(settings: Settings) -> GateRun:
         acknowledge()
         suite_errors = dict.fromkeys(wanted, f"the run was terminated ({exc.signame}) before it finished")
         notes.append(f"terminated by {exc.signame}")
+        notes += suite_notes(reports)  # what a suite saw so far (a watch's rounds)
     except KeyboardInterrupt:
         acknowledge()
         suite_errors = dict.fromkeys(wanted, "the run was interrupted (Ctrl-C) before the suites finished")
         notes.append("interrupted by Ctrl-C")
+        notes += suite_notes(reports)  # what a suite saw so far (a watch's rounds)
     except HarnessError:
         raise
     except Exception:  # noqa: BLE001 - a bug of ours: say so in the verdict, never exit 1 (no-go)
@@ -268,6 +280,19 @@ def run_gate(settings: Settings) -> GateRun:
         doc = write_reports(doc, reports, secrets, history_file(settings))  # redacted: what the console shows
         end_run(reports)
     return GateRun(doc, decision, reports)
+
+
+def suite_notes(reports: Path) -> list[str]:
+    """What a suite asked the verdict's notes to say (reports/<suite>/notes.json: {"notes": [...]})."""
+    out: list[str] = []
+    for path in sorted(reports.glob("*/notes.json")):
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        notes = raw.get("notes") if isinstance(raw, dict) else None
+        out += [str(n) for n in notes or [] if isinstance(n, str)]
+    return out
 
 
 def exclusion_notes(records: list[Evidence]) -> list[str]:

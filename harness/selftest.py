@@ -187,7 +187,12 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
     for stale in (REPORT, TABLE):
         (reports / stale).unlink(missing_ok=True)
     # one app process: a fault switched at run time must reach every request
-    settings = replace(settings, app_workers=1, stack="local" if settings.stack == "auto" else settings.stack)
+    settings = replace(
+        settings,
+        app_workers=1,
+        stack="local" if settings.stack == "auto" else settings.stack,
+        with_prometheus="live" in phase.suites,  # the live gates read the stack's own Prometheus
+    )
     runner = Runner(settings, phase, known, out)
     t0 = time.monotonic()
     echo(f"selftest: phase {phase.name}: the clean run, then {len(chosen)} faults ({policy.source})")

@@ -25,6 +25,8 @@ class Target:
     ephemeral: bool = False
     ca_file: str | None = None  # a CA (PEM) that verifies the target's certificate (a local https stack's own)
     admin_token: str | None = field(default=None, repr=False)  # the app's admin endpoint (stack/admin.py)
+    prometheus_url: str | None = None  # a Prometheus the stack started, scraping its apps (label track)
+    baseline_url: str | None = None  # a baseline app the stack started beside the candidate (same DB and Redis)
 
     @property
     def ws_url(self) -> str:
@@ -42,7 +44,12 @@ class Target:
 
     def public(self) -> dict[str, object]:
         """What reports may show: no token, no database credentials."""
-        return {"base_url": self.base_url, "stack": self.stack, "version": self.version}
+        out: dict[str, object] = {"base_url": self.base_url, "stack": self.stack, "version": self.version}
+        if self.prometheus_url:
+            out["prometheus_url"] = self.prometheus_url
+        if self.baseline_url:
+            out["baseline_url"] = self.baseline_url
+        return out
 
     def secrets(self) -> list[str]:
         """Strings that must never appear in a report (harness/redact.py removes them)."""

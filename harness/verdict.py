@@ -199,8 +199,9 @@ def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     zero = _uncovered([rec])
     if zero:
         return _result(gate, "missing", value, f"{gate.id}: no evidence: {zero}", rec.repro, cov)
-    if gate.holds(value):
-        return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}", coverage=cov)
+    if gate.holds(value):  # a check that recorded how to reproduce its number (a query) says it on a pass too
+        how = f" (reproduce: {rec.repro[-1]})" if len(rec.repro) > 1 else ""
+        return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}{how}", rec.repro, cov)
     return _result(
         gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro, cov
     )

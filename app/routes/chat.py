@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app import cache, db
 from app.auth import require_token
 from app.chat import DEFAULT_USER, reply_for, run_exchange
+from app.metrics import STARTED
 from app.schemas import UNAUTHORIZED, ChatFailure, ChatRequest, ChatResponse, Detail, SessionMessages
 from app.state import AppState, get_state
 
@@ -58,13 +60,26 @@ def _failure(status: int, error: str) -> JSONResponse:
         503: {"model": ChatFailure, "description": "The database is unavailable"},
     },
 )
-async def chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse:
+async def chat(body: ChatRequest, state: State, request: Request) -> dict[str, Any] | JSONResponse:
     """Answer one chat turn, persisted in PostgreSQL and cached in Redis."""
+    started = request.scope.get(STARTED) or time.perf_counter()
+    try:
+        return await _chat(body, state)
+    finally:
+        if (pct := state.faults.value("latency_regression")) is not None:  # the same request, PCT % slower
+            await asyncio.sleep((time.perf_counter() - started) * pct / 100)
+
+
+async def _chat(body: ChatRequest, state: State) -> dict[str, Any] | JSONResponse:
     user_id = body.user_id or DEFAULT_USER
     if not state.flags.is_enabled("v2_api", user_id):
         raise HTTPException(status_code=404, detail="v2 API not enabled")
     if state.faults.active("chat_5xx"):
         return _failure(500, "internal error")
+    if (pct := state.faults.value("error_burst")) is not None:  # PCT % of calls, spread evenly
+        state.burst_calls += 1
+        if int(state.burst_calls * pct / 100) != int((state.burst_calls - 1) * pct / 100):
+            return _failure(500, "internal error")
     if state.faults.active("chat_errors_1pct"):
         state.chat_calls += 1
         if state.chat_calls % 100 == 0:

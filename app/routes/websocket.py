@@ -173,7 +173,7 @@ async def chat_socket(websocket: WebSocket, user_id: str, session_id: str) -> No
         await _refuse_handshake(websocket)
         return
     await websocket.accept()
-    leaked = int(state.faults.value("ws_leaked_slots") or 0)
+    leaked = int(state.faults.value("ws_leaked_slots") or 0) + state.leaked_websockets
     if state.open_websockets + leaked >= state.settings.websocket_max_connections:
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "connection limit reached")
         return
@@ -185,4 +185,6 @@ async def chat_socket(websocket: WebSocket, user_id: str, session_id: str) -> No
         pass
     finally:
         state.open_websockets -= 1
+        if state.faults.active("ws_leak"):  # counted, never released
+            state.leaked_websockets += 1
         state.spawn(_record_disconnect(state, connect))

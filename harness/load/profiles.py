@@ -91,6 +91,9 @@ DEFAULT_PROFILES: dict[str, Profile] = {
     "pr": Profile("pr", users=20, spawn_rate=20, duration_s=8, min_requests=200),
     # the guide's run (k6 --vus 100 --duration 5m)
     "internal": Profile("internal", users=100, spawn_rate=20, duration_s=300, min_requests=5000),
+    # the live suite's traffic on a stack the harness started (beta, canary, full): a few users for about 60 s,
+    # one Locust process, so Prometheus sees a window with enough requests to judge
+    "live": Profile("live", users=8, spawn_rate=8, duration_s=60, processes=1, wait_s=(0.05, 0.15), min_requests=100),
     # the nightly job: longer, so a slow leak or a regression shows
     "nightly": Profile("nightly", users=100, spawn_rate=20, duration_s=900, min_requests=20000),
 }

@@ -39,14 +39,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def check_id(item: pytest.Item) -> tuple[str, str]:
-    """(suite, check id): from @pytest.mark.check('suite.name'), else <test dir>.<test name>; a
-    parametrized test adds its parameter id: contract.openapi[POST /chat/v2/chat]."""
+    """(suite, check id): from @pytest.mark.check('suite.name') (or check('id', suite='suite') for an id
+    named otherwise, like the live suite's canary.score), else <test dir>.<test name>; a parametrized test
+    adds its parameter id: contract.openapi[POST /chat/v2/chat]."""
     marker = item.get_closest_marker("check")
     callspec = getattr(item, "callspec", None)
     param = f"[{callspec.id}]" if callspec is not None else ""
     if marker and marker.args:
         cid = str(marker.args[0])
-        return cid.split(".", 1)[0], cid + param
+        return str(marker.kwargs.get("suite") or cid.split(".", 1)[0]), cid + param
     suite = item.path.parent.name
     name = getattr(item, "originalname", item.name).removeprefix("test_")
     return suite, f"{suite}.{name}{param}"

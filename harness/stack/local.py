@@ -29,6 +29,7 @@ from harness.target import Target
 
 PG_TOOLS = ("initdb", "postgres")
 APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
+BASELINE_FAULTS_ENV = "ORCHESTRA_BASELINE_FAULTS"  # the baseline app's ORCHESTRA_FAULTS (--baseline)
 ADMIN_TOKEN_ENV = "ORCHESTRA_ADMIN_TOKEN"  # the app's admin endpoint (app/admin.py): one random secret per run
 DB_NAME = "ai_orchestra"
 DB_USER = "orchestra"
@@ -152,6 +153,10 @@ class LocalStack:
         self.pg_bin = find_pg_bin(self.settings.pg_bin_dir)
         self.redis_bin = find_redis(self.settings.redis_server)
         self.notes = [redis_note(self.redis_bin)]
+        if self.settings.with_prometheus:
+            from harness.stack.prometheus import find_prometheus
+
+            self.prometheus_bin = find_prometheus(self.settings.prometheus_bin)
         port = self.settings.app_port
         if port and not port_is_free(port):
             raise PortInUseError(
@@ -185,6 +190,16 @@ class LocalStack:
             self._migrate(db_url)
         with step("app"):
             base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
+        baseline_url = prometheus_url = None
+        if self.settings.baseline:  # its own admin token: run-time fault switches are namespaced by it in Redis
+            baseline_admin = secrets.token_urlsafe(24)
+            self._secrets.append(baseline_admin)
+            with step("baseline app"):
+                baseline_url = self._start_app(db_url, redis_url, token, baseline_admin, certs, baseline=True)
+        if self.settings.with_prometheus:
+            apps = {"candidate": base_url, **({"baseline": baseline_url} if baseline_url else {})}
+            with step("Prometheus"):
+                prometheus_url = self._start_prometheus(apps)
         return Target(
             base_url=base_url,
             stack=self.name,
@@ -195,7 +210,27 @@ class LocalStack:
             ephemeral=True,
             ca_file=str(certs.ca_file) if certs else None,
             admin_token=admin_token,
+            prometheus_url=prometheus_url,
+            baseline_url=baseline_url,
         )
+
+    def _start_prometheus(self, apps: dict[str, str]) -> str:
+        """Prometheus on a free loopback port; ready once it has scraped every app once."""
+        from harness.stack.prometheus import prometheus_service, scraped_tracks
+
+        assert self.workdir is not None
+        port = free_port()
+        service = prometheus_service(self.prometheus_bin, self.workdir, apps, self.settings.project_root, port)
+        self._launch(service)
+        url = f"http://127.0.0.1:{port}"
+
+        def scraped() -> None:
+            tracks = scraped_tracks(url)
+            if not set(apps) <= tracks:
+                raise RuntimeError(f"not every app scraped yet (up: {sorted(t for t in tracks if t)})")
+
+        wait_until(Callback(scraped, "Prometheus"), max(self.settings.ready_timeout_s, 30), alive=service.exited)
+        return url
 
     def _start_postgres(self) -> str:
         assert self.workdir is not None
@@ -356,12 +391,28 @@ class LocalStack:
                 f"log {log}: {redact_text(log_tail(log, 1), [url_password(db_url)])})"
             )
 
-    def _start_app(self, db_url: str, redis_url: str, token: str, admin_token: str, certs: ServerCerts | None) -> str:
+    def _start_app(
+        self,
+        db_url: str,
+        redis_url: str,
+        token: str,
+        admin_token: str,
+        certs: ServerCerts | None,
+        baseline: bool = False,
+    ) -> str:
+        """The candidate app, or (baseline=True) the baseline beside it: same build, same PostgreSQL and Redis,
+        its own port and its own faults (ORCHESTRA_BASELINE_FAULTS)."""
         assert self.workdir is not None
-        port = self.settings.app_port or free_port()
+        port = free_port() if baseline else self.settings.app_port or free_port()
+        env = self._app_env(db_url, redis_url, token, admin_token)
+        if baseline:
+            env.pop("ORCHESTRA_FAULTS", None)
+            if os.environ.get(BASELINE_FAULTS_ENV):
+                env["ORCHESTRA_FAULTS"] = os.environ[BASELINE_FAULTS_ENV]
         tls = ["--ssl-certfile", str(certs.cert_file), "--ssl-keyfile", str(certs.key_file)] if certs else []
+        name = "baseline" if baseline else "app"
         app = Service(
-            "app",
+            name,
             [
                 sys.executable,
                 "-m",
@@ -379,13 +430,14 @@ class LocalStack:
                 *_workers_flag(self.settings.app_workers),
                 *tls,
             ],
-            self.workdir / "app.log",
-            env=self._app_env(db_url, redis_url, token, admin_token),
+            self.workdir / f"{name}.log",
+            env=env,
             cwd=self.settings.project_root,
         )
         self._launch(app)
         base = f"{'https' if certs else 'http'}://127.0.0.1:{port}"
-        ready = HttpAnswers(f"{base}/health", what="the app", context=unverified_tls() if certs else None)
+        what = "the baseline app" if baseline else "the app"
+        ready = HttpAnswers(f"{base}/health", what=what, context=unverified_tls() if certs else None)
         wait_until(ready, self.settings.ready_timeout_s, alive=app.exited)
         return base
 

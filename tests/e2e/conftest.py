@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_MARKERS = ("harness-local-", "uvicorn app.main:app", "tests/load/locustfile.py")
+STACK_MARKERS = ("harness-local-", "uvicorn app.main:app", "tests/load/locustfile.py", "--storage.tsdb.path=")
 
 
 RUN_ID = "E2E_RUN_ID"  # every process a test starts inherits it; other sessions' stacks do not have it
