@@ -280,6 +280,7 @@ class LedgerMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
+                self._log(scope, path, message["status"])  # before the client can see the answer
                 headers = MutableHeaders(scope=message)
                 if "no_security_headers" not in self.faults:
                     headers["X-Content-Type-Options"] = "nosniff"
@@ -298,9 +299,13 @@ class LedgerMiddleware:
                     await asyncio.sleep(SLOW_S)
             await self.app(scope, receive, send_wrapper)
         finally:
-            if self.log is not None and not self.log.closed:
-                self.log.write(f"{scope['method']} {path} {status[0] if status else 500}\n")
-                self.log.flush()
+            if not status:  # no answer started: the server answers 500
+                self._log(scope, path, 500)
+
+    def _log(self, scope: Scope, path: str, status: int) -> None:
+        if self.log is not None and not self.log.closed:
+            self.log.write(f"{scope['method']} {path} {status}\n")
+            self.log.flush()
 
 
 def open_access_log(path: str | None) -> TextIO | None:
