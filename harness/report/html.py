@@ -197,6 +197,29 @@ def trend_section(history_file: Path | None, secrets: list[str], last: int = 30)
     }
 
 
+def live_section(reports: Path, secrets: list[str]) -> dict[str, Any] | None:
+    """The canary judge's per-metric comparison (reports/live/canary.json) and the watch's rounds
+    (reports/live/watch.jsonl), as the live suite wrote them; None when it wrote neither."""
+    from harness.live.watch import round_text
+
+    live = reports / "live"
+    canary = _json(live / "canary.json")
+    rounds: list[str] = []
+    try:
+        lines = (live / "watch.jsonl").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            rounds.append(round_text(json.loads(line)))
+        except (ValueError, AttributeError):
+            continue
+    if not isinstance(canary, dict) and not rounds:
+        return None
+    canary = redact_data(canary, secrets) if isinstance(canary, dict) else None
+    return {"canary": canary, "rounds": redact_data(rounds, secrets)}
+
+
 # -- the page ----------------------------------------------------------------------------------------------
 def render_html(doc: dict[str, Any], reports: Path, secrets: list[str], history_file: Path | None = None) -> str:
     doc = redact_data(doc, secrets)
@@ -212,6 +235,7 @@ def render_html(doc: dict[str, Any], reports: Path, secrets: list[str], history_
         "contract": contract_section(records) if "contract" in ran else None,
         "security": security_section(reports, secrets) if "security" in ran else None,
         "load": load_section(reports, secrets) if "load" in ran else None,
+        "live": live_section(reports, secrets) if "live" in ran else None,
         "trend": trend_section(history_file, secrets),
     }
     counts: dict[str, int] = defaultdict(int)

@@ -221,3 +221,31 @@ def test_a_long_run_is_thinned_to_a_bounded_number_of_points_keeping_both_ends()
     svg = line_chart("t", "s", "ms", [Series("p95", points)])
     assert svg is not None and len(re.findall(r'<circle[^>]*class="dot ', svg)) == MAX_POINTS
     assert line_chart("t", "s", "ms", [Series("p95", [])]) is None
+
+
+def test_the_live_section_shows_the_canary_judge_metric_by_metric_and_the_watch_rounds(tmp_path):
+    doc = verdict("no-go")
+    doc["scope"]["evaluated"].append("live")
+    live = tmp_path / "live"
+    live.mkdir(parents=True)
+    (live / "canary.json").write_text(
+        json.dumps(
+            {
+                "score": 0.0,
+                "decision": "no-go",
+                "metrics": [f"chat_latency_s: High (candidate median 0.31, baseline 0.20; token {SECRET})"],
+                "queries": ['avg(rate(http_request_duration_seconds_sum{track="candidate"}[5s]))'],
+            }
+        )
+    )
+    rounds = [
+        {"round": 1, "status": "clean", "values": "p95_s 0.1", "in_a_row": 0},
+        {"round": 2, "status": "breach", "breached": ["live.websocket_connections"], "values": "ws 950", "in_a_row": 1},
+    ]
+    (live / "watch.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rounds) + "{not json\n")
+    page = render_html(doc, tmp_path, [SECRET], None)
+    section = page[page.index('id="live"') :]
+    assert "score <strong>0</strong> (no-go)" in section and "chat_latency_s: High" in section
+    assert "watch round 2: BREACH live.websocket_connections" in section and "watch round 1: clean" in section
+    assert SECRET not in page
+    assert 'id="live"' not in render_html(verdict("go"), tmp_path, [], None)  # the live suite did not run
