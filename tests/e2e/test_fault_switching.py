@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import redis
@@ -90,6 +92,97 @@ def _metric(target: Target, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
 
+def _leaked_socket(target: Target) -> bool:
+    """A socket opened and closed: with ws_leak the gauge keeps counting it."""
+    _pong(target)
+    time.sleep(0.5)  # the close reaches the server
+    return _metric(target, "websocket_connections") >= 1
+
+
+def _cache_leaked(target: Target) -> bool:
+    session = f"cl-{uuid.uuid4().hex[:10]}"
+    assert _chat(target, session=session).status_code == 200
+    client = redis.Redis.from_url(target.redis_url or "", socket_timeout=5)
+    try:
+        return client.exists(f"orchestra:v2:session:{session}:last") == 1
+    finally:
+        client.close()
+
+
+def _features(target: Target, user: str) -> dict[str, bool]:
+    return requests.get(target.url("/features"), params={"user_id": user}, timeout=T).json()["flags"]
+
+
+def _switched_off_flag_stays_on(target: Target) -> bool:
+    """websocket_streaming (enabled, 75 %) switched off in the flag service: off for a user it buckets in."""
+    user = next(u for u in (f"u{i}" for i in range(1000)) if _bucket("md5", "websocket_streaming", u) < 75)
+    client = redis.Redis.from_url(target.redis_url or "", socket_timeout=5)
+    client.sadd("orchestra:flags:off", "websocket_streaming")
+    try:
+        return _features(target, user)["websocket_streaming"] is True
+    finally:
+        client.srem("orchestra:flags:off", "websocket_streaming")
+        client.close()
+
+
+def _bucket(algorithm: str, flag: str, user: str) -> int:
+    import hashlib
+
+    return int(hashlib.new(algorithm, f"{flag}{user}".encode(), usedforsecurity=False).hexdigest(), 16) % 100
+
+
+def _skewed(target: Target) -> bool:
+    """A user md5 puts in swarm_intelligence's 50 % and sha1 does not: with the skew the flag is off for them."""
+    user = next(
+        u
+        for u in (f"u{i}" for i in range(1000))
+        if _bucket("md5", "swarm_intelligence", u) < 50 <= _bucket("sha1", "swarm_intelligence", u)
+    )
+    return _features(target, user)["swarm_intelligence"] is False
+
+
+def _allowlist_ignored(target: Target) -> bool:
+    """beta-users is allowlisted for swarm_intelligence (50 %); a user id of the allowlist whose bucket is past
+    50 would be off without the allowlist. The default allowlist's user buckets below 50, so this probe adds one."""
+    user = next(u for u in (f"beta-{i}" for i in range(1000)) if _bucket("md5", "swarm_intelligence", u) >= 50)
+    client = redis.Redis.from_url(target.redis_url or "", socket_timeout=5)
+    config = {"enabled": True, "rollout_percentage": 50, "allowlist": [user]}
+    client.hset("orchestra:flags:config", "swarm_intelligence", json.dumps(config))
+    try:
+        return _features(target, user)["swarm_intelligence"] is False
+    finally:
+        client.hdel("orchestra:flags:config", "swarm_intelligence")
+        client.close()
+
+
+def _downgrade(target: Target, check: Callable[[str, float, bool], bool]) -> bool:
+    """The build's 0002 -> 0001 downgrade (python -m app migrate, with the app's current faults, as the rollback
+    rehearsal runs it) on a scratch database: check(database_url, seconds, ok)."""
+    from harness.rollback.database import migrate, scratch_database
+
+    faults = get_faults(target)
+    with scratch_database(target.database_url or "") as url, tempfile.TemporaryDirectory() as tmp:
+        up = migrate(url, "upgrade", "head", faults="", log=Path(tmp) / "up.log", cwd=ROOT)
+        assert up.ok, up.detail
+        t0 = time.monotonic()
+        down = migrate(url, "downgrade", "0001", faults=faults, log=Path(tmp) / "down.log", cwd=ROOT)
+        return check(url, time.monotonic() - t0, down.ok)
+
+
+def _content_has_a_default(url: str, seconds: float, ok: bool) -> bool:
+    """irreversible_migration rebuilds chat_messages.content (with a '' default): the old data is gone."""
+    import psycopg
+
+    from harness.rollback.database import libpq
+
+    with psycopg.connect(libpq(url), connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = 'chat_messages' AND column_name = 'content'"
+        ).fetchone()
+    return ok and row is not None and row[0] is not None
+
+
 # fault -> (value to switch on, probe: True when the fault's effect shows)
 PROBES: dict[str, tuple[str, Callable[[Target], bool]]] = {
     "health_503": ("health_503", lambda t: requests.get(t.url("/health"), timeout=T).status_code == 503),
@@ -139,6 +232,18 @@ PROBES: dict[str, tuple[str, Callable[[Target], bool]]] = {
         lambda t: _elapsed(lambda: [requests.get(t.url("/features"), timeout=T) for _ in range(4)]) >= 0.55,
     ),
     "ws_leaked_slots": ("ws_leaked_slots=950", lambda t: _metric(t, "websocket_connections") >= 950),
+    "error_burst": ("error_burst=100", lambda t: _chat(t).status_code == 500),
+    # on top of a 300 ms chat delay, 500 % more: about 1.8 s (0.3 s without the regression)
+    "latency_regression": ("chat_delay_ms=300,latency_regression=500", lambda t: _elapsed(lambda: _chat(t)) >= 1.5),
+    "ws_leak": ("ws_leak", _leaked_socket),
+    "cache_leak": ("cache_leak", _cache_leaked),
+    "flags_switch_ignored": ("flags_switch_ignored", _switched_off_flag_stays_on),
+    "flag_bucket_skew": ("flag_bucket_skew", _skewed),
+    "allowlist_ignored": ("allowlist_ignored", _allowlist_ignored),
+    "v2_api_rollout_pct": ("v2_api_rollout_pct=0", lambda t: _features(t, "any-user")["v2_api"] is False),
+    "downgrade_raises": ("downgrade_raises", lambda t: _downgrade(t, lambda url, s, ok: not ok)),
+    "downgrade_delay_s": ("downgrade_delay_s=3", lambda t: _downgrade(t, lambda url, s, ok: ok and s >= 3)),
+    "irreversible_migration": ("irreversible_migration", lambda t: _downgrade(t, _content_has_a_default)),
 }
 
 
