@@ -63,6 +63,13 @@ def harness_settings(config: pytest.Config) -> Settings:
     return config.stash[_SETTINGS]
 
 
+def run_reports_dir(config: pytest.Config) -> Path:
+    """Where this run's reports go: beside the evidence file when `harness gate` runs the suites, else the
+    configured reports_dir (a suite run by hand)."""
+    evidence = config.getoption("harness_evidence", None)
+    return Path(evidence).parent if evidence else harness_settings(config).reports_dir
+
+
 class TargetProvider:
     """Finds or starts the Target once per process, and stops what it started at unconfigure."""
 

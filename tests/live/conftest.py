@@ -16,7 +16,7 @@ from harness.live.gates import read_live
 from harness.live.options import HARNESS_BASELINE_SELECTOR, HARNESS_SELECTOR, LiveOptions, live_options
 from harness.live.prometheus import TOKEN_ENV, Prometheus
 from harness.live.traffic import drive, live_load_options
-from harness.plugins.target import harness_settings
+from harness.plugins.target import harness_settings, run_reports_dir
 
 NOTES_FILE = "notes.json"  # reports/live/notes.json: what the suite wants the verdict's notes to say
 WATCH_PROGRESS = "watch.jsonl"  # one line per watch round, tailed by `harness gate` for the console
@@ -24,9 +24,7 @@ SCRAPE_SETTLE_S = 2.5  # after the traffic: the last samples reach a 1 s scrape
 
 
 def _reports(config: pytest.Config) -> Path:
-    evidence = config.getoption("harness_evidence", None)
-    reports = Path(evidence).parent if evidence else harness_settings(config).reports_dir
-    return reports / "live"
+    return run_reports_dir(config) / "live"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from harness.errors import HarnessError
 from harness.load.profiles import LoadOptions, load_options_for
 from harness.load.runner import progress_text
 from harness.load.suite import load_dir, run_once
-from harness.plugins.target import harness_settings
+from harness.plugins.target import harness_settings, run_reports_dir
 
 
 def _settings(config: pytest.Config) -> Any:
@@ -30,9 +30,7 @@ def load_config(pytestconfig: pytest.Config) -> LoadOptions:
 @pytest.fixture(scope="session")
 def load_reports(pytestconfig: pytest.Config) -> Path:
     """reports/load/ next to the evidence file (or the configured reports_dir when run by hand)."""
-    evidence = pytestconfig.getoption("harness_evidence", None)
-    reports = Path(evidence).parent if evidence else _settings(pytestconfig).reports_dir
-    return load_dir(reports)
+    return load_dir(run_reports_dir(pytestconfig))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ needed it, never a traceback."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from harness.checks import check_error
 from harness.config import Settings
 from harness.errors import HarnessError
-from harness.plugins.target import harness_settings
+from harness.plugins.target import harness_settings, run_reports_dir
 from harness.security.options import SecurityOptions, security_options
 from harness.security.report import Reports, clear
 from harness.security.waivers import Waiver, load_waivers
@@ -27,20 +26,12 @@ def _settings(config: pytest.Config) -> Settings:
     return harness_settings(config)
 
 
-def _reports_dir(config: pytest.Config) -> Path:
-    """The verdict's directory when run by `harness gate` (beside --harness-evidence), else reports_dir."""
-    evidence = config.getoption("harness_evidence", None)
-    if evidence:
-        return Path(evidence).parent
-    return _settings(config).reports_dir
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Controller (or single process) only: no stale security report may survive into this run."""
     if hasattr(config, "workerinput"):
         return
     try:
-        clear(_reports_dir(config))
+        clear(run_reports_dir(config))
     except HarnessError:
         pass  # the checks report the configuration problem themselves
 
@@ -77,7 +68,7 @@ class CheckReports(Reports):
 
 @pytest.fixture(scope="session")
 def reports(pytestconfig: pytest.Config, target: Target) -> Reports:
-    return CheckReports(_reports_dir(pytestconfig), target)
+    return CheckReports(run_reports_dir(pytestconfig), target)
 
 
 def _credentials(target: Target, profile: ServiceProfile, low: bool) -> Credentials | None:
