@@ -65,6 +65,10 @@ FAULTS: dict[str, str] = {
         "ws_leaked_slots=N: N WebSocket connection slots leak: websocket_connections reports N more than are "
         "open and the connection limit counts them"
     ),
+    "fail_first": (
+        "fail_first=N: the first N HTTP calls of each operation (method and route, per app process, counted from "
+        "the switch) answer 503; later calls are served (a transient failure: a re-run check passes: flaky)"
+    ),
 }
 
 
@@ -89,6 +93,7 @@ NUMERIC_FAULTS: dict[str, Numeric] = {
     "v2_api_rollout_pct": Numeric(0, 100, integer=True, example="25"),
     "error_burst": Numeric(0.1, 100, example="10", default=10),
     "latency_regression": Numeric(1, 10_000, example="30", default=50),
+    "fail_first": Numeric(1, 100, integer=True, example="1", default=1),
 }
 
 

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.admin_token:
         app.include_router(admin.router)
     _serve_document_per_faults(app, state)
-    app.add_middleware(ThrottleMiddleware, state=lambda: state)
+    app.add_middleware(ThrottleMiddleware, state=lambda: state, templates=lambda: app.openapi().get("paths", {}))
     app.add_middleware(SecurityHeadersMiddleware, faults=lambda: state.faults)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     return app

@@ -36,6 +36,7 @@ class AppState:
     ws_handshakes: int = 0  # fault ws_refuse_every: every Nth handshake of this process is refused
     unstored: int = 0  # fault roundtrip_no_store: ids of the turns that were never stored
     _next_slot: float = 0.0  # fault throughput_cap_rps: when the next request may start
+    first_calls: dict[str, int] = field(default_factory=dict)  # fault fail_first: calls per operation since the switch
 
     def switch_faults(self, faults: Faults, version: int | None = None) -> None:
         """Replace the active fault set; the faults' counters start again, so a switched run is deterministic."""
@@ -43,6 +44,18 @@ class AppState:
         self.faults_version = self.faults_version + 1 if version is None else version
         self.chat_calls = self.ws_handshakes = self.burst_calls = self.leaked_websockets = 0
         self._next_slot = 0.0
+        self.first_calls = {}
+
+    def fails_first(self, method: str, path: str) -> bool:
+        """Fault fail_first=N: whether this call is one of the first N of its operation since the switch."""
+        n = self.faults.value("fail_first")
+        if n is None:
+            return False
+        key = f"{method} {path}"
+        if len(self.first_calls) >= 100_000:  # bounded: unknown paths (404s) never grow it without end
+            self.first_calls.clear()
+        self.first_calls[key] = self.first_calls.get(key, 0) + 1
+        return self.first_calls[key] <= n
 
     async def throttle(self) -> None:
         """Fault throughput_cap_rps=N: wait for this request's slot, 1/N s after the previous one's."""

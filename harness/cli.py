@@ -417,13 +417,45 @@ def phase_json(p: Any) -> dict[str, Any]:
     default=None,
     help="The profile to check [env HARNESS_SERVICE_FILE; default: the project's, else the reference app's].",
 )
-def service_command(service_file: Path | None) -> None:
-    """Validate a service profile and show what the harness will do with it (exit 0, or 64 with one line)."""
-    from harness.service import profile_for
+@click.option("--phase", default=None, help="The phase whose gates to forecast [env HARNESS_PHASE].")
+@click.option("--target", metavar="URL", default=None, help="Forecast for this deployment [env HARNESS_TARGET].")
+@click.option(
+    "--allow-unsafe", is_flag=True, default=None, help="Forecast with unsafe operations allowed on the target."
+)
+@click.option("--baseline", is_flag=True, default=None, help="Forecast with a baseline for the canary judge.")
+@click.option(
+    "--policy-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A team policy over the guide's [env HARNESS_POLICY_FILE].",
+)
+def service_command(service_file: Path | None, **flags: Any) -> None:
+    """Validate a service profile and show what the harness will do with it, and which gates of the phase
+    will be not run or N/A on the target, and why, before anything starts (exit 0, or 64 with one line)."""
+    from harness.forecast import describe_gaps, forecast
+    from harness.gate import gate_policy
+    from harness.service import profile_for, scope_for
     from harness.service.describe import describe_profile
 
-    settings = _settings(service_file=Path(service_file).resolve() if service_file else None)
-    click.echo(describe_profile(profile_for(settings)))
+    settings = _settings(service_file=Path(service_file).resolve() if service_file else None, **flags)
+    profile = profile_for(settings)
+    click.echo(describe_profile(profile))
+    _, phase, _ = gate_policy(settings)
+    external = bool(settings.target) or settings.stack == "external"
+    baseline = settings.baseline or bool(settings.baseline_image) or bool(_baseline_selector(settings))
+    https = str(settings.target or "").startswith("https://") or (not external and settings.app_tls != "off")
+    gaps = forecast(profile, phase, scope_for(settings, not external), baseline=baseline, https=https)
+    where = f"the target {settings.target}" if external else "a stack the harness starts"
+    click.echo(describe_gaps(gaps, phase, where))
+
+
+def _baseline_selector(settings: Any) -> str | None:
+    from harness.live.options import live_options
+
+    try:
+        return live_options(settings).baseline_selector
+    except ConfigError:
+        return None
 
 
 @cli.command()

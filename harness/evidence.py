@@ -11,7 +11,9 @@ from harness.errors import ReportError
 
 EVIDENCE_SCHEMA = "harness.evidence/v1"
 # not_applicable: the check cannot apply to this target (e.g. TLS on a loopback http stack); never a pass
-OUTCOMES = ("passed", "failed", "skipped", "error", "not_applicable")
+# not_run: the check could apply, and this run did not make it (safety scope, no baseline, user exclusion)
+# flaky: the check failed, then passed when re-run: two answers, never a pass
+OUTCOMES = ("passed", "failed", "skipped", "error", "not_applicable", "not_run", "flaky")
 COMPLETED = ("passed", "failed")  # the only outcomes whose measurements a gate may use
 UNDECIDED = "the check never reported a result (its process may have crashed)"
 
@@ -31,6 +33,7 @@ class Evidence:
     measurements: dict[str, float] = field(default_factory=dict)
     repro: list[str] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)  # what the check looked at: {"files": 12, ...}
+    reruns: int = 0  # how often the check was re-run after a failed attempt (harness.plugins.evidence)
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> Evidence:

@@ -27,7 +27,7 @@ from harness.errors import ConfigError, did_you_mean
 from harness.policy import Phase
 
 KINDS = ("app", "stack", "options")
-EXPECT = ("fail", "missing", "error")  # every one of them keeps the verdict from `go`
+EXPECT = ("fail", "missing", "error", "flaky")  # every one of them keeps the verdict from `go`
 _KEYS = ("kind", "app", "stack", "options", "gates", "expect", "needs", "about")
 _GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
 

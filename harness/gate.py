@@ -238,7 +238,7 @@ def run_gate(settings: Settings) -> GateRun:
                 suite_errors = dict.fromkeys(wanted, refused)
                 notes.append(f"credentials: {refused}")
             elif wanted:
-                run = run_suites(target, wanted, settings)
+                run = run_suites(target, wanted, settings, reruns=phase.reruns)
                 records, suite_errors = run.records, run.suite_errors
                 notes += suite_notes(reports)
         raise_swallowed()
@@ -264,6 +264,11 @@ def run_gate(settings: Settings) -> GateRun:
     if selected is not None:
         notes.append(f"narrowed run: --suites {','.join(selected)}")
     notes += exclusion_notes(records)
+    if phase.dropped:
+        notes.append(
+            f"dropped by the team policy ({settings.policy_file}): gate(s) {', '.join(phase.dropped)} of phase "
+            f"{phase.name!r} are not part of this verdict"
+        )
 
     decision = evaluate(phase, records, selected=selected, available=known, suite_errors=suite_errors)
     doc = verdict_document(
@@ -300,8 +305,8 @@ def exclusion_notes(records: list[Evidence]) -> list[str]:
     target the harness did not start), naming them: the verdict says what it did not look at."""
     by_reason: dict[str, list[str]] = {}
     for r in records:
-        text = r.message.removeprefix("not applicable: ")
-        if r.outcome == "not_applicable" and text.startswith("excluded: "):
+        text = r.message.removeprefix("not applicable: ").removeprefix("not run: ")
+        if r.outcome in ("not_applicable", "not_run") and text.startswith("excluded: "):
             label = r.id.partition("[")[2].rstrip("]") or r.id
             by_reason.setdefault(text.removeprefix("excluded: "), []).append(label)
     return [f"excluded {len(ops)} operation(s): {', '.join(ops)}: {why}" for why, ops in by_reason.items()]

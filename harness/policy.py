@@ -28,7 +28,9 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _GATE_KEYS = ("id", "suite", "check", "metric", "op", "threshold", "about")
-_PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout", "flags")
+_PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout", "flags", "reruns")
+RERUNS_DEFAULT = 1  # a failing check runs once more: fails again -> fail, passes -> flaky
+RERUNS_MAX = 3
 _GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
 
 
@@ -68,6 +70,8 @@ class Phase:
     gates: tuple[Gate, ...]
     rollout: bool = True
     flags: tuple[tuple[str, int], ...] = ()  # feature flag -> the rollout percentage this phase expects
+    reruns: int = RERUNS_DEFAULT  # how often a failing check is re-run before it counts as failed
+    dropped: tuple[str, ...] = ()  # gates a team policy file removed from this phase (said in the verdict's notes)
 
     @property
     def expected_flags(self) -> dict[str, int]:
@@ -191,6 +195,14 @@ def _flags(raw: Any, start: Phase | None, at: str) -> tuple[tuple[str, int], ...
     return tuple(out.items())
 
 
+def _reruns(raw: Any, start: Phase | None, at: str) -> int:
+    if raw is None:
+        return start.reruns if start else RERUNS_DEFAULT
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= RERUNS_MAX:
+        raise ConfigError(f"{at}: reruns = {raw!r} must be an integer from 0 to {RERUNS_MAX}")
+    return raw
+
+
 def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: set[str] | None) -> dict[str, Phase]:
     out = dict(base)
     if set(table) - {"phases"}:
@@ -214,7 +226,9 @@ def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: s
         rollout = raw.get("rollout", start.rollout if start else True)
         if not isinstance(rollout, bool):
             raise ConfigError(f"{at}: rollout = {rollout!r} must be true or false")
-        gates = _merge_gates(list(start.gates) if start else [], raw.get("gates", []), raw.get("drop", []), at, suites)
+        drop = raw.get("drop", [])
+        gates = _merge_gates(list(start.gates) if start else [], raw.get("gates", []), drop, at, suites)
+        team = suites is not None  # the shipped defaults drop nothing a team chose
         out[name] = Phase(
             name=name,
             traffic=_text(raw, "traffic", start.traffic if start else "", at),
@@ -222,6 +236,8 @@ def _phases(table: dict[str, Any], base: dict[str, Phase], where: str, suites: s
             gates=tuple(gates),
             rollout=rollout,
             flags=_flags(raw.get("flags"), start, at),
+            reruns=_reruns(raw.get("reruns"), start, at),
+            dropped=tuple(dict.fromkeys((*(start.dropped if start else ()), *(drop if team else ())))),
         )
     return out
 

@@ -124,7 +124,7 @@ class Runner:
         t0 = time.monotonic()
         wanted = [s for s in suites if s in self.known]
         run_settings = replace(settings or self.settings, reports_dir=self.out / name, suites=None)
-        run = run_suites(target, wanted, run_settings)
+        run = run_suites(target, wanted, run_settings, reruns=self.phase.reruns)
         records = run.records
         if name != "clean":
             records = [r for r in self.clean_records if r.suite not in wanted] + records

@@ -27,6 +27,8 @@ from harness.target import TARGET_ENV, Target
 # pytest exit codes that mean the session itself broke (not that checks failed)
 SETTINGS_FILE = "run-settings.json"
 BROKEN = {2: "was interrupted", 3: "hit an internal error", 4: "was misused (bad pytest arguments)"}
+MAX_RERUNS_PER_RUN = 10  # re-runs a whole session may spend (pytest-rerunfailures --max-suite-reruns): a build that
+# fails everywhere is no-go after its first failures, not re-run check by check
 
 
 def available_suites(suites_dir: Path) -> set[str]:
@@ -49,8 +51,11 @@ class SuiteRun:
     log_path: Path
 
 
-def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout_s: float = 1800) -> SuiteRun:
-    """One pytest session over the suites; its evidence file is the only thing we read back."""
+def run_suites(
+    target: Target, suites: list[str], settings: Settings, *, timeout_s: float = 1800, reruns: int = 0
+) -> SuiteRun:
+    """One pytest session over the suites; its evidence file is the only thing we read back. A failing check
+    runs again up to `reruns` times (the phase's policy): failed then passed is `flaky`, never `passed`."""
     reports = settings.reports_dir
     evidence_path, log_path, junit_path = reports / "evidence.json", reports / "pytest.log", reports / "junit.xml"
     settings_path = reports / SETTINGS_FILE
@@ -108,6 +113,10 @@ def run_suites(target: Target, suites: list[str], settings: Settings, *, timeout
     ]
     if settings.workers:
         argv += ["-n", str(settings.workers)]
+    if reruns:  # pytest-rerunfailures; a check that must not run twice says so with @pytest.mark.flaky(reruns=0)
+        argv += ["--reruns", str(reruns), "--max-suite-reruns", str(MAX_RERUNS_PER_RUN)]
+    else:
+        argv += ["-p", "no:rerunfailures"]
     # The child gets the Target itself, and the settings the suites read; not how the target came to be.
     env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_STACK", "HARNESS_TARGET")}
     env[TARGET_ENV] = target.to_json()

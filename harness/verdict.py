@@ -1,9 +1,11 @@
 """evaluate(phase, evidence) -> Verdict: a pure function of the records, nothing else.
 
-Fail closed. A gate is `pass` only when its evidence completed and covered something; a gate whose
-suite was left out of the run is `not_run`; a check that cannot apply to the target is
-`not_applicable` (N/A, never a pass). Only `pass` and `not_applicable` gates allow `go`, and at
-least one gate must pass.
+Fail closed. A gate is `pass` only when its evidence completed and covered something. A gate whose
+suite was left out of the run, or whose check this run could have made and did not (the safety scope,
+no baseline, a user's exclusion), is `not_run`, with the reason and how to get the evidence; a check
+that cannot apply to the target is `not_applicable` (N/A, never a pass); a check that failed and then
+passed on a re-run is `flaky` (inconclusive, never a pass). Only `pass` and `not_applicable` gates allow
+`go`, and at least one gate must pass. A failure seen in partial or flaky evidence is still a failure.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
@@ -21,13 +24,17 @@ from harness.errors import ExitCode
 from harness.evidence import Evidence
 from harness.policy import Gate, Phase
 
-SCHEMA_ID = "harness.verdict/v1.1"
-SCHEMAS = {"harness.verdict/v1": "verdict.v1.schema.json", SCHEMA_ID: "verdict.schema.json"}
+SCHEMA_ID = "harness.verdict/v1.2"
+SCHEMAS = {
+    "harness.verdict/v1": "verdict.v1.schema.json",
+    "harness.verdict/v1.1": "verdict.v1_1.schema.json",
+    SCHEMA_ID: "verdict.schema.json",
+}
 EXIT_CODES = {"go": ExitCode.GO, "no-go": ExitCode.NO_GO, "inconclusive": ExitCode.INCONCLUSIVE}
-STATUSES = ("pass", "fail", "missing", "error", "not_run", "not_applicable")
-_SEVERITY = {"fail": 0, "not_run": 1, "error": 2, "missing": 3, "not_applicable": 4, "pass": 5}
-_ORDER = ("passed", "failed", "error", "skipped", "not_applicable")
-_WORDS = {"not_applicable": "not applicable"}
+STATUSES = ("pass", "fail", "missing", "error", "not_run", "not_applicable", "flaky")
+_SEVERITY = {"fail": 0, "flaky": 1, "not_run": 2, "error": 3, "missing": 4, "not_applicable": 5, "pass": 6}
+_ORDER = ("passed", "failed", "flaky", "error", "skipped", "not_run", "not_applicable")
+_WORDS = {"not_applicable": "not applicable", "not_run": "not run"}
 
 
 @dataclass(slots=True)
@@ -69,6 +76,9 @@ def _suite_stats(records: list[Evidence], status: str) -> dict[str, Any]:
         "skipped": count["skipped"],
         "errors": count["error"],
         "not_applicable": count["not_applicable"],
+        "not_run": count["not_run"],
+        "flaky": count["flaky"],
+        "reruns": sum(r.reruns for r in records),
         "duration_s": round(sum(r.duration_s for r in records), 3),
     }
 
@@ -128,10 +138,18 @@ def _judge_records(gate: Gate, found: list[Evidence], what: str) -> GateResult:
     observed, cov = counts_text(found), coverage_of(found)
     failed = [r for r in found if r.outcome == "failed"]
     errored = [r for r in found if r.outcome == "error"]
+    flaky = [r for r in found if r.outcome == "flaky"]
+    unrun = [r for r in found if r.outcome == "not_run"]
     if failed:
         return _result(gate, "fail", observed, f"{gate.id}: {_detail(failed, len(found) > 1)}", failed[0].repro, cov)
     if errored:
         return _result(gate, "error", observed, f"{gate.id}: {_detail(errored, len(found) > 1)}", errored[0].repro, cov)
+    if flaky:  # two answers from one build: neither a pass nor the build's fault on this evidence alone
+        return _result(
+            gate, "flaky", observed, f"{gate.id}: flaky: {_detail(flaky, len(found) > 1)}", flaky[0].repro, cov
+        )
+    if unrun:  # what ran passed, but not everything the gate covers ran: no pass on part of the evidence
+        return _result(gate, "not_run", observed, f"{gate.id}: {_not_run_detail(unrun, len(found))}", coverage=cov)
     passed = [r for r in found if r.outcome == "passed"]
     if not passed:
         if found and all(r.outcome == "not_applicable" for r in found):
@@ -144,6 +162,14 @@ def _judge_records(gate: Gate, found: list[Evidence], what: str) -> GateResult:
     if zero:
         return _result(gate, "missing", observed, f"{gate.id}: no evidence: {zero}", coverage=cov)
     return _result(gate, "pass", observed, f"{gate.id}: {observed}", coverage=cov)
+
+
+def _not_run_detail(unrun: list[Evidence], total: int) -> str:
+    """'not run: why' for one record; '2 of 7 checks not run: id: why; id: why' for part of a gate."""
+    if total == 1:
+        return unrun[0].message
+    ids = ", ".join(r.id for r in unrun[:5]) + (f" (+{len(unrun) - 5} more)" if len(unrun) > 5 else "")
+    return f"{len(unrun)} of {total} checks not run ({ids}): {unrun[0].message.removeprefix('not run: ')}"
 
 
 def _check_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
@@ -176,6 +202,9 @@ def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     assert gate.metric is not None
     carrying = [r for r in recs if gate.metric in r.measurements]
     completed = [r for r in carrying if r.completed]
+    partial = [r for r in carrying if r.outcome in ("not_run", "flaky")]
+    if not completed and partial:  # measured, but not all of what the gate covers, or with two answers
+        return _partial_metric(gate, partial[-1])
     # a check named like the gate that did not pass says why (no measurement, or what the value means)
     said = next((r for r in recs if matches(gate.id, r.id) and r.outcome != "passed" and r.message), None)
     why = f" ({said.message})" if said is not None else ""
@@ -205,6 +234,20 @@ def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     return _result(
         gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro, cov
     )
+
+
+def _partial_metric(gate: Gate, rec: Evidence) -> GateResult:
+    """A number from a check that ran only in part (not_run) or gave two answers (flaky): it may show a
+    failure (the build broke the threshold on what was measured), never a pass."""
+    value, cov = rec.measurements[gate.metric or ""], dict(rec.coverage)
+    status = "not_run" if rec.outcome == "not_run" else "flaky"
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        return _result(gate, status, None, f"{gate.id}: {rec.id}: {rec.message}", rec.repro, cov)
+    if not gate.holds(value):
+        why = f"observed {value:g}, threshold {gate.threshold_text()}, on partial evidence ({rec.message})"
+        return _result(gate, "fail", value, f"{gate.id}: {why}", rec.repro, cov)
+    text = rec.message if status == "not_run" else f"flaky: {rec.message}"
+    return _result(gate, status, value, f"{gate.id}: {value:g} {gate.threshold_text()}, but {text}", rec.repro, cov)
 
 
 _KINDS = {"check": _check_gate, "suite": _suite_gate, "metric": _metric_gate}
@@ -244,7 +287,7 @@ def evaluate(
     statuses = {g.status for g in gates}
     if "fail" in statuses:
         verdict = "no-go"
-    elif statuses & {"error", "missing", "not_run"} or "pass" not in statuses:
+    elif statuses & {"error", "missing", "not_run", "flaky"} or "pass" not in statuses:
         verdict = "inconclusive"
     else:
         verdict = "go"
@@ -253,8 +296,11 @@ def evaluate(
     )
     broken = {g.id for g in gates if g.suite in suite_errors and g.suite not in left_out}
     reasons, said = [], set()
+    unrun = _not_run_groups(g for g in blocking if g.status == "not_run" and g.suite not in left_out)
     for g in blocking:
         if g.status == "not_run":
+            if g.id in unrun:  # one line per cause, naming every gate it left without evidence
+                reasons.append(unrun.pop(g.id))
             continue
         if g.id not in broken:
             reasons.append(_with_repro(g))
@@ -263,7 +309,7 @@ def evaluate(
             said.add(error)
             ids = [x.id for x in gates if x.id in broken and suite_errors[x.suite] == error]
             reasons.append(f"{', '.join(ids)}: {error}")
-    not_run = [g.id for g in gates if g.status == "not_run"]
+    not_run = [g.id for g in gates if g.status == "not_run" and g.suite in left_out]
     if not_run:
         summary = (
             f"not run: {len(not_run)} gate(s) of phase {phase.name!r} (suites {', '.join(left_out)} left out by "
@@ -289,6 +335,24 @@ def evaluate(
     return Decision(verdict, gates, reasons, suites, scope)
 
 
+REMEDY = "; to check it: "  # where a not-run reason says how to get the evidence (harness/service/operations.py)
+
+
+def _not_run_groups(gates: Iterable[GateResult]) -> dict[str, str]:
+    """{first gate id: 'id, id, id: <the first one's reason>'}: gates left without evidence for the same
+    cause share one line (a safety scope that leaves out the chat operation names every chat gate once, with
+    how to get their evidence); the gate table keeps each gate's own reason."""
+    groups: dict[str, list[GateResult]] = {}
+    for g in gates:
+        why = g.reason.removeprefix(f"{g.id}: ")
+        key = why.split(REMEDY, 1)[1][:60] if REMEDY in why else why  # messages are cut at 400 characters
+        groups.setdefault(key, []).append(g)
+    return {
+        group[0].id: f"{', '.join(g.id for g in group)}: {group[0].reason.removeprefix(f'{group[0].id}: ')}"
+        for group in groups.values()
+    }
+
+
 def _with_repro(g: GateResult) -> str:
     return f"{g.reason} (reproduce: {' | '.join(g.repro)})" if g.repro else g.reason
 
@@ -304,7 +368,7 @@ def verdict_document(
     policy_source: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    """The v1.1 verdict JSON document (see harness/schemas/verdict.schema.json)."""
+    """The v1.2 verdict JSON document (see harness/schemas/verdict.schema.json)."""
     from harness import __version__
 
     return {
@@ -352,7 +416,7 @@ def verdict_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
 
 
 def validate_verdict(doc: dict[str, Any]) -> None:
-    """Raise jsonschema.ValidationError if doc breaks the contract of its own version (v1 or v1.1)."""
+    """Raise jsonschema.ValidationError if doc breaks the contract of its own version (v1, v1.1 or v1.2)."""
     schema_id = doc.get("schema") if isinstance(doc, dict) else None
     if schema_id not in SCHEMAS:
         raise jsonschema.ValidationError(f"schema is {schema_id!r}; this harness reads {', '.join(sorted(SCHEMAS))}")

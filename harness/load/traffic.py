@@ -67,12 +67,15 @@ def _endpoints(profile: ServiceProfile, scope: Scope) -> tuple[list[dict[str, An
     return out, excluded
 
 
+OPENAPI_GETS_ONLY = "traffic = 'openapi' sends only GET and HEAD"
+
+
 def openapi_endpoints(doc: dict[str, Any], scope: Scope) -> tuple[list[dict[str, Any]], list[str]]:
     """The document's GET/HEAD operations the scope allows, each a request with its parameters filled in."""
     out, excluded = [], []
     for op in operations(doc):
         if op.method not in LOAD_METHODS:
-            excluded.append(f"{op.label}: traffic = 'openapi' sends only GET and HEAD")
+            excluded.append(f"{op.label}: {OPENAPI_GETS_ONLY}")
             continue
         why = scope.excluded(op.method, op.path, op.spec.get("tags") or ())
         if why:
@@ -150,6 +153,9 @@ def traffic_plan(
         "websocket": websocket,
         "auth": auth_plan(profile),
         "excluded": excluded,
+        # what the run could have loaded and did not (the safety scope, the profile's exclusions): the load
+        # gates are then not_run, never pass, on a number that left these operations out
+        "not_run": [e for e in excluded if not e.endswith(OPENAPI_GETS_ONLY)],
     }
 
 

@@ -2,7 +2,9 @@
 
 Outcomes are decided, never defaulted: a record is `error` until its call phase reports; setup and
 teardown can only make it worse (a teardown error never hides an earlier failure); a check whose
-xdist worker crashed is `error`."""
+xdist worker crashed is `error`. A check that failed and was re-run (pytest-rerunfailures reports the
+failed attempt as `rerun`) is `flaky` when a later attempt passed (both answers in its message, never
+`passed`) and `failed` when every attempt failed."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness.atomic import write_atomic
-from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable
+from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable, NotRun
 from harness.evidence import Evidence, EvidenceFile
 from harness.plugins.keys import CURRENT_TARGET
 from harness.redact import MASK, redact_data, redact_text, run_secrets
@@ -61,6 +63,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report.harness_check = cid
     if call.excinfo is not None and call.excinfo.errisinstance(NotApplicable):
         report.harness_not_applicable = True
+    elif call.excinfo is not None and call.excinfo.errisinstance(NotRun):
+        report.harness_not_run = True
     elif call.excinfo is not None and call.excinfo.errisinstance(CheckError):
         report.harness_check_error = True
     return report
@@ -71,7 +75,10 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple):  # skip: (path, lineno, reason)
-        return str(longrepr[2]).removeprefix("Skipped: ").removeprefix(f"{NotApplicable.__module__}.NotApplicable: ")
+        text = str(longrepr[2]).removeprefix("Skipped: ")
+        for cls in (NotApplicable, NotRun):
+            text = text.removeprefix(f"{cls.__module__}.{cls.__name__}: ")
+        return text
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message.splitlines()[0] if crash is not None else str(longrepr).strip().splitlines()[-1]
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
@@ -94,7 +101,9 @@ def _suite_of(nodeid: str) -> str:
 
 
 def _skip_outcome(report: pytest.TestReport) -> str:
-    return "not_applicable" if getattr(report, "harness_not_applicable", False) else "skipped"
+    if getattr(report, "harness_not_applicable", False):
+        return "not_applicable"
+    return "not_run" if getattr(report, "harness_not_run", False) else "skipped"
 
 
 class EvidenceCollector:
@@ -104,6 +113,7 @@ class EvidenceCollector:
         self.config = config
         self.path = path
         self.records: dict[str, Evidence] = {}
+        self.attempts: dict[str, list[str]] = {}  # nodeid -> what each failed attempt said
 
     def _record(self, report: pytest.TestReport) -> Evidence | None:
         rec = self.records.get(report.nodeid)
@@ -126,6 +136,9 @@ class EvidenceCollector:
         if rec is None:
             return
         rec.duration_s = round(rec.duration_s + (report.duration or 0.0), 4)
+        if report.outcome == "rerun":  # a failed attempt; the check runs again
+            self._failed_attempt(rec, report)
+            return
         for key, value in report.user_properties:
             if key == MEASURE:
                 rec.measurements.update(value)
@@ -144,6 +157,8 @@ class EvidenceCollector:
                 rec.outcome, rec.message = "failed", _message(report)
             elif report.skipped:
                 rec.outcome, rec.message = _skip_outcome(report), _message(report)
+            if rec.reruns:
+                self._after_reruns(rec, report.nodeid)
         elif report.when == "setup":
             if report.failed:
                 rec.outcome, rec.message = "error", f"setup error: {_message(report)}"
@@ -154,6 +169,24 @@ class EvidenceCollector:
                 rec.outcome, rec.message = "error", f"teardown error: {_message(report)}"
         elif report.failed:  # xdist: the worker crashed while running this check
             rec.outcome, rec.message = "error", f"crashed: {_message(report)}"
+
+    def _failed_attempt(self, rec: Evidence, report: pytest.TestReport) -> None:
+        attempt = int(getattr(report, "rerun", rec.reruns) or 0) + 1
+        said = self.attempts.setdefault(report.nodeid, [])
+        if len(said) < attempt:  # one line per attempt (a failed call and its teardown are one attempt)
+            what = "setup error: " if report.when == "setup" else ""
+            said.append(f"attempt {attempt} failed: {what}{_message(report)}")
+        rec.reruns = max(rec.reruns, attempt)
+
+    def _after_reruns(self, rec: Evidence, nodeid: str) -> None:
+        """The last attempt decided: passed after a failure is flaky (both answers kept); failed is failed."""
+        earlier = "; ".join(self.attempts.get(nodeid, []))
+        last = rec.reruns + 1
+        if rec.outcome == "passed":
+            rec.outcome, rec.message = "flaky", f"{earlier}; attempt {last} passed (re-run)"
+        elif rec.outcome == "failed":
+            same = all(a.endswith(f"failed: {rec.message}") for a in self.attempts.get(nodeid, []))
+            rec.message = f"{rec.message} (failed on all {last} attempts{'' if same else f': {earlier}'})"
 
     @staticmethod
     def _coverage(rec: Evidence, properties: list[tuple[str, Any]]) -> None:

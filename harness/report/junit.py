@@ -17,7 +17,7 @@ def render(doc: dict[str, Any]) -> str:
         name=f"harness.gates.{doc['phase']}",
         tests=str(len(gates)),
         failures=str(sum(g["status"] == "fail" for g in gates)),
-        errors=str(sum(g["status"] in ("error", "missing", "not_run") for g in gates)),
+        errors=str(sum(g["status"] in ("error", "missing", "not_run", "flaky") for g in gates)),
         skipped=str(sum(g["status"] == "not_applicable" for g in gates)),
         time=str(doc["duration_s"]),
         timestamp=doc["started_at"],
@@ -27,7 +27,7 @@ def render(doc: dict[str, Any]) -> str:
         message = f"observed {g['observed']!s}, threshold {g['threshold']}: {g['reason']}"
         if g["status"] == "fail":
             ET.SubElement(case, "failure", message=message).text = "\n".join(g.get("repro", []))
-        elif g["status"] in ("error", "missing", "not_run"):
+        elif g["status"] in ("error", "missing", "not_run", "flaky"):
             ET.SubElement(case, "error", message=f"{g['status']}: {message}", type=g["status"])
         elif g["status"] == "not_applicable":
             ET.SubElement(case, "skipped", message=g["reason"])

@@ -15,6 +15,7 @@ ICON = {
     "error": "ERROR",
     "not_run": "NOT RUN",
     "not_applicable": "N/A",
+    "flaky": "FLAKY",
 }
 HEADLINE = {"go": "GO", "no-go": "NO-GO", "inconclusive": "INCONCLUSIVE"}
 

@@ -13,6 +13,19 @@ from fnmatch import fnmatchcase
 
 from harness.service.profile import SAFE_METHODS, Operations
 
+PROFILE_FIX = "; to check it: remove the exclusion from the service profile, or drop the gate in a team policy"
+
+
+def unsafe_reason(method: str, path: str) -> str:
+    """Why an unsafe operation is not called on a target the harness did not start, and the three ways to
+    get its evidence (one line)."""
+    return (
+        f"{method.upper()} is unsafe and the harness did not start this target (only GET, HEAD and OPTIONS are "
+        f"called); to check it: --allow-unsafe on a test or staging instance, or unsafe_allowed = "
+        f'["{method.upper()} {path}"] under [operations] in the service profile for a synthetic check against '
+        "production, or drop the gate in a team policy"
+    )
+
 
 def matches(pattern: str, method: str, path: str) -> bool:
     """Whether 'METHOD /path' (or a glob of either part) names this operation."""
@@ -35,21 +48,19 @@ class Scope:
     allow_unsafe: bool  # --allow-unsafe / HARNESS_ALLOW_UNSAFE
 
     def excluded(self, method: str, path: str, tags: Iterable[str] = ()) -> str | None:
-        """Why the operation is not called in this run (None: it is)."""
+        """Why the operation is not called in this run, and how to get it called (None: it is). Either way
+        the checks it leaves out are `not_run`: the harness could call it and this run did not."""
         method = method.upper()
         if method in self.ops.exclude_methods:
-            return f"method {method} excluded by the service profile (operations.exclude_methods)"
+            return f"method {method} excluded by the service profile (operations.exclude_methods){PROFILE_FIX}"
         for pattern in self.ops.exclude_paths:
             if fnmatchcase(path, pattern) or pattern == path:
-                return f"path excluded by the service profile (operations.exclude_paths {pattern!r})"
+                return f"path excluded by the service profile (operations.exclude_paths {pattern!r}){PROFILE_FIX}"
         hit = sorted(set(tags) & set(self.ops.exclude_tags))
         if hit:
-            return f"tag {hit[0]!r} excluded by the service profile (operations.exclude_tags)"
+            return f"tag {hit[0]!r} excluded by the service profile (operations.exclude_tags){PROFILE_FIX}"
         if not self.unsafe_ok(method, path):
-            return (
-                f"{method} is unsafe and the harness did not start this target: only GET, HEAD and OPTIONS are "
-                "called unless --allow-unsafe is given or the operation is in operations.unsafe_allowed"
-            )
+            return unsafe_reason(method, path)
         return None
 
     def unsafe_ok(self, method: str, path: str) -> bool:

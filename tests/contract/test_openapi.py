@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.checks import CURL, check_error, not_applicable
+from harness.checks import CURL, check_error, not_applicable, not_run
 from harness.contract.breaking import breaking_changes
 from harness.contract.openapi import Outcome, describe, fuzz, has_links, load_schema, stateful
 from harness.errors import HarnessError
@@ -31,8 +31,8 @@ def _headers(creds):
 def test_operation_conforms(api_operation, target, contract_opts, creds, record_property, coverage):
     """Positive and negative cases, bounded by the profile's seed and max_examples."""
     operation, excluded = api_operation
-    if excluded is not None:
-        not_applicable(f"excluded: {excluded}")
+    if excluded is not None:  # the run could call it and does not: not run, with how to run it
+        not_run(f"excluded: {excluded}")
     outcome = fuzz(operation, target, contract_opts, _headers(creds))
     coverage(operations=1, examples=outcome.sent)  # cases that reached the target
     _judge(outcome, operation.label, record_property)
@@ -46,11 +46,14 @@ def test_links_hold_across_calls(contract, target, contract_opts, creds, scope, 
         not_applicable("the service profile has no OpenAPI document (paths.openapi)")
     try:
         schema = load_schema(contract.doc, target.base_url)
-        left_out = {op.label for op, _ in contract.excluded}
+        if not has_links(schema):
+            not_applicable("the OpenAPI document declares no links between its operations")
+        left_out = {op.label: why for op, why in contract.excluded}
         if left_out:
             schema = schema.exclude(func=lambda ctx: ctx.operation.label in left_out)
-        if not has_links(schema):
-            not_applicable("the OpenAPI document declares no links between the operations this run may call")
+        if not has_links(schema):  # the document links operations this run may not call
+            label, why = next(iter(left_out.items()))
+            not_run(f"every link of the OpenAPI document involves an operation this run leaves out: {label}: {why}")
     except HarnessError as exc:
         check_error(f"stateful: {exc}")
     outcome = stateful(schema, target, contract_opts, _headers(creds))

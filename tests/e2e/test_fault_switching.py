@@ -244,7 +244,14 @@ PROBES: dict[str, tuple[str, Callable[[Target], bool]]] = {
     "downgrade_raises": ("downgrade_raises", lambda t: _downgrade(t, lambda url, s, ok: not ok)),
     "downgrade_delay_s": ("downgrade_delay_s=3", lambda t: _downgrade(t, lambda url, s, ok: ok and s >= 3)),
     "irreversible_migration": ("irreversible_migration", lambda t: _downgrade(t, _content_has_a_default)),
+    "fail_first": ("fail_first=1", lambda t: _fails_first_call(t)),
 }
+
+
+def _fails_first_call(target: Target) -> bool:
+    """A path no route serves answers 503 once, then as the clean app does (404)."""
+    url = target.url(f"/never-called-{uuid.uuid4().hex[:8]}")
+    return [requests.get(url, timeout=T).status_code for _ in range(2)] == [503, 404]
 
 
 def test_every_fault_has_a_probe():

@@ -1,6 +1,7 @@
 """The canary judge (harness/live/judge.py): candidate vs baseline per metric, from Prometheus range
-queries over the window. Not applicable without a baseline (--baseline on the local stack, or
-baseline_selector in [tool.harness.live])."""
+queries over the window. Not run without a baseline: the comparison is what a canary phase is for, so a
+phase without one is inconclusive until the run has a baseline (--baseline on the local stack, or
+baseline_selector in [tool.harness.live]) or the team's policy drops the canary gates."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from harness.checks import CURL, check_error, not_applicable
+from harness.checks import CURL, check_error, not_run
 from harness.errors import HarnessError
 from harness.live.judge import judge, judge_options
 from harness.live.prometheus import PrometheusError
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.check_timeout(0)
 @pytest.fixture(scope="session")
 def judgement(prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir):
     if baseline_selector is None:
-        not_applicable("no baseline to compare with (--baseline on the local stack, or baseline_selector)")
+        not_run(
+            "no baseline to compare the candidate with; to check it: --baseline (a stack the harness starts), or "
+            "baseline_selector in [tool.harness.live] (a deployment), or drop canary.score and canary.critical "
+            "in a team policy"
+        )
     try:
         step = live_config.step_s
         if live_traffic.get("driven") and not live_config.step_given:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from harness.checks import not_applicable
+from harness.checks import not_applicable, not_run
 from harness.load.history import baseline, compare, read_records
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
@@ -50,6 +50,10 @@ def test_load_run(load_run, load_reports, measure, coverage):
     coverage(requests=counts.get("requests", 0))
     if _websocket_weighted(load_run):
         coverage(websocket_sessions=counts.get("websocket_sessions", 0))
+    left_out = [e for e in (load_run.get("traffic") or {}).get("not_run") or () if not e.startswith("WebSocket ")]
+    if left_out:  # measured, but without traffic the service would carry: no pass on it (a failure still counts)
+        more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
+        not_run(f"the load left out {left_out[0]}{more}")
 
 
 @pytest.mark.check("load.ws_connect_ratio")
@@ -58,8 +62,10 @@ def test_websocket_connects(load_run):
     paths.websocket); without one no WebSocket user runs and the gate is N/A, with the reason."""
     traffic = load_run.get("traffic") or {}
     if traffic and not traffic.get("websocket"):
-        why = next((e for e in traffic.get("excluded") or () if e.startswith("WebSocket ")), None)
-        not_applicable(why or "the service profile has no WebSocket path (paths.websocket): no WebSocket users ran")
+        why = next((e for e in traffic.get("not_run") or () if e.startswith("WebSocket ")), None)
+        if why:  # the service has one, and this run left it out
+            not_run(why)
+        not_applicable("the service profile has no WebSocket path (paths.websocket): no WebSocket users ran")
     summary = _summary(load_run)
     if "ws_connect_ratio" not in summary["measurements"]:
         pytest.skip("the load run tried no WebSocket connect (the load profile weights websocket at 0)")

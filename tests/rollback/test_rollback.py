@@ -6,6 +6,10 @@ import pytest
 
 from harness.rollback import PREVIOUS_REVISION
 
+# the rehearsal downgrades the database and empties caches: a second attempt would start from another state,
+# so a failure here is never re-run (pytest-rerunfailures' marker; the phase's `reruns` applies elsewhere)
+pytestmark = pytest.mark.flaky(reruns=0)
+
 
 def _held(findings: list[str], what: str) -> None:
     more = f" (+{len(findings) - 3} more)" if len(findings) > 3 else ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import check_error, not_applicable
+from harness.checks import check_error, not_applicable, not_run
 from harness.errors import HarnessError
 from harness.security.auth import (
     RoleCheck,
@@ -147,3 +147,13 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         coverage(positive_controls=accepted)
     if failures:
         pytest.fail(f"auth: {summary(everything)}; {line}", pytrace=False)
+    left_out = [row for row in skipped_rows.values() if _scope_left_out(scope, row["operation"])]
+    if left_out:  # no finding on what was probed, but the scope kept operations from the probes: not a pass
+        more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
+        not_run(f"the auth probes left out {left_out[0]['operation']}: {left_out[0]['reason']}{more}")
+
+
+def _scope_left_out(scope, label: str) -> bool:
+    """Whether the run's scope (not the service) kept this 'METHOD /path' from the probes."""
+    method, _, path = label.partition(" ")
+    return bool(path) and scope.excluded(method, path) is not None

@@ -2,7 +2,7 @@
 path, expected status, JSONPath expressions), plus the reference app's checks in code (WebSocket ping, metrics
 series, a round trip through the stores). A check the profile does not declare, or that needs what the
 service lacks, is not applicable (N/A) with the reason; an unsafe request is sent only to a target the
-harness started, or with --allow-unsafe."""
+harness started, or with --allow-unsafe: without it the check is not run (inconclusive), saying how to run it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.checks import not_applicable
+from harness.checks import not_applicable, not_run
+from harness.service.operations import unsafe_reason
 
 TIMEOUT = 10
 
@@ -26,10 +27,7 @@ def _needs_builtin(service, name: str) -> None:
 
 def _needs_unsafe_ok(scope, method: str, path: str) -> None:
     if not scope.unsafe_ok(method, path):
-        not_applicable(
-            f"{method} {path} changes data and the harness did not start this target; "
-            "give --allow-unsafe or list it in operations.unsafe_allowed"
-        )
+        not_run(f"{method} {path}: {unsafe_reason(method, path)}")
 
 
 def _jsonpath_holds(body, expr: str, want) -> str | None:

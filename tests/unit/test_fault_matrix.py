@@ -45,7 +45,7 @@ def test_every_gate_of_every_phase_has_a_fault_expected_to_trip_it():
 
 def test_only_gates_that_cannot_fail_are_covered_by_a_weaker_expectation():
     for case in load_matrix():
-        if case.expect != "fail":
+        if case.expect not in ("fail", "flaky"):  # flaky: a fault that recovers proves the re-runs, not the gate
             assert set(case.gates) <= set(CANNOT_FAIL), f"{case.name}: expect {case.expect} for {case.gates}"
 
 

@@ -273,7 +273,7 @@ def test_documents_validate_against_the_shipped_schema(internal, smoke_only):
     ]:
         doc = _doc(evaluate(phase, records, selected=("smoke",), available={"smoke"}))
         assert doc["verdict"] == verdict
-        assert doc["schema"] == "harness.verdict/v1.1"
+        assert doc["schema"] == "harness.verdict/v1.2"
         validate_verdict(doc)
 
 
@@ -291,7 +291,8 @@ def test_v1_documents_stay_readable_and_are_checked_against_v1(smoke_only):
     for g in doc["gates"]:
         del g["coverage"]
     for stats in doc["suites"].values():
-        del stats["not_applicable"]
+        for key in ("not_applicable", "not_run", "flaky", "reruns"):
+            del stats[key]
     validate_verdict(doc)
     doc["gates"][0]["status"] = "not_applicable"  # not a v1 status
     with pytest.raises(jsonschema.ValidationError):
@@ -333,3 +334,22 @@ def test_a_check_whose_module_failed_to_load_is_error_with_the_cause():
     assert d.gates[0].status == "error"
     assert "OpenAPI unreachable" in d.gates[0].reason
     assert d.verdict == "inconclusive"
+
+
+def test_v1_1_documents_stay_readable_and_know_no_flaky(smoke_only):
+    doc = _doc(evaluate(smoke_only, passing_smoke(), available={"smoke"}))
+    doc["schema"] = "harness.verdict/v1.1"
+    for stats in doc["suites"].values():
+        for key in ("not_run", "flaky", "reruns"):
+            del stats[key]
+    validate_verdict(doc)
+    doc["gates"][0]["status"] = "flaky"  # a v1.2 status
+    with pytest.raises(jsonschema.ValidationError):
+        validate_verdict(doc)
+    records = passing_smoke()
+    records[0] = Evidence("smoke", "smoke.health", "flaky", message="attempt 1 failed: 500; attempt 2 passed", reruns=1)
+    flaky = _doc(evaluate(smoke_only, records, available={"smoke"}))
+    validate_verdict(flaky)  # v1.2
+    assert flaky["suites"]["smoke"]["reruns"] == 1
+    with pytest.raises(jsonschema.ValidationError):
+        validate_verdict({**flaky, "schema": "harness.verdict/v1.1"})

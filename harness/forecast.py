@@ -1,0 +1,130 @@
+"""Before anything starts: which gates of a phase this run will leave `not_run` or `not_applicable` on this
+target, and why (`harness service --phase P [--target URL] [--allow-unsafe] [--baseline]`).
+
+A forecast from the profile, the scope and the phase alone, with no request sent: the live document and
+the suites decide in the run itself, and say the same reasons there (harness/verdict.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.load.traffic import REFERENCE
+from harness.policy import Phase
+from harness.service.operations import Scope
+from harness.service.profile import BUILTIN_SMOKE, ServiceProfile
+
+NEEDS = {  # a path the profile lacks -> the gates that cannot apply without it
+    "websocket": ("smoke.websocket", "contract.websocket", "load.ws_connect_ratio"),
+    "metrics": ("smoke.metrics", "contract.metrics"),
+    "openapi": ("contract.openapi", "contract.openapi.stateful", "contract.breaking_changes"),
+}
+BUILTIN_CALLS = {"roundtrip": ("POST", "/chat/v2/chat")}  # the built-in smoke checks that change data
+LOAD_GATES = ("load.run", "load.p95_ms", "load.error_ratio", "load.rps", "load.regression")
+OPS_GATES = ("contract.openapi", "contract.openapi.stateful", "security.auth_failures", "security.zap_fail")
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """One gate that will not be judged as pass/fail here: its status and the one-line reason."""
+
+    gate: str
+    status: str  # not_run | not_applicable
+    why: str
+
+    def line(self) -> str:
+        word = "NOT RUN" if self.status == "not_run" else "N/A"
+        return f"  {word:<8} {self.gate:<28} {self.why}"
+
+
+def _document_operations(profile: ServiceProfile) -> list[tuple[str, str]]:
+    """(method, path) of the committed OpenAPI document (files.openapi_baseline): the best guess, before the
+    run, of what the live document holds."""
+    path = profile.file("openapi_baseline")
+    if path is None or not Path(path).is_file():
+        return []
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    for p, item in (doc.get("paths") or {}).items():
+        for method in item if isinstance(item, dict) else {}:
+            if method.upper() in ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"):
+                out.append((method.upper(), str(p)))
+    return out
+
+
+def _load_operations(profile: ServiceProfile, doc_ops: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    traffic = profile.data.load.traffic
+    if traffic == "reference":
+        return list(REFERENCE.values())
+    if traffic == "endpoints":
+        return [(e.method, e.path) for e in profile.data.load.endpoints]
+    return [(m, p) for m, p in doc_ops if m in ("GET", "HEAD")]  # traffic = "openapi" sends only these
+
+
+def forecast(profile: ServiceProfile, phase: Phase, scope: Scope, *, baseline: bool, https: bool) -> list[Gap]:
+    """The phase's gates that will be not_run or not_applicable, in the phase's order."""
+    d = profile.data
+    gaps: dict[str, Gap] = {}
+
+    def add(gate: str, status: str, why: str) -> None:
+        gaps.setdefault(gate, Gap(gate, status, why))
+
+    for name, gates in NEEDS.items():
+        if not getattr(d.paths, name):
+            for g in gates:
+                add(g, "not_applicable", f"the {profile.describe()} has no paths.{name}")
+    for b in BUILTIN_SMOKE:
+        if b not in d.builtin_smoke:
+            add(f"smoke.{b}", "not_applicable", "the profile does not enable this built-in smoke check")
+    if d.auth.scheme == "none":
+        add("security.auth_failures", "not_applicable", "the profile says the service takes no credentials")
+    if not https:
+        add("security.tls", "not_applicable", "the target is plain http")
+    if not scope.ephemeral:
+        for g in ("rollback.migrations", "rollback.data", "rollback.cache", "rollback.flags", "rollback.duration_s"):
+            add(g, "not_applicable", "the rollback rehearsal runs only on a stack the harness starts")
+    if not baseline:
+        for g in ("canary.score", "canary.critical"):
+            add(g, "not_run", "no baseline: give --baseline (a stack the harness starts) or baseline_selector")
+
+    left_out = []
+    for c in d.smoke:
+        why = scope.excluded(c.method, c.path)
+        if why:
+            add(f"smoke.{c.name}", "not_run", f"{c.method} {c.path}: {why}")
+            left_out.append(f"smoke.{c.name}")
+    for b, (method, path) in BUILTIN_CALLS.items():
+        why = scope.excluded(method, path) if b in d.builtin_smoke else None
+        if why:
+            add(f"smoke.{b}", "not_run", f"{method} {path}: {why}")
+            left_out.append(f"smoke.{b}")
+    if left_out:
+        add("smoke.all", "not_run", f"{', '.join(left_out)} not run")
+    doc_ops = _document_operations(profile)
+    excluded_doc = [(m, p, scope.excluded(m, p)) for m, p in doc_ops if scope.excluded(m, p)]
+    if excluded_doc and d.paths.openapi:
+        m, p, why = excluded_doc[0]
+        more = f" (+{len(excluded_doc) - 1} more)" if len(excluded_doc) > 1 else ""
+        for g in (*OPS_GATES, "contract.all"):
+            add(g, "not_run", f"leaves out {m} {p}{more}: {why}")
+    excluded_load = [(m, p, scope.excluded(m, p)) for m, p in _load_operations(profile, doc_ops)]
+    excluded_load = [x for x in excluded_load if x[2]]
+    if excluded_load:
+        m, p, why = excluded_load[0]
+        for g in LOAD_GATES:
+            add(g, "not_run", f"the load leaves out {m} {p}: {why}")
+    return [gaps[g.id] for g in phase.gates if g.id in gaps]
+
+
+def describe_gaps(gaps: list[Gap], phase: Phase, where: str) -> str:
+    """The block `harness service` prints under the profile."""
+    head = f"phase {phase.name} on {where}: {len(phase.gates)} gate(s)"
+    if not gaps:
+        return f"{head}; every gate will be judged (none is expected to be not run or N/A)"
+    unrun = sum(g.status == "not_run" for g in gaps)
+    tail = " (inconclusive until they run, or a team policy drops them)" if unrun else ""
+    return "\n".join([f"{head}; {unrun} not run{tail}, {len(gaps) - unrun} N/A:", *(g.line() for g in gaps)])
