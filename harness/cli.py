@@ -475,7 +475,7 @@ def _baseline_selector(settings: Any) -> str | None:
     help="--html: the load history for the nightly trend [default: the load options' history_file].",
 )
 def report(verdict_file: Path, fmt: str, html: bool, history_file: Path | None) -> None:
-    """Validate a verdict.json (v1 or v1.1) against its schema and print its summary; exit with its code."""
+    """Validate a verdict.json (v1, v1.1 or v1.2) against its schema and print its summary; exit with its code."""
     import json
 
     import jsonschema
@@ -496,7 +496,7 @@ def report(verdict_file: Path, fmt: str, html: bool, history_file: Path | None) 
     try:
         validate_verdict(doc)
     except jsonschema.ValidationError as exc:
-        raise ReportError(f"{verdict_file} is not a valid verdict (v1 or v1.1): {exc.message}") from None
+        raise ReportError(f"{verdict_file} is not a valid verdict (v1, v1.1 or v1.2): {exc.message}") from None
     if html:
         written = _write_html(doc, verdict_file.parent, history_file)
         _echo(f"harness: wrote {written}", err=True)

@@ -32,6 +32,7 @@ _PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout", "fl
 RERUNS_DEFAULT = 1  # a failing check runs once more: fails again -> fail, passes -> flaky
 RERUNS_MAX = 3
 _GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
+_CHECK_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+\[[^\]\n]+\]$")  # contract.openapi[POST /api/admin/reset]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class Phase:
     rollout: bool = True
     flags: tuple[tuple[str, int], ...] = ()  # feature flag -> the rollout percentage this phase expects
     reruns: int = RERUNS_DEFAULT  # how often a failing check is re-run before it counts as failed
-    dropped: tuple[str, ...] = ()  # gates a team policy file removed from this phase (said in the verdict's notes)
+    dropped: tuple[str, ...] = ()  # gates (or checks: id[param]) a team policy removed (said in the verdict's notes)
 
     @property
     def expected_flags(self) -> dict[str, int]:
@@ -160,6 +161,8 @@ def _merge_gates(base: list[Gate], raw: Any, drop: Any, where: str, suites: set[
         raise ConfigError(f"{where}: drop must be a list of gate ids")
     known = {g.id for g in base}
     for gid in drop:
+        if _CHECK_ID.fullmatch(gid):  # one check of a gate (a parametrized variant): its evidence leaves the phase
+            continue
         if gid not in known:
             raise ConfigError(f"{where}: drop names unknown gate {gid!r}{did_you_mean(gid, known)}")
     gates = {g.id: g for g in base if g.id not in set(drop)}

@@ -181,4 +181,5 @@ def reference_plan(weights: dict[str, int]) -> dict[str, Any]:
         "websocket": {"path": "/chat/ws/{user_id}/{session_id}", "protocol": "reference"},
         "auth": {"scheme": "header", "name": "Authorization", "prefix": "Bearer ", "login": None},
         "excluded": [],
+        "not_run": [],
     }

@@ -24,11 +24,17 @@ def _gates(run) -> dict[str, dict]:
     return {g["id"]: g for g in doc["gates"]}
 
 
-def test_canary_25_on_the_embedded_default_is_go_with_its_own_prometheus_and_traffic(harness):
+def test_canary_25_without_a_baseline_is_inconclusive_naming_the_canary_gates(harness):
+    """Its own Prometheus and traffic: every live gate passes, but a canary phase is a comparison with the
+    baseline, so without one the canary gates are not run and the verdict is not go."""
     run = harness("gate", "--phase", "canary-25", timeout=240, **SHORT)
-    assert run.code == 0, run.out + run.err
+    assert run.code == 2, run.out + run.err
     gates, doc = _gates(run), run.verdict
-    assert doc["verdict"] == "go"
+    assert doc["verdict"] == "inconclusive"
+    assert gates["canary.score"]["status"] == gates["canary.critical"]["status"] == "not_run"
+    assert doc["reasons"][0].startswith("canary.score, canary.critical: not run: no baseline"), doc["reasons"]
+    assert "--baseline" in doc["reasons"][0] and "baseline_selector" in doc["reasons"][0]
+    assert len(doc["reasons"]) == 1
     for gate_id in LIVE:
         assert gates[gate_id]["status"] == "pass", gates[gate_id]
         assert "/api/v1/query" in gates[gate_id]["reason"], gates[gate_id]["reason"]  # the PromQL to paste
@@ -56,7 +62,10 @@ def test_a_websocket_leak_trips_the_websocket_gate(harness, tmp_path):
     """A local run opens dozens of WebSocket sessions, not 900: a team policy lowers the threshold (gate logic);
     the clean build's count stays below it (the canary-25 run above passes the guide's 900)."""
     policy = tmp_path / "ws.toml"
-    policy.write_text('[phases.canary-10]\ngates = [{ id = "live.websocket_connections", threshold = 20 }]\n')
+    policy.write_text(
+        '[phases.canary-10]\ndrop = ["canary.score", "canary.critical"]\n'
+        'gates = [{ id = "live.websocket_connections", threshold = 20 }]\n'
+    )
     run = harness(
         "gate",
         "--phase",
@@ -74,6 +83,19 @@ def test_a_websocket_leak_trips_the_websocket_gate(harness, tmp_path):
     assert gates["live.websocket_connections"]["status"] == "fail"
     assert gates["live.websocket_connections"]["observed"] >= 20
     assert gates["live.error_rate_5xx"]["status"] == "pass"
+    assert "canary.score" not in gates  # the team's policy dropped them, and the notes say so
+    assert any(n.startswith(f"dropped by the team policy ({policy})") for n in run.verdict["notes"])
+
+
+def test_a_team_policy_that_drops_the_canary_gates_is_go_and_says_so_in_the_notes(harness, tmp_path):
+    policy = tmp_path / "no-baseline.toml"
+    policy.write_text('[phases.canary-25]\ndrop = ["canary.score", "canary.critical"]\n')
+    run = harness("gate", "--phase", "canary-25", "--policy-file", str(policy), timeout=240, **SHORT)
+    assert run.code == 0, run.out + run.err
+    doc = run.verdict
+    assert {g["id"] for g in doc["gates"]}.isdisjoint({"canary.score", "canary.critical"})
+    note = next(n for n in doc["notes"] if n.startswith("dropped by the team policy"))
+    assert str(policy) in note and "canary.score, canary.critical" in note
 
 
 def test_an_external_live_phase_without_prometheus_is_one_line_usage_error(harness):

@@ -103,15 +103,24 @@ def statuses(run) -> dict[str, str]:
     return {g["id"]: g["status"] for g in run.verdict["gates"]}
 
 
-def test_the_clean_build_is_go_on_the_gates_that_apply_and_sends_nothing_unsafe(harness, tmp_path):
+def test_the_clean_build_passes_what_it_could_call_and_sends_nothing_unsafe(harness, tmp_path):
+    """By default only safe operations are called on a target the harness did not start: every gate that ran in
+    full passes, and the gates the unsafe operations would have fed are not_run (inconclusive, never go), each
+    saying how to run them."""
     with ledger(tmp_path) as svc:
         run = gate(harness, svc, "--phase", "pr")
         sent = svc.requests()
     got = statuses(run)
-    assert run.code == 0, f"{run.out[-3000:]}\n{run.err[-2000:]}"
+    assert run.code == 2, f"{run.out[-3000:]}\n{run.err[-2000:]}"
     assert {g for g, s in got.items() if s == "not_applicable"} >= NOT_APPLICABLE
-    for gate_id in ("smoke.health", "smoke.all", "contract.openapi", "contract.all", "security.auth_failures"):
+    for gate_id in ("smoke.health", "smoke.all", "load.p95_ms", "load.error_ratio"):
         assert got[gate_id] == "pass", (gate_id, got)
+    for gate_id in ("contract.openapi", "contract.all", "security.auth_failures"):
+        assert got[gate_id] == "not_run", (gate_id, got)
+    assert "fail" not in got.values()
+    assert all(r.split(": not run: ", 1)[0] and "to check it:" in r for r in run.verdict["reasons"]), run.verdict[
+        "reasons"
+    ]
     unsafe = Counter(f"{m} {p}" for m, p, _ in sent if m in UNSAFE)
     assert set(unsafe) <= {"POST /api/auth/login"}, f"unsafe requests to an external target: {unsafe}"
     assert unsafe["POST /api/auth/login"] >= 1  # the token came from the login, not from HARNESS_TOKEN

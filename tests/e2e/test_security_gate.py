@@ -68,7 +68,8 @@ def test_clean_app_passes_smoke_and_security_and_without_a_vuln_db_is_inconclusi
 
 
 def test_clean_app_passes_security_and_no_report_contains_the_token(tmp_path, no_vuln_db):
-    """Against `harness up` as an external target, so the test knows the token to look for."""
+    """Against `harness up` as an external target, so the test knows the token to look for (--allow-unsafe: a
+    test instance, so the probes and the scan cover the chat operation too; without it they are not_run)."""
     reports = tmp_path / "reports"
     with harness_up() as up:
         token = up.token
@@ -84,6 +85,7 @@ def test_clean_app_passes_security_and_no_report_contains_the_token(tmp_path, no
                 str(reports),
                 "--policy-file",
                 no_vuln_db,
+                "--allow-unsafe",
             ],
             cwd=ROOT,
             env=harness_env(HARNESS_TOKEN=token, HARNESS_STACK="external"),

@@ -78,7 +78,7 @@ def test_report_of_a_malformed_verdict_is_one_line(harness, tmp_path):
     bad.write_text(json.dumps({"schema": "harness.verdict/v1", "verdict": "go"}))
     run = harness("report", str(bad))
     assert run.code == 2
-    assert "is not a valid verdict (v1 or v1.1)" in one_line_error(run)
+    assert "is not a valid verdict (v1, v1.1 or v1.2)" in one_line_error(run)
     bad.write_text("{not json")
     assert harness("report", str(bad)).code == 2
 

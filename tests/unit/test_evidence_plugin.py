@@ -193,3 +193,72 @@ def test_every_secret_is_redacted_before_the_message_is_cut(pytester, monkeypatc
     (rec,) = read_evidence(out).records
     assert "echoed Bearer ***; " in rec.message and len(rec.message) == 400  # cut after redaction
     assert rec.repro[1] == 'curl -sS -H "Authorization: Bearer $HARNESS_TOKEN" http://x/chat'
+
+
+RERUNS = """
+import pytest
+from harness.checks import not_run
+
+CALLS = {}
+
+def _nth(name):
+    CALLS[name] = CALLS.get(name, 0) + 1
+    return CALLS[name]
+
+@pytest.mark.check("smoke.flaky")
+def test_fails_once():
+    assert _nth("flaky") > 1, "GET /health answered 503"
+
+@pytest.mark.check("smoke.broken")
+def test_fails_always():
+    assert False, "GET /chat answered 500"
+
+@pytest.mark.check("smoke.changing")
+def test_fails_differently():
+    n = _nth("changing")
+    assert False, f"answer {n}"
+
+@pytest.mark.check("smoke.clean")
+def test_passes():
+    pass
+
+@pytest.mark.check("smoke.scope")
+def test_partial(measure):
+    measure(p95_ms=12.0)
+    not_run("POST /chat left out; to check it: --allow-unsafe")
+
+@pytest.mark.flaky(reruns=0)
+@pytest.mark.check("smoke.once")
+def test_never_rerun():
+    assert _nth("once") > 1, "a rehearsal that must not run twice"
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["single", "xdist"])
+def test_a_rerun_that_passes_is_flaky_with_both_answers_and_one_that_fails_again_is_failed(
+    pytester, monkeypatch, workers
+):
+    pytester.makeconftest('pytest_plugins = ["harness.plugins.target", "harness.plugins.evidence"]')
+    pytester.mkdir("smoke")
+    (pytester.path / "smoke" / "test_r.py").write_text(RERUNS)
+    monkeypatch.setenv(TARGET_ENV, Target("http://x").to_json())
+    out = pytester.path / "evidence.json"
+    args = ["--harness-evidence", str(out), "-p", "no:cacheprovider", "--reruns", "1", *workers]
+    pytester.runpytest_subprocess("smoke", *args)
+    by_id = {r.id: r for r in read_evidence(out).records}
+    flaky = by_id["smoke.flaky"]
+    assert (flaky.outcome, flaky.reruns) == ("flaky", 1)
+    assert flaky.message == "attempt 1 failed: GET /health answered 503; attempt 2 passed (re-run)"
+    broken = by_id["smoke.broken"]
+    assert (broken.outcome, broken.reruns) == ("failed", 1)
+    assert broken.message == "GET /chat answered 500 (failed on all 2 attempts)"
+    changing = by_id["smoke.changing"]
+    assert changing.outcome == "failed" and "answer 2 (failed on all 2 attempts: attempt 1 failed: answer 1)" in (
+        changing.message
+    )
+    assert (by_id["smoke.clean"].outcome, by_id["smoke.clean"].reruns) == ("passed", 0)
+    scope = by_id["smoke.scope"]
+    assert (scope.outcome, scope.measurements, scope.reruns) == ("not_run", {"p95_ms": 12.0}, 0)
+    assert scope.message == "not run: POST /chat left out; to check it: --allow-unsafe"
+    once = by_id["smoke.once"]
+    assert (once.outcome, once.reruns) == ("failed", 0)

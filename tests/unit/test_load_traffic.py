@@ -115,7 +115,8 @@ def test_endpoints_traffic_carries_weights_bodies_and_the_auth_flag_within_the_s
         {"name": "GET /healthz", "method": "GET", "path": "/healthz", "weight": 1, "json": None, "auth": False},
     ]
     assert plan["excluded"] == [
-        "GET /api/admin/stats: path excluded by the service profile (operations.exclude_paths '/api/admin/*')"
+        "GET /api/admin/stats: path excluded by the service profile (operations.exclude_paths '/api/admin/*'); "
+        "to check it: remove the exclusion from the service profile, or drop the gate in a team policy"
     ]
     external = traffic_plan(ledger, scope(ledger), weights=WEIGHTS)
     assert [e["name"] for e in external["endpoints"]] == ["GET /api/accounts", "GET /healthz"]

@@ -86,6 +86,10 @@ def test_override_updates_a_threshold_adds_and_drops_gates(tmp_path):
         ('[phases.internal]\ntrafic = "1"\n', "did you mean 'traffic'"),
         ('[phases.x]\nlike = "nope"\n', "unknown phase 'nope'"),
         ("[phases.internal\n", "not valid TOML"),
+        ("[phases.internal]\nreruns = 4\n", "reruns = 4 must be an integer from 0 to 3"),
+        ('[phases.internal]\nreruns = "1"\n', "reruns = '1' must be an integer from 0 to 3"),
+        ("[phases.internal]\nreruns = true\n", "reruns = True must be an integer"),
+        ('[phases.internal]\ndrop = ["contract.openapi[POST /x]\\n"]\n', "drop names unknown gate"),
     ],
 )
 def test_bad_override_is_one_clear_config_error(tmp_path, text, message):
@@ -113,3 +117,19 @@ def test_a_suite_present_in_this_build_is_known(tmp_path):
 def test_missing_override_file_says_where(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_policy(tmp_path / "nope.toml")
+
+
+def test_a_team_policy_sets_reruns_and_what_it_drops_is_remembered_for_the_notes(tmp_path):
+    f = tmp_path / "policy.toml"
+    f.write_text(
+        '[phases.canary-25]\nreruns = 0\ndrop = ["canary.score", "canary.critical"]\n'
+        '[phases.team]\nlike = "pr"\ndrop = ["contract.openapi[POST /api/admin/reset]"]\n'
+    )
+    policy = load_policy(f)
+    canary = policy.phase("canary-25")
+    assert canary.reruns == 0 and canary.dropped == ("canary.score", "canary.critical")
+    assert "canary.score" not in {g.id for g in canary.gates}
+    team = policy.phase("team")
+    assert team.reruns == 1 and team.dropped == ("contract.openapi[POST /api/admin/reset]",)
+    assert {g.id for g in team.gates} == {g.id for g in policy.phase("pr").gates}  # a check drop keeps its gate
+    assert all(p.dropped == () and p.reruns == 1 for p in load_policy().phases.values())  # the defaults drop nothing

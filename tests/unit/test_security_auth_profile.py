@@ -346,7 +346,10 @@ def test_the_auth_check_with_a_profile_on_an_external_target_calls_only_safe_ope
     the unsafe operations, admin-only ones among them, are listed as skipped with the reason."""
     state, base = service
     rec, doc = run_auth_check(Target(base), tmp_path)
-    assert rec.outcome == "passed", rec.message
+    # nothing found on what it may call; the unsafe operations it left out make the check not run, never pass
+    assert rec.outcome == "not_run", rec.message
+    assert rec.message.startswith("not run: the auth probes left out ") and "--allow-unsafe" in rec.message
+    assert rec.measurements["auth_failures"] == 0
     assert {m for m, path, *_ in state.received if path != "/login"} == {"GET"}
     assert state.logins == 1  # alice; bob's token is not needed: no admin-only operation may be called here
     skipped = {s["operation"]: s["reason"] for s in doc["skipped"]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
 
@@ -353,3 +355,76 @@ def test_v1_1_documents_stay_readable_and_know_no_flaky(smoke_only):
     assert flaky["suites"]["smoke"]["reruns"] == 1
     with pytest.raises(jsonschema.ValidationError):
         validate_verdict({**flaky, "schema": "harness.verdict/v1.1"})
+
+
+REMEDY = "; to check it: --allow-unsafe on a test or staging instance, or drop the gate in a team policy"
+
+
+def test_a_check_the_scope_left_out_is_not_run_never_pass_and_one_line_names_every_gate_it_left_out(smoke_only):
+    records = passing_smoke()
+    for i in (1, 4):  # smoke.chat_api and smoke.roundtrip: POST, outside the safety scope
+        records[i] = Evidence(
+            "smoke", SMOKE[i], "not_run", message=f"not run: POST /chat/v2/chat: POST is unsafe{REMEDY}"
+        )
+    d = evaluate(smoke_only, records, available={"smoke"})
+    statuses = {g.id: g.status for g in d.gates}
+    assert (d.verdict, d.exit_code) == ("inconclusive", 2)
+    assert statuses["smoke.chat_api"] == statuses["smoke.roundtrip"] == statuses["smoke.all"] == "not_run"
+    assert statuses["smoke.health"] == "pass"
+    assert len(d.reasons) == 1  # one cause, one line
+    assert d.reasons[0].startswith("smoke.chat_api, smoke.roundtrip, smoke.all: not run: POST /chat/v2/chat")
+    assert "--allow-unsafe" in d.reasons[0]
+    smoke_all = next(g for g in d.gates if g.id == "smoke.all")
+    assert smoke_all.reason.startswith("smoke.all: 2 of 5 checks not run (smoke.chat_api, smoke.roundtrip)")
+    assert d.suites["smoke"]["not_run"] == 2
+
+
+def test_a_failure_in_part_of_the_evidence_is_still_no_go(smoke_only):
+    records = passing_smoke()
+    records[1] = Evidence("smoke", "smoke.chat_api", "not_run", message=f"not run: POST left out{REMEDY}")
+    records[2] = Evidence("smoke", "smoke.websocket", "failed", message="no pong")
+    d = evaluate(smoke_only, records, available={"smoke"})
+    assert d.verdict == "no-go"
+    assert {g.id: g.status for g in d.gates}["smoke.all"] == "fail"
+    assert d.reasons[0].startswith("smoke.websocket: no pong")
+
+
+def test_a_flaky_check_is_inconclusive_with_both_answers_never_a_pass(smoke_only):
+    records = passing_smoke()
+    both = "attempt 1 failed: GET /health answered 503; attempt 2 passed (re-run)"
+    records[0] = Evidence("smoke", "smoke.health", "flaky", message=both, reruns=1)
+    d = evaluate(smoke_only, records, available={"smoke"})
+    gates = {g.id: g for g in d.gates}
+    assert (d.verdict, gates["smoke.health"].status, gates["smoke.all"].status) == ("inconclusive", "flaky", "flaky")
+    assert gates["smoke.health"].reason == f"smoke.health: flaky: {both}"
+    assert d.reasons[0] == f"smoke.health: flaky: {both}"
+    assert d.suites["smoke"]["flaky"] == 1 and d.suites["smoke"]["reruns"] == 1
+
+
+def test_a_number_from_a_partial_run_can_fail_a_metric_gate_never_pass_it():
+    phase = Phase("p", "", "", (Gate("load.p95_ms", "load", metric="p95_ms", op="<", threshold=2000),))
+    partial = f"not run: the load left out POST /chat/v2/chat (chat users){REMEDY}"
+
+    def run(value: float) -> Any:
+        rec = Evidence("load", "load.run", "not_run", message=partial, measurements={"p95_ms": value})
+        return evaluate(phase, [rec], available={"load"})
+
+    slow, fast = run(2500.0), run(120.0)
+    assert (slow.verdict, slow.gates[0].status) == ("no-go", "fail")
+    assert "on partial evidence" in slow.gates[0].reason
+    assert (fast.verdict, fast.gates[0].status, fast.gates[0].observed) == ("inconclusive", "not_run", 120.0)
+    assert "--allow-unsafe" in fast.reasons[0]
+
+
+def test_a_check_the_team_policy_drops_leaves_the_phase_and_its_gate_judges_the_rest():
+    gate = Gate("contract.openapi", "contract", check="contract.openapi")
+    phase = Phase("team", "", "", (gate,), dropped=("contract.openapi[POST /api/admin/reset]",))
+    records = [
+        Evidence("contract", "contract.openapi[GET /api/accounts]", "passed"),
+        Evidence(
+            "contract", "contract.openapi[POST /api/admin/reset]", "not_run", message=f"not run: excluded{REMEDY}"
+        ),
+    ]
+    assert evaluate(phase, records, available={"contract"}).verdict == "go"
+    kept = Phase("pr", "", "", (gate,))
+    assert evaluate(kept, records, available={"contract"}).verdict == "inconclusive"
