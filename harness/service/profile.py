@@ -246,6 +246,19 @@ class Profile(_Model):
     builtin_smoke: tuple[Literal["websocket", "metrics", "roundtrip", "store"], ...] = ()
     contract: Contract = Contract()
     load: Load = Load()
+    # real values for path (and query) parameters by name: the probes call real objects ([examples]
+    # account_id = "1"); without one, the security checks take an id a listing returned
+    examples: dict[str, str | int] = Field(default_factory=dict)
+
+    @field_validator("examples")
+    @classmethod
+    def _examples(cls, v: dict[str, str | int]) -> dict[str, str | int]:
+        if len(v) > 100:
+            raise ValueError("at most 100 examples")
+        for name, value in v.items():
+            if not name or len(str(value)) > 1000:
+                raise ValueError(f"example {name!r}: a parameter name and a value of at most 1000 characters")
+        return v
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:

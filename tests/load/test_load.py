@@ -14,6 +14,8 @@ import pytest
 
 from harness.checks import not_applicable
 from harness.load.history import baseline, compare, read_records
+from harness.load.results import error_sources_of
+from harness.load.runner import PREFIX
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
 pytestmark = pytest.mark.check_timeout(0)
@@ -50,6 +52,17 @@ def test_load_run(load_run, load_reports, measure, coverage):
     coverage(requests=counts.get("requests", 0))
     if _websocket_weighted(load_run):
         coverage(websocket_sessions=counts.get("websocket_sessions", 0))
+
+
+@pytest.mark.check("load.error_ratio")
+def test_the_errors_behind_the_ratio(load_run, load_reports):
+    """Measures nothing (load.run does): when requests failed, it says which endpoints and statuses, from
+    Locust's failures CSV, so the load.error_ratio gate's reason names them (a skip with that line; a run
+    without failures passes)."""
+    summary = _summary(load_run)
+    line = error_sources_of(summary, load_reports / f"{PREFIX}_failures.csv")
+    if line:
+        pytest.skip(f"the failed requests: {line}")
 
 
 @pytest.mark.check("load.ws_connect_ratio")
