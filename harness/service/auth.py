@@ -9,6 +9,7 @@ reports never show them.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import threading
@@ -38,6 +39,14 @@ def _fill(value: Any, env: Mapping[str, str], where: str) -> Any:
             name = m.group(2)
             if not env.get(name):
                 raise ConfigError(f"{where}: the login body needs the environment variable {name}, which is not set")
+            if m.group(1) == "secret_b64":
+                try:
+                    return base64.b64decode(env[name], validate=True).decode()
+                except (ValueError, UnicodeDecodeError):
+                    raise ConfigError(
+                        f"{where}: {name} is not base64 of a UTF-8 password ({{secret_b64:{name}}}); "
+                        f"set it to the output of: printf %s 'the-password' | base64"
+                    ) from None
             return env[name]
 
         return _PLACEHOLDER.sub(sub, value)

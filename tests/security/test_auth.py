@@ -22,6 +22,12 @@ import pytest
 
 from harness.checks import check_error, not_applicable
 from harness.errors import HarnessError
+from harness.security.api import (
+    ApiCheck,
+    check_mass_assignment,
+    check_object_authorization,
+    check_user_enumeration,
+)
 from harness.security.auth import (
     HttpCheck,
     RoleCheck,
@@ -66,6 +72,7 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
     controls = []
     http = HttpCheck()
     roles = RoleCheck()
+    api: list[ApiCheck] = []
     examples = dict(service.examples)
     try:
         if protected or websocket_paths:  # something must accept the real token before refusals mean anything
@@ -118,15 +125,30 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             if roles.problem:
                 reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls + roles.controls]})
                 check_error(f"security: {roles.problem}")
+        # the OWASP API classes that need identities: object-level authorization (two identities), mass
+        # assignment (unsafe creates the scope allows), user enumeration (the profile's login; low, reported)
+        other = low_credentials if low_credentials is not None and low_credentials.present() else None
+        if other is not None:
+            api.append(
+                check_object_authorization(
+                    doc, target.base_url, main=credentials, other=other, scope=scope, timeout_s=opts.timeout_s
+                )
+            )
+        api.append(
+            check_mass_assignment(
+                doc, target.base_url, creds=other or credentials, scope=scope, timeout_s=opts.timeout_s
+            )
+        )
+        api.append(check_user_enumeration(target.base_url, other or credentials, opts.timeout_s))
     except HarnessError as exc:  # a login refused or unreachable: the harness could not judge
         check_error(f"security: {exc}")
     ws_probes, ws_found = check_websocket(
         target.ws_url, websocket_paths, creds=credentials, anonymous=opts.websocket_anonymous, timeout_s=opts.timeout_s
     )
-    findings = http.findings + roles.findings + ws_found
+    findings = http.findings + roles.findings + ws_found + [f for a in api for f in a.findings]
     everything = http.probes + roles.probes + ws_probes
     skipped_rows = {(s.operation, s.reason): s.row() for s in [*skipped, *http.skipped, *roles.skipped]}
-    unjudged = [u.row() for u in [*http.unjudged, *roles.unjudged]]
+    unjudged = [u.row() for u in [*http.unjudged, *roles.unjudged, *(u for a in api for u in a.unjudged)]]
     accepted = sum(c.result == "accepted" for c in controls)
     line = reports.finish(
         "auth",
@@ -139,6 +161,7 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             "probes": probe_rows(everything),
             "unjudged": unjudged,
             "identifiers": http.identifiers,
+            "api_checks": {a.name: {"judged": a.checked, "requests": a.sent} for a in api},
             "skipped": list(skipped_rows.values()),
             "role_separation": "checked"
             if low_credentials is not None
@@ -157,6 +180,7 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         auth_role_probes=len(roles.probes),
         auth_skipped_operations=len(skipped_rows),
         auth_unjudged_operations=len(unjudged),
+        auth_api_requests=sum(a.sent for a in api),
     )
     coverage(probes=len(everything))
     if controls:  # with nothing protected there is nothing to control; the probes alone are the evidence

@@ -114,6 +114,6 @@ def test_zap_baseline(
     coverage(pages=crawl.pages, responses=crawl.responses)
     if fail_rules:
         pytest.fail(
-            f"ZAP baseline: {summary} (reports/security/{REPORT}; rules {rules.source})",
+            f"ZAP baseline: {summary} ({reports.dir / REPORT}; rules {rules.source})",
             pytrace=False,
         )
