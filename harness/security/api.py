@@ -39,7 +39,7 @@ PAYLOADS: tuple[tuple[str, str], ...] = (
     ("sql", "1' OR '1'='1"),
     ("nosql", '{"$gt": ""}'),
     ("command", f";echo {MARK}$((6*7)){MARK}"),
-    ("traversal", "../../../../../../etc/passwd"),
+    ("traversal", "../" * 6 + "etc/passwd"),
     ("template", f"{MARK}{{{{7*7}}}}{MARK}"),
 )
 # what an answer must not carry unless the control's did: database errors, stack traces, evaluated payloads
