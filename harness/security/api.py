@@ -89,6 +89,7 @@ class ApiCheck:
     findings: list[Finding] = field(default_factory=list)
     unjudged: list[Unjudged] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # operations (or the login) actually judged
+    candidates: int = 0  # operations the check applies to (judged or not)
 
 
 def curl(req: ProbeRequest, creds: Credentials | None) -> str:
@@ -165,6 +166,7 @@ def check_injection(
             params = _string_params(op, doc) if op.method == "GET" else []
             if not params or scope.excluded(op.method, op.path, op.spec.get("tags") or []):
                 continue
+            out.candidates += 1
             values = ids.path_values(op, parts)
             control_req = request_for(op, doc, base_url, path_values=values)
             control = request(session, control_req, parts, timeout_s)

@@ -3,7 +3,8 @@ path and query parameters of every GET of the live OpenAPI document the run's sc
 control (the same request with real values: the profile's [examples], a listing's ids, an OpenAPI link's
 source) runs first; a payload is a finding when its answer is a 5xx, or carries a database error, a stack
 trace or the payload's evaluated marker, that the control's did not. GETs only: nothing is written.
-Coverage: the operations judged; nothing to judge is `missing`, never a pass."""
+Coverage: the operations judged; operations whose control failed are `unjudged` (coverage 0: `missing`,
+never a pass); no GET with a string parameter at all is N/A."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def test_get_parameters_resist_injection(
         timeout_s=security_opts.timeout_s,
         examples=dict(service.examples),
     )
+    if out.candidates == 0:
+        not_applicable("no GET operation the run may call has a string path or query parameter: nothing to inject into")
     line = reports.finish(
         "injection",
         out.findings,
