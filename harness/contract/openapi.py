@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,22 +84,81 @@ def operations(schema: Any) -> list[Any]:
 
 @dataclass(slots=True)
 class Finding:
-    """One distinct check failure on one operation."""
+    """One distinct check failure on one operation: what, the answer's status, where in the response schema,
+    the offending value, and a curl line that reproduces it."""
 
     operation: str
     code: str
     title: str
     curl: str
+    status: int | None = None
+    schema_path: str = ""  # /properties/balance/type
+    instance_path: str = ""  # /balance (where in the answer)
+    value: str = ""  # the offending value, as JSON, bounded
+
+    def describe(self) -> str:
+        """'GET /api/accounts/{account_id}: ST108 Response violates schema: HTTP 200, at /balance the value "12"
+        breaks the schema at /properties/balance/type; reproduce: curl -X GET ...'."""
+        parts = [f"{self.operation}: {self.code} {self.title}"]
+        facts = []
+        if self.status is not None:
+            facts.append(f"HTTP {self.status}")
+        if self.schema_path:
+            facts.append(
+                f"at {self.instance_path or '/'} the value {self.value} breaks the schema at {self.schema_path}"
+            )
+        elif self.value:
+            facts.append(self.value)
+        if facts:
+            parts.append(", ".join(facts))
+        if self.curl:
+            parts.append(f"reproduce: {self.curl}")
+        return ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")
 
 
-def _check_functions() -> list[Any]:
+Exempt = Callable[[str, str], bool]  # (METHOD, /path template) -> the profile marks it optional-auth or public
+
+
+def _never(method: str, path: str) -> bool:
+    return False
+
+
+def _check_functions(exempt: Exempt = _never) -> list[Any]:
+    """schemathesis' checks; `ignored_auth` passes over the operations `exempt` names (the service profile's
+    optional_auth and public operations answer without a token by design)."""
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi import checks
 
-    return [not_a_server_error if name == "not_a_server_error" else getattr(checks, name) for name in CHECKS]
+    def honouring_profile(check: Any) -> Any:
+        def ignored_auth(ctx: Any, response: Any, case: Any) -> bool | None:
+            if exempt(case.operation.method.upper(), case.operation.path):
+                return None
+            return check(ctx, response, case)
+
+        return ignored_auth
+
+    out = []
+    for name in CHECKS:
+        fn = not_a_server_error if name == "not_a_server_error" else getattr(checks, name)
+        out.append(honouring_profile(fn) if name == "ignored_auth" else fn)
+    return out
 
 
 _CURL = re.compile(r"Reproduce with:\s*\n\s*(curl [^\n]+)")
+_STATUS = re.compile(r"^\[(\d{3})\] ", re.MULTILINE)
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p) for p in parts) if parts else ""
+
+
+def _statuses(text: str) -> list[int | None]:
+    """The answer's status of each failure block (the text before each 'Reproduce with:')."""
+    out: list[int | None] = []
+    for block in text.split("Reproduce with:")[:-1]:
+        found = _STATUS.findall(block)
+        out.append(int(found[-1]) if found else None)
+    return out
 
 
 def _flatten(exc: BaseException) -> list[BaseException]:
@@ -123,11 +183,29 @@ def findings_from(exc: BaseException, operation: str) -> list[Finding]:
         else "\n".join(str(g) for g in ([exc] + [e for e in exc.exceptions if isinstance(e, BaseExceptionGroup)]))
     )
     curls = _CURL.findall(text)
+    statuses = _statuses(text)
     out = []
     for i, leaf in enumerate(x for x in _flatten(exc) if _is_check_failure(x)):
         code = getattr(leaf, "code", None) or type(leaf).__name__
         title = getattr(leaf, "title", None) or str(leaf).splitlines()[0][:200]
-        out.append(Finding(operation, str(code), str(title), curls[min(i, len(curls) - 1)] if curls else ""))
+        status = getattr(leaf, "status_code", None)
+        if not isinstance(status, int):
+            status = statuses[min(i, len(statuses) - 1)] if statuses else None
+        finding = Finding(
+            str(getattr(leaf, "operation", None) or operation) if operation.startswith("stateful") else operation,
+            str(code),
+            str(title),
+            curls[min(i, len(curls) - 1)] if curls else "",
+            status=status,
+        )
+        if hasattr(leaf, "schema_path") and hasattr(leaf, "instance"):
+            finding.schema_path = _pointer(getattr(leaf, "schema_path", ()))
+            finding.instance_path = _pointer(getattr(leaf, "instance_path", ()))
+            try:
+                finding.value = json.dumps(leaf.instance)[:120]
+            except (TypeError, ValueError):
+                finding.value = repr(leaf.instance)[:120]
+        out.append(finding)
     return out
 
 
@@ -163,14 +241,17 @@ def _no_headers() -> dict[str, str]:
     return {}
 
 
-def fuzz(operation: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers) -> Outcome:
-    """Generate positive and negative cases for one operation, call the target, run every check.
+def fuzz(
+    operation: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers, exempt: Exempt = _never
+) -> Outcome:
+    """Generate positive and negative cases for one operation, call the target, run every check (`exempt`:
+    the operations whose missing auth is by design, see _check_functions).
 
     Deterministic for a given seed and max_examples. Outcome.sent counts the cases actually sent."""
     from hypothesis import HealthCheck, given, seed, settings
     from schemathesis import GenerationMode
 
-    checks = _check_functions()
+    checks = _check_functions(exempt)
     headers = auth()
     strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | operation.as_strategy(
         generation_mode=GenerationMode.NEGATIVE
@@ -249,14 +330,16 @@ def _deleted_before(recorder: Any, case: Any) -> bool:
     return False
 
 
-def stateful(schema: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers) -> Outcome:
+def stateful(
+    schema: Any, target: Target, opts: ContractOptions, auth: Headers = _no_headers, exempt: Exempt = _never
+) -> Outcome:
     """Follow the document's OpenAPI links (e.g. chat -> the session's messages) in generated sequences,
     running the same checks on every step. Outcome.sent counts the steps sent, .sequences the scenarios.
     Seeded (the profile's contract.stateful_seed): the same build gives the same sequences.
     Call has_links() first: without links there is nothing to follow."""
     from hypothesis import HealthCheck, seed, settings
 
-    checks = _check_functions()
+    checks = _check_functions(exempt)
     headers = auth()
     outcome = Outcome()
 
@@ -298,7 +381,8 @@ def stateful(schema: Any, target: Target, opts: ContractOptions, auth: Headers =
     return outcome
 
 
-def describe(findings: list[Finding]) -> str:
-    """One line: 'ST103 Undocumented status code; ST201 ...'."""
-    seen = dict.fromkeys(f"{f.code} {f.title}" for f in findings)
-    return "; ".join(seen)
+def describe(findings: list[Finding], limit: int = 3) -> str:
+    """One line per distinct failure (operation, code, status, schema path, value, curl), the first `limit`."""
+    seen = list(dict.fromkeys(f.describe() for f in findings))
+    more = f" (+{len(seen) - limit} more)" if len(seen) > limit else ""
+    return " | ".join(seen[:limit]) + more

@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 NO_ANSWER = "no answer"  # the locustfile's prefix for failures the server never answered
 WS = "WS"
@@ -164,6 +166,47 @@ def summarize(
     summary.measurements = {k: round(v, 6) for k, v in m.items()}
     summary.coverage = {"requests": total.requests, "websocket_sessions": tried}
     return summary
+
+
+_STATUS = re.compile(r"\b([1-5]\d\d)\b")
+
+
+def error_sources(summary: LoadSummary, failures_csv: Path | None = None, limit: int = 4) -> str:
+    """The endpoints and statuses behind the error ratio, worst first, from Locust's failures CSV: 'GET
+    /api/accounts: 12 of 400 failed (3 %), HTTP 500 x 12; ... (Locust's failures: <path>)'. Empty without
+    failures."""
+    if not summary.failures:
+        return ""
+    by_endpoint: dict[tuple[str, str], dict[str, int]] = {}
+    for f in summary.failures:
+        m = _STATUS.search(f.error)
+        what = f"HTTP {m.group(1)}" if m and not f.unanswered else " ".join(f.error.split())[:80]
+        counts = by_endpoint.setdefault((f.method, f.name), {})
+        counts[what] = counts.get(what, 0) + f.occurrences
+    sent = {(e.method, e.name): e.requests for e in summary.endpoints}
+    ranked = sorted(by_endpoint.items(), key=lambda kv: -sum(kv[1].values()))
+    parts = []
+    for (method, name), counts in ranked[:limit]:
+        failed = sum(counts.values())
+        total = sent.get((method, name))
+        share = f" of {total} failed ({100 * failed / total:.3g} %)" if total else " failed"
+        kinds = ", ".join(f"{k} x {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"{method} {name}: {failed}{share}, {kinds}".strip())
+    more = f" (+{len(ranked) - limit} more endpoints)" if len(ranked) > limit else ""
+    where = f" (Locust's failures: {failures_csv})" if failures_csv is not None else ""
+    return "; ".join(parts) + more + where
+
+
+def error_sources_of(summary: dict[str, Any], failures_csv: Path | None = None) -> str:
+    """error_sources() of a LoadSummary.to_dict() document (what the load suite's checks are handed)."""
+    rebuilt = LoadSummary(
+        endpoints=[
+            Endpoint(**{k: v for k, v in e.items() if k in Endpoint.__dataclass_fields__})
+            for e in summary.get("endpoints") or ()
+        ],
+        failures=[Failure(**f) for f in summary.get("failures") or ()],
+    )
+    return error_sources(rebuilt, failures_csv)
 
 
 def summarize_files(prefix: Path, min_requests: int) -> LoadSummary:

@@ -29,12 +29,14 @@ from urllib.parse import urlencode
 import requests
 
 from harness.security.findings import Finding, url_key
+from harness.security.identifiers import Identifiers
 from harness.security.operations import PROBE, Operation, ProbeRequest, operations, request_for
 from harness.service.auth import Credentials
 from harness.service.operations import Scope
 from harness.service.profile import Operations
 
 REFUSED = (401, 403)
+VALIDATION = (400, 404, 409, 422)  # the right token's request refused before (or whatever) auth decided
 Parts = dict[str, dict[str, str]]
 NO_PARTS: Parts = {"headers": {}, "params": {}, "cookies": {}}
 
@@ -66,6 +68,41 @@ class Skipped:
 
     def row(self) -> dict[str, str]:
         return {"operation": self.operation, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Unjudged:
+    """An operation whose probes were not judged: its positive control did not succeed, so no answer to a bad
+    token could be told apart from the service refusing the request for another reason. Never a finding,
+    never a pass: coverage that is missing, with the reason."""
+
+    operation: str
+    reason: str
+    status: int | None
+
+    def row(self) -> dict[str, Any]:
+        return {"operation": self.operation, "status": self.status, "reason": self.reason}
+
+
+def success_class(status: int | None) -> int | None:
+    """2 or 3 for an answer that is a success of the request (2xx, 3xx); None for anything else."""
+    return status // 100 if status is not None and 200 <= status < 400 else None
+
+
+def unjudged_reason(c: Control) -> str | None:
+    """Why the probes of this control's operation cannot be judged (None: they can)."""
+    if c.result == "refused":
+        return f"the right token was refused ({c.detail}): the refusals of bad tokens would prove nothing"
+    if c.result == "broken":
+        return f"the right token's request failed ({c.detail}): fix the operation, then its auth can be judged"
+    if c.status in VALIDATION:
+        return (
+            f"the right token's request was refused by validation ({c.detail}): give a real value for its "
+            "parameters in the profile's [examples] (or let a listing return one)"
+        )
+    if success_class(c.status) is None:
+        return f"the right token's request got no success ({c.detail})"
+    return None
 
 
 def _finding(p: Probe, title: str, rule: str | None = None) -> Finding:
@@ -117,6 +154,24 @@ def _judge_control(label: str, status: int | None, detail: str, identity: str = 
 def _tags(op: Operation) -> list[str]:
     tags = op.spec.get("tags") or []
     return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+def request(session: requests.Session, req: ProbeRequest, parts: Parts, timeout_s: float) -> requests.Response | None:
+    """One request carrying exactly `parts` (no cookie kept from an earlier answer); None: no answer."""
+    session.cookies.clear()
+    try:
+        return session.request(
+            req.method,
+            req.url,
+            json=req.json,
+            headers=parts["headers"],
+            params=parts["params"] or None,
+            cookies=parts["cookies"] or None,
+            timeout=timeout_s,
+            allow_redirects=False,
+        )
+    except requests.RequestException:
+        return None
 
 
 def _send(session: requests.Session, req: ProbeRequest, parts: Parts, timeout_s: float) -> tuple[int | None, str]:
@@ -242,6 +297,80 @@ def control_problem(controls: list[Control], creds: Credentials | None = None) -
     )
 
 
+@dataclass(slots=True)
+class HttpCheck:
+    """What the HTTP auth probes did: probes, findings, the per-operation controls, what was not judged."""
+
+    probes: list[Probe] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
+    unjudged: list[Unjudged] = field(default_factory=list)
+    identifiers: dict[str, str] = field(default_factory=dict)  # operation -> where its path values came from
+
+
+def identifiers_for(
+    session: requests.Session,
+    doc: dict[str, Any],
+    base_url: str,
+    scope: Scope,
+    examples: dict[str, Any] | None,
+    timeout_s: float,
+) -> Identifiers:
+    return Identifiers(
+        doc,
+        base_url,
+        examples={k: str(v) for k, v in (examples or {}).items()},
+        scope=scope,
+        send=lambda req, parts: request(session, req, parts, timeout_s),
+    )
+
+
+def _judge(
+    session: requests.Session,
+    op: Operation,
+    ids: Identifiers,
+    creds: Credentials,
+    variants: list[tuple[str, Parts]],
+    timeout_s: float,
+    out: HttpCheck,
+    *,
+    identity: str = "harness",
+    rule: str | None = None,
+    title: str = "",
+) -> None:
+    """The control first (the right token, real identifiers), then each variant with the same request (a DELETE
+    gets a fresh object each time); a variant is a finding only when it gets the control's success class."""
+    fresh = op.method == "DELETE"
+    req = ids.request(op, creds.parts(), fresh=fresh)
+    control = _control(session, req, creds, timeout_s, identity)
+    out.controls.append(control)
+    reason = unjudged_reason(control)
+    if reason:
+        out.unjudged.append(Unjudged(op.label, reason, control.status))
+        return
+    for variant, parts in variants:
+        if fresh:
+            req = ids.request(op, creds.parts(), fresh=True)
+        status, detail = _send(session, req, parts, timeout_s)
+        found = success_class(status) == success_class(control.status)
+        p = Probe(op.label, variant, status, not found, detail, req.url, req.method)
+        out.probes.append(p)
+        if not found:
+            continue
+        what = (
+            title.format(status=status)
+            if title
+            else (f"answered {status} with {variant}" if op.secured else f"answered {status} without a token")
+        )
+        suffix = f" (the right token got {control.status}; expected 401/403)"
+        if not op.secured and not title:
+            suffix += (
+                ": declares no security requirement and is not marked public (operations.public / public_operations)"
+            )
+        out.findings.append(_finding(p, what + suffix, rule))
+
+
 def check_http(
     doc: dict[str, Any],
     base_url: str,
@@ -250,46 +379,33 @@ def check_http(
     public: Iterable[str] = (),
     timeout_s: float,
     scope: Scope | None = None,
-) -> tuple[list[Probe], list[Finding], list[Skipped]]:
+    examples: dict[str, Any] | None = None,
+) -> HttpCheck:
     """Probe every operation that is protected, or unprotected without being marked public, with the
-    credentials the profile's scheme makes bad; optional-auth operations and those the scope leaves out are
-    returned as skipped, with the reason."""
+    credentials the profile's scheme makes bad, each judged against its positive control; optional-auth
+    operations and those the scope leaves out are returned as skipped, with the reason, and operations whose
+    control did not succeed as unjudged."""
     scope = scope or everything_allowed()
     public = set(public)
-    probes: list[Probe] = []
-    found: list[Finding] = []
-    skipped: list[Skipped] = []
+    out = HttpCheck()
     with requests.Session() as session:
+        ids = identifiers_for(session, doc, base_url, scope, examples, timeout_s)
         for op in operations(doc):
             if not op.secured and (op.label in public or scope.public(op.method, op.path)):
                 continue
             if scope.optional_auth(op.method, op.path):
-                skipped.append(Skipped(op.label, "optional-auth (operations.optional_auth): not probed for refusal"))
+                out.skipped.append(
+                    Skipped(op.label, "optional-auth (operations.optional_auth): not probed for refusal")
+                )
                 continue
             reason = scope.excluded(op.method, op.path, _tags(op))
             if reason:
-                skipped.append(Skipped(op.label, reason))
+                out.skipped.append(Skipped(op.label, reason))
                 continue
-            req = request_for(op, doc, base_url)
             variants = creds.bad_variants() if op.secured else [("no token", NO_PARTS)]
-            for variant, parts in variants:
-                status, detail = _send(session, req, parts, timeout_s)
-                ok = status in REFUSED
-                p = Probe(op.label, variant, status, ok, detail, req.url, req.method)
-                probes.append(p)
-                if ok:
-                    continue
-                if status is None:
-                    title = f"no answer with {variant}"
-                elif op.secured:
-                    title = f"answered {status} with {variant} (expected 401/403)"
-                else:
-                    title = (
-                        f"answered {status} without a token, declares no security requirement "
-                        "and is not marked public (operations.public / public_operations)"
-                    )
-                found.append(_finding(p, title))
-    return probes, found, skipped
+            _judge(session, op, ids, creds, variants, timeout_s, out)
+        out.identifiers = dict(ids.sources)
+    return out
 
 
 @dataclass(slots=True)
@@ -301,6 +417,7 @@ class RoleCheck:
     controls: list[Control] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     admin_operations: list[str] = field(default_factory=list)
+    unjudged: list[Unjudged] = field(default_factory=list)
     problem: str | None = None  # the check would prove nothing (a control failed): why, and what to do
 
 
@@ -312,6 +429,7 @@ def check_roles(
     low: Credentials,
     scope: Scope,
     timeout_s: float,
+    examples: dict[str, Any] | None = None,
 ) -> RoleCheck:
     """Every admin-only operation (profile operations.admin_only) the scope allows must refuse the
     low-privilege token with 401/403 (else an `auth.role_separation` finding). Controls: the low-privilege
@@ -333,9 +451,11 @@ def check_roles(
     if not admin_ops:
         return out
     with requests.Session() as session:
+        ids = identifiers_for(session, doc, base_url, scope, examples, timeout_s)
         low_controls: list[Control] = []
         for op in other_ops:  # the first that accepts the low-privilege token is enough
-            low_controls.append(_control(session, request_for(op, doc, base_url), low, timeout_s, "low-privilege"))
+            req = ids.request(op, low.parts())
+            low_controls.append(_control(session, req, low, timeout_s, "low-privilege"))
             if low_controls[-1].result == "accepted":
                 break
         out.controls += low_controls
@@ -346,26 +466,25 @@ def check_roles(
                 f"admin-only ({shown}): role separation would prove nothing; {_token_hint(low)}"
             )
             return out
-        admin_controls: list[Control] = []
+        judged = HttpCheck()
         for op in admin_ops:
-            req = request_for(op, doc, base_url)
-            status, detail = _send(session, req, low.parts(), timeout_s)
-            ok = status in REFUSED
-            p = Probe(op.label, "low-privilege token", status, ok, detail, req.url, req.method)
-            out.probes.append(p)
-            if not ok:
-                out.findings.append(
-                    _finding(
-                        p,
-                        f"admin-only operation answered {status if status is not None else 'nothing'} to the "
-                        "low-privilege token (expected 401/403)",
-                        rule="auth.role_separation",
-                    )
-                )
-            admin_controls.append(_control(session, req, admin, timeout_s, "harness"))
-        out.controls += admin_controls
-        if not any(c.result == "accepted" for c in admin_controls):
-            shown = "; ".join(f"{c.label}: {c.detail}" for c in admin_controls[:3])
+            _judge(
+                session,
+                op,
+                ids,
+                admin,
+                [("low-privilege token", low.parts())],
+                timeout_s,
+                judged,
+                rule="auth.role_separation",
+                title="admin-only operation answered {status} to the low-privilege token",
+            )
+        out.probes += judged.probes
+        out.findings += judged.findings
+        out.unjudged += judged.unjudged
+        out.controls += judged.controls
+        if not any(c.result == "accepted" for c in judged.controls):
+            shown = "; ".join(f"{c.label}: {c.detail}" for c in judged.controls[:3])
             out.problem = (
                 f"the harness's own token got through no admin-only operation ({shown}): role separation would "
                 f"prove nothing; the main identity must be an admin ({_token_hint(admin)})"

@@ -131,8 +131,19 @@ class ProbeRequest:
     label: str
 
 
-def request_for(op: Operation, doc: dict[str, Any], base_url: str) -> ProbeRequest:
-    """The URL (path and required query parameters filled in) and JSON body for one operation."""
+def request_for(
+    op: Operation,
+    doc: dict[str, Any],
+    base_url: str,
+    *,
+    path_values: dict[str, str] | None = None,
+    query_values: dict[str, str] | None = None,
+    body: Any = None,
+) -> ProbeRequest:
+    """The URL (path and required query parameters filled in) and JSON body for one operation; path_values
+    and query_values replace the schema's examples (a query value given is sent even when optional), body
+    replaces the example body."""
+    path_values, query_values = path_values or {}, query_values or {}
     path = op.path
     query: dict[str, str] = {}
     for raw in op.spec.get("parameters", []):
@@ -142,13 +153,13 @@ def request_for(op: Operation, doc: dict[str, Any], base_url: str) -> ProbeReque
         where, name = param.get("in"), str(param.get("name", ""))
         value = param["example"] if "example" in param else example(param.get("schema", {}), doc)
         if where == "path":
-            value = PATH_PROBE if value == PROBE else value
+            value = path_values.get(name, PATH_PROBE if value == PROBE else value)
             path = path.replace("{" + name + "}", quote(str(value), safe=""))
-        elif where == "query" and param.get("required"):
+        elif where == "query" and (param.get("required") or name in query_values):
+            value = query_values.get(name, value)
             query[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    body = None
     content = (_resolve(op.spec.get("requestBody", {}), doc) or {}).get("content", {})
-    if "application/json" in content:
+    if body is None and "application/json" in content:
         media = content["application/json"]
         body = media["example"] if "example" in media else example(media.get("schema", {}), doc)
     url = base_url.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")

@@ -9,6 +9,7 @@ reports never show them.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import threading
@@ -38,6 +39,14 @@ def _fill(value: Any, env: Mapping[str, str], where: str) -> Any:
             name = m.group(2)
             if not env.get(name):
                 raise ConfigError(f"{where}: the login body needs the environment variable {name}, which is not set")
+            if m.group(1) == "secret_b64":
+                try:
+                    return base64.b64decode(env[name], validate=True).decode()
+                except (ValueError, UnicodeDecodeError):
+                    raise ConfigError(
+                        f"{where}: {name} is not base64 of a UTF-8 password ({{secret_b64:{name}}}); "
+                        f"set it to the output of: printf %s 'the-password' | base64"
+                    ) from None
             return env[name]
 
         return _PLACEHOLDER.sub(sub, value)
@@ -97,18 +106,26 @@ class TokenSource:
             resp = requests.request(login.method, url, json=body or None, timeout=self.timeout_s, verify=self.verify)
         except requests.RequestException as exc:
             raise AuthError(f"{where}: no answer from {url} ({type(exc).__name__}); is the service up?") from None
+        who = f"the {self.label} ({_who(login, self.env)})"
         if resp.status_code >= 400:
             raise AuthError(
-                f"{where} answered HTTP {resp.status_code}: the {self.label}'s credentials were refused; check the "
-                "environment variables the login body names"
+                f"{where} answered HTTP {resp.status_code} {_quote(resp)} for {who}: its credentials were refused; "
+                "check the environment variables the login body names"
             )
         try:
             doc = resp.json()
         except ValueError:
-            raise AuthError(f"{where} answered {resp.status_code} without JSON; set auth.login.token_field") from None
+            raise AuthError(
+                f"{where} answered {resp.status_code} without JSON {_quote(resp)} for {who}; check its credentials, "
+                "or set auth.login.token_field"
+            ) from None
         token = _field(doc, login.token_field)
         if not isinstance(token, str) or not token:
-            raise AuthError(f"{where}: the answer has no string at {login.token_field!r}; set auth.login.token_field")
+            raise AuthError(
+                f"{where} answered {resp.status_code} {_quote(resp)} for {who}, with no string at "
+                f"{login.token_field!r}: if the answer is a refusal, check its credentials; "
+                "else set auth.login.token_field"
+            )
         life = _field(doc, login.expires_in_field) if login.expires_in_field else None
         lifetime = float(life) if isinstance(life, int | float) and life > 0 else login.lifetime_s
         now = time.monotonic()
@@ -116,6 +133,23 @@ class TokenSource:
         self._token, self.logins = token, self.logins + 1
         self._expires = now + lifetime
         self._refresh_at = now + lifetime * (1 - login.refresh_margin)
+
+
+def _who(login: Login, env: Mapping[str, str]) -> str:
+    """The identity as a person knows it: the plain values of its login body ({env:NAME}), never a secret."""
+    plain = []
+    for key, value in login.json_body.items():
+        m = _PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
+        if m and m.group(1) == "env":
+            plain.append(f"{key}={env.get(m.group(2), '')!r} from {m.group(2)}")
+    return ", ".join(plain) or "its login"
+
+
+def _quote(resp: requests.Response, limit: int = 160) -> str:
+    """The start of an answer's body, quoted on one line (a login's refusal says why; a token never gets here:
+    only answers without one are quoted, and the reports redact known secrets anyway)."""
+    text = " ".join(resp.text.split())[:limit]
+    return f"({text!r})" if text else "(empty body)"
 
 
 def token_source(

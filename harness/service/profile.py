@@ -26,8 +26,11 @@ HTTP_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 BUILTIN_SMOKE = ("websocket", "metrics", "roundtrip", "store")  # the reference app's checks in code
 _OPERATION = re.compile(r"^(GET|HEAD|OPTIONS|POST|PUT|PATCH|DELETE|TRACE|\*) (/\S*)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# "{secret:NAME}": a secret from the environment (redacted from every report); "{env:NAME}": a plain value
-_PLACEHOLDER = re.compile(r"\{(env|secret):([A-Za-z_][A-Za-z0-9_]*)\}")
+# "{secret:NAME}": a secret from the environment (redacted from every report); "{env:NAME}": a plain value;
+# "{secret_b64:NAME}": a secret the variable holds base64-encoded, for a test password shorter than the 8
+# characters a secret needs to be redacted safely: the variable (the encoding, redacted) is all a person
+# writes, the decoded value goes only into the login request and is never written to a report
+_PLACEHOLDER = re.compile(r"\{(env|secret|secret_b64):([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class _Model(BaseModel):
@@ -95,7 +98,7 @@ class Login(_Model):
 
     def env_names(self) -> list[str]:
         """The variables holding secrets ("{secret:NAME}")."""
-        return sorted({name for kind, name in _PLACEHOLDER.findall(repr(self.json_body)) if kind == "secret"})
+        return sorted({name for kind, name in _PLACEHOLDER.findall(repr(self.json_body)) if kind.startswith("secret")})
 
 
 class Identity(_Model):
@@ -246,6 +249,19 @@ class Profile(_Model):
     builtin_smoke: tuple[Literal["websocket", "metrics", "roundtrip", "store"], ...] = ()
     contract: Contract = Contract()
     load: Load = Load()
+    # real values for path (and query) parameters by name: the probes call real objects ([examples]
+    # account_id = "1"); without one, the security checks take an id a listing returned
+    examples: dict[str, str | int] = Field(default_factory=dict)
+
+    @field_validator("examples")
+    @classmethod
+    def _examples(cls, v: dict[str, str | int]) -> dict[str, str | int]:
+        if len(v) > 100:
+            raise ValueError("at most 100 examples")
+        for name, value in v.items():
+            if not name or len(str(value)) > 1000:
+                raise ValueError(f"example {name!r}: a parameter name and a value of at most 1000 characters")
+        return v
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:

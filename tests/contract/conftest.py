@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from harness.contract.options import ContractOptions, contract_options
 from harness.errors import HarnessError
 from harness.plugins.target import TARGET_KEY, harness_settings
 from harness.service import scope_for
+from harness.service.profile import HTTP_METHODS
 
 
 @dataclass(slots=True)
@@ -23,6 +25,25 @@ class LiveContract:
     doc: dict[str, Any] | None
     operations: list[Any]
     excluded: list[tuple[Any, str]]
+
+
+def honour_markings(doc: dict[str, Any], scope: Any) -> dict[str, Any]:
+    """The document as the service profile reads it: an operation the profile marks optional_auth or public
+    offers anonymous access ({} among its security requirements), so no check counts a request without a
+    token as one that should have been refused (schemathesis' ignored_auth and negative data)."""
+    out = copy.deepcopy(doc)
+    default = out.get("security")
+    for path, item in (out.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        for method, op in item.items():
+            if not isinstance(op, dict) or method.upper() not in HTTP_METHODS:
+                continue
+            if scope.optional_auth(method.upper(), path) or scope.public(method.upper(), path):
+                reqs = op.get("security", default) or []
+                if isinstance(reqs, list) and {} not in reqs:
+                    op["security"] = [{}, *reqs]
+    return out
 
 
 _OPTS = pytest.StashKey[ContractOptions]()
@@ -50,6 +71,7 @@ def live_contract(config: pytest.Config) -> LiveContract:
                 return config.stash[_LIVE]
             doc = fetch_document(url, opts.timeout_s)
             scope = scope_for(harness_settings(config), target.ephemeral)
+            doc = honour_markings(doc, scope)
             kept, excluded = [], []
             for op in operations(load_schema(doc, target.base_url)):
                 why = scope.excluded(op.method, op.path, op.definition.raw.get("tags") or ())

@@ -18,7 +18,8 @@ def _judge(outcome: Outcome, what: str, record_property) -> None:
     tool = f" (and the tool failed: {'; '.join(outcome.errors[:2])})" if outcome.errors else ""
     if outcome.findings:
         record_property(CURL, outcome.findings[0].curl)
-        pytest.fail(f"{what}: {describe(outcome.findings)}{tool}", pytrace=False)
+        head = "" if outcome.findings[0].operation == what else f"{what}: "
+        pytest.fail(f"{head}{describe(outcome.findings)}{tool}", pytrace=False)
     if outcome.errors:
         check_error(f"{what}: schemathesis could not judge it: {'; '.join(outcome.errors[:3])}")
 
@@ -27,13 +28,19 @@ def _headers(creds):
     return (lambda: creds.headers()) if creds.present() else (lambda: {})
 
 
+def _exempt(scope):
+    """The profile's optional-auth and public operations answer without a token by design: schemathesis'
+    ignored_auth check passes over them."""
+    return lambda method, path: scope.optional_auth(method, path) or scope.public(method, path)
+
+
 @pytest.mark.check("contract.openapi")
-def test_operation_conforms(api_operation, target, contract_opts, creds, record_property, coverage):
+def test_operation_conforms(api_operation, target, contract_opts, creds, scope, record_property, coverage):
     """Positive and negative cases, bounded by the profile's seed and max_examples."""
     operation, excluded = api_operation
     if excluded is not None:  # the run could call it and does not: not run, with how to run it
         not_run(f"excluded: {excluded}")
-    outcome = fuzz(operation, target, contract_opts, _headers(creds))
+    outcome = fuzz(operation, target, contract_opts, _headers(creds), _exempt(scope))
     coverage(operations=1, examples=outcome.sent)  # cases that reached the target
     _judge(outcome, operation.label, record_property)
 
@@ -56,7 +63,7 @@ def test_links_hold_across_calls(contract, target, contract_opts, creds, scope, 
             not_run(f"every link of the OpenAPI document involves an operation this run leaves out: {label}: {why}")
     except HarnessError as exc:
         check_error(f"stateful: {exc}")
-    outcome = stateful(schema, target, contract_opts, _headers(creds))
+    outcome = stateful(schema, target, contract_opts, _headers(creds), _exempt(scope))
     coverage(sequences=outcome.sequences, steps=outcome.sent)
     _judge(outcome, "stateful", record_property)
 

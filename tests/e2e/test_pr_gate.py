@@ -14,6 +14,7 @@ COVERAGE = {
     "security.zap_fail": ("pages", "responses"),
     "security.trivy_high_critical": ("config_files", "files"),
     "security.auth_failures": ("probes", "positive_controls"),
+    "security.injection": ("operations",),
     "load.run": ("requests", "websocket_sessions"),
     "load.p95_ms": ("requests", "websocket_sessions"),
     "load.error_ratio": ("requests", "websocket_sessions"),

@@ -12,12 +12,13 @@ import threading
 
 import pytest
 
+from harness.fault_matrix import load_matrix
 from harness.verdict import validate_verdict
 
 from .conftest import ROOT, harness_env, harness_up
 
 GATE = ["gate", "--phase", "internal", "--suites", "security"]
-PASSING = ("security.zap_fail", "security.trivy_high_critical", "security.auth_failures")
+PASSING = ("security.zap_fail", "security.trivy_high_critical", "security.auth_failures", "security.injection")
 
 
 @pytest.fixture
@@ -52,13 +53,17 @@ def test_clean_app_passes_smoke_and_security_and_without_a_vuln_db_is_inconclusi
     assert zap["site"] and all("alerts" in s for s in zap["site"])
     assert json.loads((sec / "trivy-config.json").read_text())["SchemaVersion"] == 2
     findings = json.loads((sec / "findings.json").read_text())
-    assert set(findings["checks"]) == {"zap", "trivy", "auth"}
+    assert set(findings["checks"]) == {"zap", "trivy", "auth", "injection"}
+    injection = json.loads((sec / "findings" / "injection.json").read_text())
+    # the session id came from the chat operation's OpenAPI link: a real session, so the payloads were judged
+    assert "GET /chat/v2/sessions/{session_id}/messages" in injection["operations"], injection
     assert [f for f in findings["findings"] if f["level"] == "FAIL" and f["source"] == "native"] == []
     assert [f for f in findings["findings"] if f["blocking"]] == []
     probes = json.loads((sec / "findings" / "auth.json").read_text())["probes"]
     assert len(probes) >= 12 and all(p["ok"] for p in probes)
     controls = json.loads((sec / "findings" / "auth.json").read_text())["controls"]
-    assert {c["result"] for c in controls} == {"accepted"} and len(controls) == 3
+    assert {c["result"] for c in controls} == {"accepted"} and len(controls) >= 3
+    assert {c["status"] for c in controls if not c["operation"].startswith("WS ")} == {200}  # real identifiers
     assert {p["variant"] for p in probes if p["operation"].startswith("WS ")} == {
         "malformed token",
         "wrong token",
@@ -109,7 +114,11 @@ def test_clean_app_passes_security_and_no_report_contains_the_token(tmp_path, no
     ("fault", "gate", "detail"),
     [
         ("leaky_headers", "security.zap_fail", '10036 Server Leaks Version Information via "Server"'),
-        ("auth_bypass", "security.auth_failures", "auth.wrong_token answered 404 with wrong token (expected 401/403)"),
+        (
+            "auth_bypass",
+            "security.auth_failures",
+            "auth.wrong_token answered 200 with wrong token (the right token got 200",
+        ),
         ("error_disclosure", "security.zap_fail", "90022 Application Error Disclosure at GET /chat/v2/sessions/"),
         ("cors_wildcard", "security.zap_fail", "10098 Cross-Domain Misconfiguration"),
     ],
@@ -120,7 +129,8 @@ def test_each_security_fault_is_no_go_naming_its_gate(harness, no_vuln_db, fault
     doc = run.verdict
     assert doc["verdict"] == "no-go"
     failed = {g for g, s in statuses(doc).items() if s == "fail"}
-    assert failed == {gate}, doc["reasons"]
+    expected = next(set(c.gates) for c in load_matrix() if c.name == fault)  # the fault matrix's gates
+    assert gate in expected and failed == expected, doc["reasons"]
     assert doc["reasons"][0].startswith(f"{gate}: observed"), doc["reasons"]
     assert detail in doc["reasons"][0], doc["reasons"][0]
     assert "[new]" in doc["reasons"][0]  # a fresh reports dir: every finding is new since the last run

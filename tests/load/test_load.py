@@ -14,6 +14,8 @@ import pytest
 
 from harness.checks import not_applicable, not_run
 from harness.load.history import baseline, compare, read_records
+from harness.load.results import error_sources_of
+from harness.load.runner import PREFIX
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
 pytestmark = pytest.mark.check_timeout(0)
@@ -54,6 +56,17 @@ def test_load_run(load_run, load_reports, measure, coverage):
     if left_out:  # measured, but without traffic the service would carry: no pass on it (a failure still counts)
         more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
         not_run(f"the load left out {left_out[0]}{more}")
+
+
+@pytest.mark.check("load.error_ratio")
+def test_the_errors_behind_the_ratio(load_run, load_reports):
+    """Measures nothing (load.run does): when requests failed, it says which endpoints and statuses, from
+    Locust's failures CSV, so the load.error_ratio gate's reason names them (a skip with that line; a run
+    without failures passes)."""
+    summary = _summary(load_run)
+    line = error_sources_of(summary, load_reports / f"{PREFIX}_failures.csv")
+    if line:
+        pytest.skip(f"the failed requests: {line}")
 
 
 @pytest.mark.check("load.ws_connect_ratio")

@@ -6,9 +6,13 @@ probed. With a low-privilege identity (auth.low_privilege), every admin-only ope
 token (auth.role_separation). An anonymous WebSocket may ping (the guide's smoke test does) but not chat,
 unless websocket_anonymous = "refuse".
 
-The positive control comes first and is mandatory: the profile's own identity (a static token or a login)
-must get through at least one protected operation (or WebSocket path), or the refusals prove nothing (no
-token, or every control refused: `error`, with what to do). On a target the harness did not start, only
+The positive control comes first and is mandatory: for each operation the profile's own identity (a static
+token or a login) calls it with the very request the probes then send (real identifiers: the profile's
+[examples], an id a listing returned, an object an OpenAPI link's source operation made). A probe is a
+finding only when a bad token gets the control's success class (2xx/3xx); an operation whose control was
+refused by validation (400/404/409/422), refused its token or failed (5xx) is listed as `unjudged` with the
+reason: never a finding, never a pass. At least one control must get through (no token, or every control
+refused: `error`, with what to do). On a target the harness did not start, only
 the operations the run's scope allows are called; the rest are listed in findings/auth.json `skipped`.
 Coverage: probes sent and controls that succeeded; nothing to probe is `missing`."""
 
@@ -18,7 +22,14 @@ import pytest
 
 from harness.checks import check_error, not_applicable, not_run
 from harness.errors import HarnessError
+from harness.security.api import (
+    ApiCheck,
+    check_mass_assignment,
+    check_object_authorization,
+    check_user_enumeration,
+)
 from harness.security.auth import (
+    HttpCheck,
     RoleCheck,
     check_http,
     check_roles,
@@ -56,9 +67,13 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         )
     doc = live_openapi or {"paths": {}}
     protected = [op for op in operations(doc) if op.secured]
+    protected_labels = {op.label for op in protected}
     skipped = []
     controls = []
+    http = HttpCheck()
     roles = RoleCheck()
+    api: list[ApiCheck] = []
+    examples = dict(service.examples)
     try:
         if protected or websocket_paths:  # something must accept the real token before refusals mean anything
             if not credentials.present():
@@ -67,28 +82,31 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
                     f"{service.auth.token_env or 'HARNESS_TOKEN'} to a valid API token of the target "
                     f"(or give auth.login in the {service.describe()})"
                 )
-            controls = positive_controls(
-                doc,
-                target.base_url,
-                target.ws_url,
-                websocket_paths,
-                creds=credentials,
-                timeout_s=opts.timeout_s,
-                scope=scope,
-                skipped=skipped,
-            )
-            problem = control_problem(controls, credentials)
-            if problem:
-                reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls]})
-                check_error(f"security: {problem}")
-        probes, found, not_probed = check_http(
+        # each operation's positive control runs first, with the very request its probes then send
+        http = check_http(
             doc,
             target.base_url,
             creds=credentials,
             public=opts.public_operations,
             timeout_s=opts.timeout_s,
             scope=scope,
+            examples=examples,
         )
+        ws_controls = positive_controls(
+            {"paths": {}},
+            target.base_url,
+            target.ws_url,
+            websocket_paths,
+            creds=credentials,
+            timeout_s=opts.timeout_s,
+            scope=scope,
+        )
+        controls = [*http.controls, *ws_controls]
+        secured_controls = [c for c in controls if c.label.startswith("WS ") or c.label in protected_labels]
+        problem = control_problem(secured_controls, credentials)
+        if problem:
+            reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls]})
+            check_error(f"security: {problem}")
         if low_credentials is not None:
             if not low_credentials.present():
                 check_error(
@@ -102,18 +120,35 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
                 low=low_credentials,
                 scope=scope,
                 timeout_s=opts.timeout_s,
+                examples=examples,
             )
             if roles.problem:
                 reports.write("findings/auth-controls.json", {"controls": [c.row() for c in controls + roles.controls]})
                 check_error(f"security: {roles.problem}")
+        # the OWASP API classes that need identities: object-level authorization (two identities), mass
+        # assignment (unsafe creates the scope allows), user enumeration (the profile's login; low, reported)
+        other = low_credentials if low_credentials is not None and low_credentials.present() else None
+        if other is not None:
+            api.append(
+                check_object_authorization(
+                    doc, target.base_url, main=credentials, other=other, scope=scope, timeout_s=opts.timeout_s
+                )
+            )
+        api.append(
+            check_mass_assignment(
+                doc, target.base_url, creds=other or credentials, scope=scope, timeout_s=opts.timeout_s
+            )
+        )
+        api.append(check_user_enumeration(target.base_url, other or credentials, opts.timeout_s))
     except HarnessError as exc:  # a login refused or unreachable: the harness could not judge
         check_error(f"security: {exc}")
     ws_probes, ws_found = check_websocket(
         target.ws_url, websocket_paths, creds=credentials, anonymous=opts.websocket_anonymous, timeout_s=opts.timeout_s
     )
-    findings = found + roles.findings + ws_found
-    everything = probes + roles.probes + ws_probes
-    skipped_rows = {(s.operation, s.reason): s.row() for s in [*skipped, *not_probed, *roles.skipped]}
+    findings = http.findings + roles.findings + ws_found + [f for a in api for f in a.findings]
+    everything = http.probes + roles.probes + ws_probes
+    skipped_rows = {(s.operation, s.reason): s.row() for s in [*skipped, *http.skipped, *roles.skipped]}
+    unjudged = [u.row() for u in [*http.unjudged, *roles.unjudged, *(u for a in api for u in a.unjudged)]]
     accepted = sum(c.result == "accepted" for c in controls)
     line = reports.finish(
         "auth",
@@ -124,6 +159,9 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
             "admin_only_operations": roles.admin_operations,
             "controls": [c.row() for c in controls + roles.controls],
             "probes": probe_rows(everything),
+            "unjudged": unjudged,
+            "identifiers": http.identifiers,
+            "api_checks": {a.name: {"judged": a.checked, "requests": a.sent} for a in api},
             "skipped": list(skipped_rows.values()),
             "role_separation": "checked"
             if low_credentials is not None
@@ -141,6 +179,8 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
         auth_positive_controls=accepted,
         auth_role_probes=len(roles.probes),
         auth_skipped_operations=len(skipped_rows),
+        auth_unjudged_operations=len(unjudged),
+        auth_api_requests=sum(a.sent for a in api),
     )
     coverage(probes=len(everything))
     if controls:  # with nothing protected there is nothing to control; the probes alone are the evidence

@@ -148,7 +148,7 @@ def test_trivy_config_and_repository(
     else:  # only ingested reports were judged
         coverage(reports=len(ingested))
     if blocking:
-        pytest.fail(f"trivy HIGH/CRITICAL: {summary} (reports/security/trivy-*.json)", pytrace=False)
+        pytest.fail(f"trivy HIGH/CRITICAL: {summary} ({reports.dir}/trivy-*.json)", pytrace=False)
 
 
 @pytest.mark.check("security.trivy_vulns")

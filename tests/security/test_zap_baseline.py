@@ -114,7 +114,7 @@ def test_zap_baseline(
     coverage(pages=crawl.pages, responses=crawl.responses)
     if fail_rules:
         pytest.fail(
-            f"ZAP baseline: {summary} (reports/security/{REPORT}; rules {rules.source})",
+            f"ZAP baseline: {summary} ({reports.dir / REPORT}; rules {rules.source})",
             pytrace=False,
         )
     if crawl.skipped:  # every response scanned passed, but the scope kept operations from the scan: not a pass

@@ -7,6 +7,7 @@ import pytest
 
 from harness.plugins.target import harness_settings
 from harness.service import profile_for
+from harness.service.profile import SmokeCheck
 
 KNOWN_DATA = ("health", "chat_api")  # the deployment guide's checks a profile may declare as data
 
@@ -21,8 +22,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "smoke_check", [pytest.param(str(exc), id="profile", marks=pytest.mark.check("smoke.profile"))]
         )
         return
-    declared = {c.name for c in profile.smoke}
-    params = [pytest.param(c, id=c.name, marks=pytest.mark.check(f"smoke.{c.name}")) for c in profile.smoke]
+    checks = list(profile.smoke)
+    if profile.paths.health and "health" not in {c.name for c in checks}:
+        # the profile's paths.health is a smoke check of its own: it answers 200 (no [[smoke]] entry needed)
+        checks.append(SmokeCheck(name="health", path=profile.paths.health, auth=False, status=200))
+    declared = {c.name for c in checks}
+    params = [pytest.param(c, id=c.name, marks=pytest.mark.check(f"smoke.{c.name}")) for c in checks]
     params += [
         pytest.param(None, id=name, marks=pytest.mark.check(f"smoke.{name}"))
         for name in KNOWN_DATA

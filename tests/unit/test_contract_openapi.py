@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from schemathesis.core.failures import FailureGroup, ServerError
 
-from harness.contract.openapi import Outcome, findings_from, fuzz, has_links, load_schema, operations, tool_errors
+from harness.contract.openapi import (
+    Outcome,
+    describe,
+    findings_from,
+    fuzz,
+    has_links,
+    load_schema,
+    operations,
+    tool_errors,
+)
 from harness.contract.options import ContractOptions
 from harness.target import Target
 
@@ -90,3 +99,43 @@ def test_links_are_detected_or_the_stateful_check_does_not_apply(healthy):
     linked["paths"]["/ping"]["get"]["responses"]["200"]["links"] = {"again": {"operationId": "ping", "parameters": {}}}
     linked["paths"]["/ping"]["get"]["operationId"] = "ping"
     assert has_links(load_schema(linked, healthy)) is True
+
+
+FEED = {
+    "openapi": "3.0.3",
+    "info": {"title": "t", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/feed": {
+            "get": {
+                "security": [{"bearer": []}],  # the document says required; the service answers anyone
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "properties": {"balance": {"type": "integer"}}}
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def test_ignored_auth_honours_the_profiles_optional_auth_and_a_failure_names_status_path_value_and_curl(http_stub):
+    url = http_stub(lambda path, headers: (200, b'{"balance": 1}'))
+    op = operations(load_schema(json.loads(json.dumps(FEED)), url))[0]
+    token = lambda: {"Authorization": "Bearer real"}  # noqa: E731
+    flagged = fuzz(op, Target(url), opts(3), token)
+    assert any("auth" in f.title.lower() for f in flagged.findings), flagged.findings  # the control: it would flag
+    optional = fuzz(op, Target(url), opts(3), token, exempt=lambda method, path: (method, path) == ("GET", "/feed"))
+    assert optional.findings == [] and optional.errors == []
+    drifted = http_stub(lambda path, headers: (200, b'{"balance": "12"}'))
+    op = operations(load_schema(json.loads(json.dumps(FEED)), drifted))[0]
+    bad = fuzz(op, Target(drifted), opts(3), token, exempt=lambda method, path: True)
+    line = describe(bad.findings)
+    assert line.startswith('GET /feed: ST108 Response violates schema: HTTP 200, at /balance the value "12" ')
+    assert "breaks the schema at /properties/balance/type; reproduce: curl -X GET " in line, line

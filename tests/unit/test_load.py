@@ -314,3 +314,25 @@ def test_numeric_faults_take_a_value_and_plain_ones_do_not():
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             parse_faults(bad)
+
+
+def test_the_error_ratio_names_the_endpoints_and_statuses_behind_it(tmp_path):
+    from harness.load.results import Endpoint, Failure, LoadSummary, error_sources, error_sources_of
+
+    def ep(method, name, requests, failures):
+        return Endpoint(method, name, requests, failures, 10.0, 5.0, 9.0, 4.0, 8.0, 9.0)
+
+    summary = LoadSummary(
+        endpoints=[ep("GET", "/api/accounts", 400, 196), ep("GET", "/api/rates", 300, 0), ep("GET", "/healthz", 10, 2)],
+        failures=[
+            Failure("GET", "/api/accounts", "HTTPError('500 Server Error: Internal Server Error')", 190),
+            Failure("GET", "/api/accounts", "HTTPError('503 Server Error')", 6),
+            Failure("GET", "/healthz", "no answer: ConnectionResetError(104, 'reset by peer')", 2),
+        ],
+    )
+    csv_path = tmp_path / "elsewhere" / "load" / "locust_failures.csv"
+    line = error_sources(summary, csv_path)
+    assert line.startswith("GET /api/accounts: 196 of 400 failed (49 %), HTTP 500 x 190, HTTP 503 x 6; GET /healthz: 2")
+    assert "no answer: ConnectionResetError" in line and f"(Locust's failures: {csv_path})" in line
+    assert error_sources(LoadSummary(endpoints=summary.endpoints)) == ""
+    assert error_sources_of(summary.to_dict()) == error_sources(summary)

@@ -71,6 +71,7 @@ class Service:
         self.logins = 0
         self.role_bypass = False
         self.scheme = "header"
+        self.accounts = {n: {"id": n, "owner": f"owner-{n}"} for n in range(1, 9)}
 
     def issue(self, role: str) -> str:
         token = f"{role}-{secrets.token_urlsafe(16)}"
@@ -104,9 +105,14 @@ class Service:
         if path.startswith("/accounts/") or path == "/admin/reset":
             if role != "admin" and not self.role_bypass:
                 return 403, {"detail": "admins only"}
-            return (404 if path.startswith("/accounts/") else 200), {}
+            if path == "/admin/reset":
+                return 200, {}
+            gone = self.accounts.pop(int(path.rsplit("/", 1)[1]) if path.rsplit("/", 1)[1].isdigit() else 0, None)
+            return (204 if gone else 404), {}
         if path == "/accounts":
-            return (422 if method == "POST" and not isinstance(body, dict) else 200), {}
+            if method == "POST":
+                return (422 if not isinstance(body, dict) else 201), {}
+            return 200, {"accounts": list(self.accounts.values())}
         return 404, {}
 
 
@@ -176,15 +182,20 @@ def test_probes_carry_the_profile_scheme_and_skip_public_and_optional_auth_opera
     }
     assert control_problem(controls, admin) is None and state.logins == 1  # one login, reused
     state.received.clear()
-    probes, findings, skipped = check_http(DOC, base, creds=admin, timeout_s=5, scope=HARNESS_STARTED)
-    assert findings == [] and all(p.ok for p in probes)
-    assert {p.label for p in probes} == {"GET /accounts", "POST /accounts", *ADMIN_ONLY}
-    assert [s.row() for s in skipped] == [
+    out = check_http(DOC, base, creds=admin, timeout_s=5, scope=HARNESS_STARTED)
+    assert out.findings == [] and out.unjudged == [] and all(p.ok for p in out.probes)
+    assert {p.label for p in out.probes} == {"GET /accounts", "POST /accounts", *ADMIN_ONLY}
+    assert [s.row() for s in out.skipped] == [
         {"operation": "GET /feed", "reason": "optional-auth (operations.optional_auth): not probed for refusal"}
     ]
-    sent = {p.variant: h.get("Authorization") for (m, path, h, _, _), p in zip(state.received, probes, strict=True)}
-    assert sent["no token"] is None and sent["malformed token"] == "Token not a token;, really"
-    assert sent["wrong scheme"].startswith("Basic ") and sent["wrong token"].startswith("Token ")
+    # the DELETE's control deleted a real (listed) account (204); each probe was sent for one that still exists
+    control = next(c for c in out.controls if c.label == "DELETE /accounts/{account_id}")
+    deletes = {(int(p.url.rsplit("/", 1)[1]), p.status) for p in out.probes if p.method == "DELETE"}
+    assert control.status == 204 and len(deletes) == 1 and {s for _, s in deletes} == {401}
+    assert next(iter(deletes))[0] in state.accounts
+    sent = {h.get("Authorization") for _, _, h, _, _ in state.received}
+    assert None in sent and "Token not a token;, really" in sent
+    assert any(str(h).startswith("Basic ") for h in sent) and any(str(h).startswith("Token ") for h in sent)
     assert not any("Bearer" in str(h) for _, _, h, _, _ in state.received)
 
 
@@ -198,11 +209,11 @@ def test_a_query_or_cookie_token_is_carried_and_probed_there(service, scheme, na
     controls = positive_controls(DOC, base, "", [], creds=admin, timeout_s=5, scope=HARNESS_STARTED)
     assert {c.result for c in controls} == {"accepted"}
     state.received.clear()
-    probes, findings, _ = check_http(DOC, base, creds=admin, timeout_s=5, scope=HARNESS_STARTED)
-    assert findings == [] and {p.variant for p in probes} == {"no token", "malformed token", "wrong token"}
+    out = check_http(DOC, base, creds=admin, timeout_s=5, scope=HARNESS_STARTED)
+    assert out.findings == [] and {p.variant for p in out.probes} == {"no token", "malformed token", "wrong token"}
     where = 3 if scheme == "query" else 4
     carried = [r[where].get(name) for r in state.received]
-    assert carried.count(None) == len(probes) // 3 and any(str(c).startswith("not a token") for c in carried)
+    assert carried.count(None) == len(out.probes) // 3 and any(str(c).startswith("not a token") for c in carried)
 
 
 def test_role_separation_holds_on_the_clean_service_and_a_bypass_is_a_finding(service):
@@ -211,6 +222,10 @@ def test_role_separation_holds_on_the_clean_service_and_a_bypass_is_a_finding(se
     clean = check_roles(DOC, base, admin=admin, low=low, scope=HARNESS_STARTED, timeout_s=5)
     assert clean.problem is None and clean.findings == []
     assert [(p.label, p.status) for p in clean.probes] == [(op, 403) for op in ADMIN_ONLY]
+    assert [(c.identity, c.result, c.status) for c in clean.controls][1:] == [
+        ("harness", "accepted", 204),  # the admin's DELETE of a real account, before the low token tries another
+        ("harness", "accepted", 200),
+    ]
     assert [(c.identity, c.result) for c in clean.controls] == [
         ("low-privilege", "accepted"),
         ("harness", "accepted"),
@@ -222,7 +237,9 @@ def test_role_separation_holds_on_the_clean_service_and_a_bypass_is_a_finding(se
         ("auth.role_separation", op) for op in ADMIN_ONLY
     ]
     assert all(f.blocking for f in bypass.findings)
-    assert "answered 404 to the low-privilege token (expected 401/403)" in bypass.findings[0].title
+    assert "answered 204 to the low-privilege token (the right token got 204; expected 401/403)" in (
+        bypass.findings[0].title
+    )
 
 
 def test_role_separation_with_a_dead_low_privilege_token_or_a_non_admin_main_identity_proves_nothing(service):
@@ -243,7 +260,8 @@ def test_on_a_target_the_harness_did_not_start_no_unsafe_operation_is_called_and
     admin, low = both(base)
     skipped: list[Any] = []
     controls = positive_controls(DOC, base, "", [], creds=admin, timeout_s=5, scope=EXTERNAL, skipped=skipped)
-    probes, _, not_probed = check_http(DOC, base, creds=admin, timeout_s=5, scope=EXTERNAL)
+    http = check_http(DOC, base, creds=admin, timeout_s=5, scope=EXTERNAL)
+    probes, not_probed = http.probes, http.skipped
     roles = check_roles(DOC, base, admin=admin, low=low, scope=EXTERNAL, timeout_s=5)
     methods = {m for m, path, *_ in state.received if path != "/login"}
     assert methods == {"GET"}

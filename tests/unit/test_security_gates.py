@@ -9,7 +9,13 @@ from harness.evidence import Evidence
 from harness.policy import load_policy
 from harness.verdict import evaluate
 
-SECURITY = ("security.zap_fail", "security.trivy_high_critical", "security.trivy_vulns", "security.auth_failures")
+SECURITY = (
+    "security.zap_fail",
+    "security.trivy_high_critical",
+    "security.trivy_vulns",
+    "security.auth_failures",
+    "security.injection",
+)
 
 
 def internal():
@@ -28,6 +34,7 @@ def clean() -> list[Evidence]:
         rec("security.trivy_high_critical", trivy_high_critical=0),
         rec("security.trivy_vulns", trivy_vuln_critical=0),
         rec("security.auth_failures", auth_failures=0),
+        rec("security.injection", injection_findings=0),
         rec("security.tls", "not_applicable", "not applicable: plain-http loopback target"),
     ]
 
@@ -38,6 +45,7 @@ def test_the_internal_phase_gates_the_guides_security_validation():
     assert all((gates[g].op, gates[g].threshold) == ("==", 0) for g in SECURITY)
     assert gates["security.trivy_vulns"].metric == "trivy_vuln_critical"
     assert gates["security.tls"].check == "security.tls*"
+    assert gates["security.injection"].metric == "injection_findings"
 
 
 def test_clean_security_evidence_is_go():

@@ -168,6 +168,13 @@ class _Login(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body.get("username") == "nobody":  # a service that refuses with 200 and a message
+            data = b'{"error": "Username does not exist"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if body != {"username": "alice", "password": "alice-password-1"}:
             self.send_response(401)
             self.end_headers()
@@ -224,8 +231,18 @@ def test_only_secret_placeholders_are_secrets_of_the_run():
 
 def test_a_refused_login_and_a_missing_variable_are_one_line_each(login_server):
     bad = TokenSource(login_server, login=LOGIN, env={**ENV, "SVC_PASSWORD": "wrong-password"}, label="main identity")
-    with pytest.raises(AuthError, match=r"answered HTTP 401: the main identity's credentials were refused"):
+    with pytest.raises(AuthError) as refused:
         bad.token()
+    assert "answered HTTP 401 (empty body) for the main identity (username='alice' from SVC_USER): its " in str(
+        refused.value
+    )
+    assert "wrong-password" not in str(refused.value)
+    nobody = TokenSource(login_server, login=LOGIN, env={**ENV, "SVC_USER": "nobody"}, label="low-privilege identity")
+    with pytest.raises(AuthError) as unknown:  # 200 with a refusal: named, quoted, not "set token_field" alone
+        nobody.token()
+    line = str(unknown.value)
+    assert "for the low-privilege identity (username='nobody' from SVC_USER)" in line
+    assert """'{"error": "Username does not exist"}'""" in line and "check its credentials" in line
     missing = TokenSource(login_server, login=LOGIN, env={"SVC_USER": "alice"})
     with pytest.raises(ConfigError, match="needs the environment variable SVC_PASSWORD, which is not set"):
         missing.token()

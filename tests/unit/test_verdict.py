@@ -44,7 +44,7 @@ def test_a_narrowed_phase_run_is_never_go_and_names_what_was_not_run_first(inter
     assert len(d.gates) == len(internal.gates)  # every gate of the phase is in the verdict
     assert all(statuses[s] == "pass" for s in (*SMOKE, "smoke.all"))
     assert {statuses[g.id] for g in internal.gates if g.suite != "smoke"} == {"not_run"}
-    assert d.reasons[0].startswith("not run: 24 gate(s) of phase 'internal' (suites contract, security, load")
+    assert d.reasons[0].startswith("not run: 25 gate(s) of phase 'internal' (suites contract, security, load")
     assert "contract.openapi" in d.reasons[0] and "load.p95_ms" in d.reasons[0]
     assert len(d.reasons) == 1
     assert d.scope == {
