@@ -264,7 +264,8 @@ def evaluate(
     """Decide go / no-go / inconclusive over every gate of the phase. Fail closed: anything not shown to
     pass (or shown not to apply) blocks `go`, including the gates of suites left out by `selected`."""
     suite_errors = suite_errors or {}
-    records = [r for r in records if r.id not in phase.dropped]  # checks the team's policy took out of the phase
+    checks_dropped = {d for d in phase.dropped if "[" in d}  # one check (id[param]) the team's policy took out;
+    records = [r for r in records if r.id not in checks_dropped]  # a dropped gate leaves its checks to the others
     wanted = phase.suites if selected is None else tuple(s for s in phase.suites if s in selected)
     extra = tuple(s for s in (selected or ()) if s not in phase.suites)
     left_out = tuple(s for s in phase.suites if s not in wanted)
