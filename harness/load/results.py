@@ -328,7 +328,7 @@ def judge_generators(doc: dict[str, object] | None) -> tuple[str | None, str | N
         elif g.get("left_at_s") is not None:
             lost.append(f"{_who(g)} left the run {float(g['left_at_s']):.0f} s in, before it ended")
     if lost:
-        return "; ".join(lost) + ": its users and their statistics are lost, so the run cannot be judged", None, record
+        return "; ".join(lost) + ": its users and their last statistics are lost", None, record
     expected = int(record["expected_workers"])  # type: ignore[call-overload]
     if expected and len(workers) < expected:
         return f"only {len(workers)} of the {expected} expected Locust workers joined the run", None, record

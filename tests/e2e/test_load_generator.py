@@ -28,7 +28,7 @@ POLICY = """
 [phases.load]
 gates = [{ id = "load.rps", threshold = 50, about = "e2e: 50 req/s (gate logic, not capacity)" }]
 """
-PROFILE = {"HARNESS_LOAD_DURATION_S": "10", "HARNESS_LOAD_USERS": "20", "HARNESS_LOAD_PROCESSES": "1"}
+PROFILE = {"HARNESS_LOAD_DURATION_S": "8", "HARNESS_LOAD_USERS": "20", "HARNESS_LOAD_PROCESSES": "1"}
 QUOTA = 0.03  # of one core: a generator that needs more, whatever the machine's load (it ran at 7-25 % here)
 
 

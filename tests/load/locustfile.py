@@ -517,7 +517,8 @@ class Generators:
                 rec = self.node(cid, "worker")
                 rec["state"] = client.state
                 rec["users_max"] = max(rec["users_max"], client.user_count)
-                if client.state == "missing" and rec["missing_at_s"] is None and self.ended_at is None:
+                # missing at any time before the master quits: its last statistics never arrived
+                if client.state == "missing" and rec["missing_at_s"] is None:
                     rec["missing_at_s"] = self.now()
             for cid, rec in self.nodes.items():
                 if (

@@ -421,3 +421,37 @@ def test_apply_generators_missing_outranks_limited(tmp_path):
     s = apply_generators(summarize_files(prefix, 100), _doc(_gen("local", "local", cpu=(97.0,))))
     assert s.missing is None and "local: CPU 97 %" in s.limited and s.measurements["rps"] == 1179.7
     assert s.to_dict()["limited"] == s.limited
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"expect_workers": 2}, "needs --master-bind"),
+        ({"master_bind": "0.0.0.0:5557"}, "needs --expect-workers"),
+        ({"master_bind": "0.0.0.0:99999", "expect_workers": 2}, "the port must be 1-65535"),
+        ({"master_bind": "a b", "expect_workers": 2}, "is not HOST or HOST:PORT"),
+        ({"master_bind": "0.0.0.0", "expect_workers": 1001}, "at most 1000 workers"),
+        ({"master_bind": "0.0.0.0", "expect_workers": -1}, "must be >= 0"),
+    ],
+)
+def test_distributed_options_are_checked_together(tmp_path, flags, message):
+    (tmp_path / "tests/load").mkdir(parents=True)
+    (tmp_path / "tests/load/locustfile.py").write_text("")
+    with pytest.raises(ConfigError, match=message):
+        load_options({}, phase="load", root=tmp_path, env={}, flags=flags)
+
+
+def test_distributed_options_reach_the_master_argv(tmp_path):
+    from harness.load.runner import LocustRunner
+
+    (tmp_path / "tests/load").mkdir(parents=True)
+    (tmp_path / "tests/load/locustfile.py").write_text("")
+    flags = {"master_bind": "198.18.0.2", "expect_workers": 3}
+    o = load_options({}, phase="load", root=tmp_path, env={"HARNESS_LOAD_EXPECT_WORKERS_WAIT_S": "90"}, flags=flags)
+    assert (o.master.host, o.master.port, o.master.expect_workers, o.master.wait_s) == ("198.18.0.2", 5557, 3, 90.0)
+    argv = LocustRunner(o.profile, "http://x", locustfile=o.locustfile, out_dir=tmp_path, master=o.master).master_argv(
+        o.master.port
+    )
+    at = {k: argv[argv.index(k) + 1] for k in ("--master-bind-host", "--master-bind-port", "--expect-workers")}
+    assert at == {"--master-bind-host": "198.18.0.2", "--master-bind-port": "5557", "--expect-workers": "3"}
+    assert "--master" in argv and argv[argv.index("--expect-workers-max-wait") + 1] == "90"
