@@ -545,6 +545,19 @@ def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -
 )
 @click.option("--processes", type=int, default=None, help="Locust --processes (-1: one per core; 1: one process).")
 @click.option(
+    "--master-bind",
+    default=None,
+    metavar="HOST[:PORT]",
+    help="Distributed over hosts: Locust's master listens here (port 5557 by default) for workers started "
+    "elsewhere with `harness load-worker` [env HARNESS_LOAD_MASTER_BIND].",
+)
+@click.option(
+    "--expect-workers",
+    type=int,
+    default=None,
+    help="With --master-bind: how many workers on other hosts the run waits for [env HARNESS_LOAD_EXPECT_WORKERS].",
+)
+@click.option(
     "--app-workers", type=int, default=None, help="uvicorn workers of the local app [env HARNESS_APP_WORKERS]."
 )
 @click.option(
@@ -565,6 +578,7 @@ def load_command(**flags: Any) -> None:
 
     names = {"duration": "duration_s", "locust_workers": "workers"}  # flag -> [tool.harness.load] option
     load_only = ("profile", "users", "duration", "locust_workers", "processes", "allow_remote_load", "history")
+    load_only += ("master_bind", "expect_workers")
     load = {names.get(k, k): flags.pop(k) for k in (*load_only, "history_file")}
     quiet = flags.pop("quiet")
     _CONTEXT["verdict"] = True
@@ -576,6 +590,32 @@ def load_command(**flags: Any) -> None:
             _echo(f"harness: {note}", err=True)
     _echo(render_console(outcome.run.doc, outcome.run.reports_dir))
     sys.exit(int(outcome.run.decision.exit_code))
+
+
+@cli.command("load-worker")
+@click.option(
+    "--master",
+    "master",
+    required=True,
+    metavar="HOST[:PORT]",
+    help="Where the master of `harness load --master-bind` listens (port 5557 by default).",
+)
+def load_worker(master: str) -> None:
+    """A Locust worker for a load run on another host: becomes `python -m locust -f <the load locustfile> --worker`.
+
+    It receives the profile and the traffic from the master; a token comes from this host's environment
+    (HARNESS_LOAD_TOKEN), never over the wire. It quits when the run ends, or when its master is silent
+    for HARNESS_LOAD_MASTER_TIMEOUT_S (default 20 s)."""
+    from harness.load.profiles import load_options_for, parse_master_bind
+
+    settings = _settings()
+    host, port = parse_master_bind(master, "--master")
+    locustfile = load_options_for(settings).locustfile
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker", "--loglevel", "WARNING"]
+    argv += ["--master-host", host, "--master-port", str(port)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # the worker is this process: signals, pid and exit status are Locust's
 
 
 @cli.command()

@@ -108,6 +108,37 @@ class Regression:
     margin: float = 0.2
 
 
+MAX_REMOTE_WORKERS = 1000
+MAX_WORKERS_WAIT_S = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class MasterBind:
+    """Locust's master on an address other hosts reach, waiting for workers started there (harness load-worker)."""
+
+    host: str
+    port: int
+    expect_workers: int
+    wait_s: float = 60.0  # Locust's --expect-workers-max-wait: fewer workers by then, the run is inconclusive
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_master_bind(value: Any, where: str) -> tuple[str, int]:
+    """'198.18.0.2:5557', '0.0.0.0', '[::]:5557' -> (host, port); Locust's default port is 5557."""
+    text = str(value).strip()
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([A-Za-z0-9._-]+)(?::(\d+))?", text)
+    if not text or m is None:
+        raise ConfigError(f"{where} = {value!r} is not HOST or HOST:PORT (e.g. 0.0.0.0:5557, 198.18.0.2)")
+    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    number = int(port) if port else 5557
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"{where} = {value!r}: the port must be 1-65535")
+    return host, number
+
+
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     """The load suite's validated options."""
@@ -118,6 +149,7 @@ class LoadOptions:
     regression: Regression
     allow_remote: bool = False
     record_history: bool = False
+    master: MasterBind | None = None  # distributed over hosts: the master's address and the workers it waits for
 
 
 _PROFILE_FIELDS = {f.name for f in fields(Profile)} - {"name"}
@@ -140,6 +172,9 @@ SPEC = OptionSpec(
         Option("processes", object, file=False, flag="--processes"),
         Option("workers", object, file=False, flag="--workers"),
         Option("min_requests", object, file=False),
+        Option("master_bind", str, None, flag="--master-bind"),  # HOST[:PORT]: Locust's master for other hosts
+        Option("expect_workers", object, 0, flag="--expect-workers"),  # workers on other hosts to wait for
+        Option("expect_workers_wait_s", object, 60),
         Option("history", bool, False, file=False, flag="--history"),  # append this run to the history
         Option(
             "allow_remote_load",
@@ -300,6 +335,7 @@ def load_options(
     profile = _apply(profiles[name], overrides, ENV_WHERE, wheres) if overrides else profiles[name]
     if profile.workers and profile.processes not in (-1, 1):
         raise ConfigError(f"load profile {name!r}: set workers (distributed) or processes, not both")
+    master = _master(values, profile)
     locustfile = absolute(values["locustfile"], root) or root / "tests/load/locustfile.py"
     if not locustfile.is_file():
         raise ConfigError(f"[tool.harness.load] locustfile {locustfile} does not exist; fix the path")
@@ -310,7 +346,34 @@ def load_options(
         regression=_regression(values["regression"] if values["regression"] is not None else {}),
         allow_remote=bool(values["allow_remote_load"]),
         record_history=bool(values["history"]),
+        master=master,
     )
+
+
+def _master(values: Any, profile: Profile) -> MasterBind | None:
+    """The distributed-over-hosts settings, checked together: an address and a worker count go in pairs."""
+    keys = ("master_bind", "expect_workers", "expect_workers_wait_s")
+    where = {k: f"{SPEC.table} {k}" if values.where(k) == SPEC.table else values.where(k) for k in keys}
+    expect = _number(values["expect_workers"], where["expect_workers"], kind=int, low=0, allow_low=True)
+    if expect > MAX_REMOTE_WORKERS:
+        raise ConfigError(f"{where['expect_workers']} = {expect}: at most {MAX_REMOTE_WORKERS} workers")
+    wait = _number(values["expect_workers_wait_s"], where["expect_workers_wait_s"], low=0)
+    if wait > MAX_WORKERS_WAIT_S:
+        raise ConfigError(f"{where['expect_workers_wait_s']} = {wait:g}: at most {MAX_WORKERS_WAIT_S:g} s")
+    if not values["master_bind"]:
+        if expect:
+            raise ConfigError(
+                f"{where['expect_workers']} = {expect} needs --master-bind HOST[:PORT] (an address of this host "
+                "that the workers reach)"
+            )
+        return None
+    host, port = parse_master_bind(values["master_bind"], where["master_bind"])
+    if not expect:
+        raise ConfigError(
+            f"{where['master_bind']} = {values['master_bind']!r} needs --expect-workers N (how many workers "
+            "on other hosts the master waits for)"
+        )
+    return MasterBind(host, port, expect, float(wait))
 
 
 def load_options_for(settings: Settings, env: Mapping[str, str] | None = None) -> LoadOptions:

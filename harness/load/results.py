@@ -68,6 +68,8 @@ class LoadSummary:
     failures: list[Failure] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)  # requests, websocket_sessions (connects tried)
     auth: dict[str, int] = field(default_factory=dict)  # logins, login_failures, retries_401 (not load traffic)
+    generators: dict[str, object] = field(default_factory=dict)  # judge_generators(): CPU, users, heartbeats
+    limited: str | None = None  # set: the generator was the limit; throughput and latency are not judged
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,6 +77,8 @@ class LoadSummary:
             "coverage": self.coverage,
             "auth": self.auth,
             "missing": self.missing,
+            "limited": self.limited,
+            "generators": self.generators,
             "endpoints": [{**asdict(e), "error_ratio": e.error_ratio} for e in self.endpoints],
             "failures": [asdict(f) for f in self.failures],
         }
@@ -239,3 +243,182 @@ def read_auth_log(path: Path) -> dict[str, int]:
         if key:
             counts[key] += 1
     return counts
+
+
+# -- the generators' honesty -------------------------------------------------------------------------------
+GENERATORS = "generators.json"  # written by the locustfile on the master (or the single Locust process)
+CPU_LIMIT = 90.0  # Locust's own CPU_WARNING_THRESHOLD: above it, Locust warns that it may constrain throughput
+# what a saturated generator distorts: the throughput it could not send and the latency of its own queueing
+LIMITED_METRICS = (
+    "rps",
+    "http_rps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "aggregate_p50_ms",
+    "aggregate_p95_ms",
+    "aggregate_p99_ms",
+)
+# Locust's 90 % applies to CPU *use*; a generator held back by a CPU quota or a crowded core reads low there while it
+# waits for a CPU (schedstat): ran + waited above the same 90 % in a sample means it hardly ever waited for the service
+GENERATOR_LIMIT = "the load generator, not the service, was the limit"
+UNTOLD = "cannot tell whether the load generator or the service was the limit"
+
+
+def read_generators(path: Path) -> dict[str, object] | None:
+    """The locustfile's generators document, or None when it is absent or unreadable."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("generators"), list) else None
+
+
+def _who(g: dict) -> str:
+    """'worker 2 (host-a, pid 4711)': Locust's worker index, and where it ran."""
+    where = [str(x) for x in (g.get("label"), g.get("host")) if x]
+    if g.get("pid"):
+        where.append(f"pid {g['pid']}")
+    return f"{g.get('name', '?')} ({', '.join(where)})" if where else str(g.get("name", "?"))
+
+
+def _cpu(g: dict, start: float, end: float) -> tuple[float | None, float | None, int]:
+    """(max, mean, count) of a generator's CPU samples inside [start, end]."""
+    values = []
+    for point in g.get("samples") or ():
+        try:
+            t, cpu = float(point[0]), float(point[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if start <= t <= end and math.isfinite(cpu):
+            values.append(cpu)
+    if not values:
+        return None, None, 0
+    return max(values), round(sum(values) / len(values), 1), len(values)
+
+
+def _runnable(g: dict, start: float, end: float) -> dict[str, float | None]:
+    """From /proc/self/schedstat over [start, end]: the mean % of the time it ran and waited for a CPU, and the
+    sample where it was runnable (ran + waited) the most."""
+    points = []
+    for point in g.get("waits") or ():
+        try:
+            t, ran, waited = float(point[0]), float(point[1]), float(point[2])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if start <= t <= end and math.isfinite(ran) and math.isfinite(waited):
+            points.append((ran, waited))
+    if not points:
+        return {"ran_pct": None, "waited_pct": None, "peak_ran_pct": None, "peak_waited_pct": None}
+    peak = max(points, key=sum)
+    return {
+        "ran_pct": round(sum(p[0] for p in points) / len(points), 1),
+        "waited_pct": round(sum(p[1] for p in points) / len(points), 1),
+        "peak_ran_pct": peak[0],
+        "peak_waited_pct": peak[1],
+    }
+
+
+def judge_generators(doc: dict[str, object] | None) -> tuple[str | None, str | None, dict[str, object]]:
+    """(missing, limited, record) from the generators document.
+
+    missing: the run cannot be judged at all (a worker went missing or left mid-run, fewer workers joined
+    than expected, a worker holds another token than the master). limited: the generator, not the service,
+    bounded the throughput and latency (a generator above Locust's 90 % CPU in the judged window, the users
+    never reached the profile's count, or no CPU reading to tell): those metrics are not judged."""
+    if doc is None:
+        why = "the locustfile wrote no generators.json (the harness's locustfile does)"
+        return None, f"{UNTOLD}: {why}", {}
+    gens = [g for g in doc.get("generators") or () if isinstance(g, dict)]  # type: ignore[union-attr]
+    workers = [g for g in gens if g.get("role") == "worker"]
+    asked, reached = int(doc.get("users_asked") or 0), int(doc.get("users_reached") or 0)  # type: ignore[call-overload]
+    steady, ended = doc.get("steady_at_s"), doc.get("ended_at_s")
+    start = float(steady) if isinstance(steady, int | float) else math.inf
+    end = float(ended) if isinstance(ended, int | float) else math.inf
+    rows = []
+    for g in gens:
+        peak, mean, n = _cpu(g, start, end)
+        rows.append(
+            {
+                "name": g.get("name"),
+                "who": _who(g),
+                "role": g.get("role"),
+                "cpu_max": peak,
+                "cpu_mean": mean,
+                "samples": n,
+                **_runnable(g, start, end),
+                "users_max": g.get("users_max"),
+                "state": g.get("state"),
+            }
+        )
+    record: dict[str, object] = {
+        "users_asked": asked,
+        "users_reached": reached,
+        "workers": len(workers),
+        "expected_workers": doc.get("expected_workers") or 0,
+        "judged_window_s": [None if start == math.inf else start, None if end == math.inf else end],
+        "cpu_threshold": CPU_LIMIT,
+        "generators": rows,
+        "series": doc.get("series") or [],
+    }
+    lost = []
+    for g in workers:
+        if g.get("missing_at_s") is not None:
+            lost.append(
+                f"{_who(g)} stopped sending heartbeats {float(g['missing_at_s']):.0f} s into the run "
+                "(Locust marked it missing)"
+            )
+        elif g.get("left_at_s") is not None:
+            lost.append(f"{_who(g)} left the run {float(g['left_at_s']):.0f} s in, before it ended")
+    if lost:
+        return "; ".join(lost) + ": its users and their last statistics are lost", None, record
+    expected = int(record["expected_workers"])  # type: ignore[call-overload]
+    if expected and len(workers) < expected:
+        return f"only {len(workers)} of the {expected} expected Locust workers joined the run", None, record
+    master_token = doc.get("token") or ""
+    wrong = [g for g in workers if master_token and g.get("token") is not None and g.get("token") != master_token]
+    if wrong:
+        names = ", ".join(_who(g) for g in wrong)
+        return (
+            (
+                f"{names} holds no HARNESS_LOAD_TOKEN or another one than the master: the service would refuse its "
+                "requests and the errors would be blamed on the build; give every worker the target's token"
+            ),
+            None,
+            record,
+        )
+    if start == math.inf or reached < asked:
+        got = f"at most {reached} ran" if reached else "none ran"
+        return None, f"{GENERATOR_LIMIT} (the users never reached the profile's {asked}: {got})", record
+    hot = [r for r in rows if r["cpu_max"] is not None and r["cpu_max"] > CPU_LIMIT]
+    if hot:
+        said = ", ".join(f"{r['name']}: CPU {r['cpu_max']:.0f} %" for r in hot)
+        return None, f"{GENERATOR_LIMIT} ({said}; Locust's limit is {CPU_LIMIT:.0f} %)", record
+    busy = [r for r in rows if r["peak_ran_pct"] is not None and r["peak_ran_pct"] + r["peak_waited_pct"] > CPU_LIMIT]
+    if busy:
+        said = ", ".join(
+            f"{r['name']}: CPU {r['peak_ran_pct']:.0f} %, waiting for a CPU {r['peak_waited_pct']:.0f} % of the time"
+            for r in busy
+        )
+        return None, f"{GENERATOR_LIMIT} ({said}: it was hardly ever waiting for the service)", record
+    blind = [r for r in rows if r["samples"] == 0]
+    if blind:
+        names = ", ".join(str(r["name"]) for r in blind)
+        return (
+            None,
+            f"{UNTOLD}: no CPU reading from {names} in the judged window",
+            record,
+        )
+    return None, None, record
+
+
+def apply_generators(summary: LoadSummary, doc: dict[str, object] | None) -> LoadSummary:
+    """The generators' verdict on a summary: a lost worker makes the whole run missing; a saturated generator
+    (or too few users) leaves throughput and latency unjudged (summary.limited)."""
+    missing, limited, record = judge_generators(doc)
+    summary.generators = record
+    if missing:
+        summary.missing = missing
+    elif limited and not summary.missing:
+        summary.limited = limited
+    return summary

@@ -28,8 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ExitCode, HarnessError
-from harness.load.profiles import Profile
-from harness.load.results import LoadSummary, read_auth_log, summarize_files
+from harness.load.profiles import MasterBind, Profile
+from harness.load.results import (
+    GENERATORS,
+    LoadSummary,
+    apply_generators,
+    read_auth_log,
+    read_generators,
+    summarize_files,
+)
 from harness.load.traffic import reference_plan
 from harness.net import is_loopback
 from harness.process import cleanup, handling_signals, log_tail, shielded, spawn, stop_group
@@ -122,8 +129,10 @@ class LocustRunner:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         secrets: list[str] | None = None,
         traffic: dict[str, Any] | None = None,
+        master: MasterBind | None = None,
     ) -> None:
         self.profile = profile
+        self.master = master  # None: the master on loopback, its workers (if any) beside it
         self.traffic = traffic if traffic is not None else reference_plan(profile.weights)
         self.base_url = base_url.rstrip("/")
         self.locustfile = locustfile
@@ -164,16 +173,18 @@ class LocustRunner:
             "--exit-code-on-error",
             "0",
             "--master-bind-host",
-            "127.0.0.1",
+            self.master.host if self.master else "127.0.0.1",
             "--master-bind-port",
             str(port),
             "--master-host",
-            "127.0.0.1",
+            self.local_master_host,
             "--master-port",
             str(port),
         ]
-        if p.workers:
-            argv += ["--master", "--expect-workers", str(p.workers), "--expect-workers-max-wait", "30"]
+        if p.workers or self.master:
+            expect = p.workers + (self.master.expect_workers if self.master else 0)
+            wait = self.master.wait_s if self.master else 30
+            argv += ["--master", "--expect-workers", str(expect), "--expect-workers-max-wait", f"{wait:g}"]
         elif p.processes != 1:
             argv += ["--processes", str(p.processes)]
         return argv + self.user_classes
@@ -187,8 +198,14 @@ class LocustRunner:
         """HARNESS_LOAD_PLAN: the load profile's shape and the service profile's traffic (no secret in it)."""
         return {**self.profile.plan(), "traffic": self.traffic}
 
+    @property
+    def local_master_host(self) -> str:
+        """Where a worker on this host reaches the master: its bind address, loopback for a wildcard."""
+        host = self.master.host if self.master else "127.0.0.1"
+        return "127.0.0.1" if host in ("0.0.0.0", "*", "::", "") else host
+
     def worker_argv(self, port: int) -> list[str]:
-        return self._common() + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+        return self._common() + ["--worker", "--master-host", self.local_master_host, "--master-port", str(port)]
 
     # -- run ------------------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -197,6 +214,7 @@ class LocustRunner:
             HARNESS_LOAD_PLAN=json.dumps(self.plan()),
             HARNESS_LOAD_PROGRESS=str(self.out_dir / PROGRESS),
             HARNESS_LOAD_AUTH_LOG=str(self.out_dir / AUTH_LOG),
+            HARNESS_LOAD_GENERATORS=str(self.out_dir / GENERATORS),
             PYTHONUNBUFFERED="1",
         )
         env.pop("HARNESS_LOAD_TOKEN", None)
@@ -215,6 +233,7 @@ class LocustRunner:
             old.unlink()
         (self.out_dir / PROGRESS).unlink(missing_ok=True)
         (self.out_dir / AUTH_LOG).unlink(missing_ok=True)
+        (self.out_dir / GENERATORS).unlink(missing_ok=True)
 
     def _pump(self) -> None:
         path = self.out_dir / PROGRESS
@@ -259,7 +278,7 @@ class LocustRunner:
             self._publish()  # a timeout, Ctrl-C or SIGTERM: what Locust wrote, redacted
 
     def _run(self) -> LocustRun:
-        port = free_port()
+        port = self.master.port if self.master else free_port()
         t0 = time.monotonic()
         code: int | None = None
         log_path = self.out_dir / f"{PREFIX}.log"  # where the redacted log will be
@@ -271,7 +290,7 @@ class LocustRunner:
                         self.pgid = master.pid
                         for _ in range(self.profile.workers):
                             self._spawn(self.worker_argv(port), log, master.pid)
-                    deadline = t0 + self.profile.cap_s
+                    deadline = t0 + self.profile.cap_s + (self.master.wait_s if self.master else 0.0)
                     while (code := master.poll()) is None and time.monotonic() < deadline:
                         self._pump()
                         time.sleep(0.25)
@@ -285,8 +304,15 @@ class LocustRunner:
                 f"(profile {self.profile.name}; log {log_path})"
             )
         self._publish()
+        if code != 0 and self.master and "Gave up waiting for workers" in log_tail(log_path, 30):
+            raise LoadError(
+                f"fewer than the {self.master.expect_workers} expected Locust workers connected to the master at "
+                f"{self.master.address} within {self.master.wait_s:g} s; start each with "
+                f"`harness load-worker --master {self.master.address}` on a host that reaches it"
+            )
         if code != 0:
             raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
         summary.auth = read_auth_log(self.out_dir / AUTH_LOG)
+        apply_generators(summary, read_generators(self.out_dir / GENERATORS))
         return LocustRun(self.out_dir, code, seconds, summary)

@@ -117,6 +117,7 @@ def _run(
         on_progress=on_progress,
         secrets=run_secrets(target),
         traffic=traffic,
+        master=options.master,
     )
     try:
         run = runner.run()

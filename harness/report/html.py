@@ -138,6 +138,21 @@ def _history_series(rows: list[dict[str, str]]) -> tuple[dict[str, dict[str, lis
     return out, span
 
 
+def _generator_series(points: list[dict[str, Any]]) -> list[Series]:
+    """Each generator's CPU (Locust's figure) and its wait for a CPU (schedstat) over the run."""
+    lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for point in points:
+        t = _num(str(point.get("t"))) if isinstance(point, dict) else None
+        if t is None:
+            continue
+        for key, label in (("cpu", "CPU"), ("wait", "waiting")):
+            for name, value in (point.get(key) or {}).items():
+                v = _num(str(value))
+                if v is not None:
+                    lines[f"{name} {label}"].append((t, v))
+    return [Series(name, pts) for name, pts in lines.items()]
+
+
 def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
     load = reports / "load"
     result = _json(load / "result.json")
@@ -151,9 +166,14 @@ def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
         rps = [Series(name, s["rps"]) for name, s in series.items() if name != "all endpoints"]
         rps += [Series("all endpoints", series["all endpoints"]["rps"])] if "all endpoints" in series else []
         charts.append(("Requests per second over the run", line_chart("Requests/s", "seconds", "req/s", rps)))
-        for name, s in series.items():
-            lines = [Series(f"p{k.rstrip('%')}", s[k]) for k in PERCENTILES]
-            charts.append((f"Latency percentiles: {name}", line_chart(f"Latency: {name}", "seconds", "ms", lines)))
+    generators = ((result.get("summary") or {}).get("generators")) or {}
+    cpu = _generator_series(generators.get("series") or [])
+    if cpu:  # beside the throughput: was it the service or the generator that set the pace?
+        title = "Load generators: CPU and waiting for a CPU (%)"
+        charts.append((title, line_chart("Generators", "seconds", "%", cpu)))
+    for name, s in series.items():
+        lines = [Series(f"p{k.rstrip('%')}", s[k]) for k in PERCENTILES]
+        charts.append((f"Latency percentiles: {name}", line_chart(f"Latency: {name}", "seconds", "ms", lines)))
     table = [
         {
             "name": _endpoint(r),
@@ -167,6 +187,9 @@ def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
     return {
         "result": result,
         "summary": (result.get("summary") or {}).get("measurements") or {},
+        "limited": (result.get("summary") or {}).get("limited"),
+        "missing": (result.get("summary") or {}).get("missing"),
+        "generators": (result.get("summary") or {}).get("generators") or {},
         "table": table,
         "charts": charts,
         "span": span,

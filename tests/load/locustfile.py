@@ -20,9 +20,11 @@ answered badly".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -30,23 +32,42 @@ from collections import deque
 
 import gevent
 import gevent.event
+import locust.runners
 import websocket
 from locust import FastHttpUser, User, between, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-PLAN: dict = json.loads(os.environ.get("HARNESS_LOAD_PLAN") or "{}")
+PLAN: dict = {}
 TOKEN = os.environ.get("HARNESS_LOAD_TOKEN", "")
-WEIGHTS: dict = PLAN.get("weights", {"chat": 6, "health": 3, "websocket": 1})
-TRAFFIC: dict = PLAN.get("traffic") or {}
-AUTH: dict = TRAFFIC.get("auth") or {"scheme": "header", "name": "Authorization", "prefix": "Bearer ", "login": None}
-WS_PLAN: dict = TRAFFIC.get("websocket") or {"path": "/chat/ws/{user_id}/{session_id}", "protocol": "reference"}
+WEIGHTS: dict = {"chat": 6, "health": 3, "websocket": 1}
+TRAFFIC: dict = {}
+AUTH: dict = {"scheme": "header", "name": "Authorization", "prefix": "Bearer ", "login": None}
+WS_PLAN: dict = {"path": "/chat/ws/{user_id}/{session_id}", "protocol": "reference"}
 AUTH_LOG = os.environ.get("HARNESS_LOAD_AUTH_LOG")
-WAIT_S: list = PLAN.get("wait_s", [0.0, 0.0])
-TIMEOUT_S = float(PLAN.get("request_timeout_s", 10.0))
+WAIT_S: list = [0.0, 0.0]
+TIMEOUT_S = 10.0
 PROGRESS_FILE = os.environ.get("HARNESS_LOAD_PROGRESS")
-PROGRESS_EVERY_S = float(PLAN.get("progress_interval_s", 3.0))  # workers report every 3 s
-DURATION_S = float(PLAN.get("duration_s") or 0)  # 0: Locust's --run-time alone ends the run
+GENERATORS_FILE = os.environ.get("HARNESS_LOAD_GENERATORS")
+PROGRESS_EVERY_S = 3.0  # workers report every 3 s
+DURATION_S = 0.0  # 0: Locust's --run-time alone ends the run
 NO_ANSWER = "no answer"
+
+
+def _read_plan(plan: dict) -> None:
+    """Set this process's traffic from a plan (HARNESS_LOAD_PLAN here, or the master's, received at the spawn)."""
+    global PLAN, WEIGHTS, TRAFFIC, AUTH, WS_PLAN, WAIT_S, TIMEOUT_S, PROGRESS_EVERY_S, DURATION_S
+    PLAN = plan
+    WEIGHTS = plan.get("weights", WEIGHTS)
+    TRAFFIC = plan.get("traffic") or {}
+    AUTH = TRAFFIC.get("auth") or {"scheme": "header", "name": "Authorization", "prefix": "Bearer ", "login": None}
+    WS_PLAN = TRAFFIC.get("websocket") or {"path": "/chat/ws/{user_id}/{session_id}", "protocol": "reference"}
+    WAIT_S = plan.get("wait_s", [0.0, 0.0])
+    TIMEOUT_S = float(plan.get("request_timeout_s", 10.0))
+    PROGRESS_EVERY_S = float(plan.get("progress_interval_s", 3.0))
+    DURATION_S = float(plan.get("duration_s") or 0)
+
+
+_read_plan(json.loads(os.environ.get("HARNESS_LOAD_PLAN") or "{}"))
 
 
 def _think_time():
@@ -332,6 +353,9 @@ def _progress(environment) -> None:
             "p95_ms": total.get_current_response_time_percentile(0.95),
             "fail_ratio": round(total.fail_ratio, 5),
         }
+        if GENERATORS is not None:
+            GENERATORS.tick()
+            line["cpu"] = GENERATORS.series[-1]["cpu"] if GENERATORS.series else {}
         if PROGRESS_FILE:
             with open(PROGRESS_FILE, "a") as fh:
                 fh.write(json.dumps(line) + "\n")
@@ -349,6 +373,8 @@ def _finish(environment) -> None:
     "stop" message keeps a worker deaf for the whole stop timeout, so the workers are asked to stop
     with a message of our own and answer when their users are done."""
     runner = environment.runner
+    if GENERATORS is not None:
+        GENERATORS.ended_at = GENERATORS.now()
     if isinstance(runner, MasterRunner):
         runner.send_message("harness_stop")
         _all_workers_stopped.wait(timeout=(environment.stop_timeout or 0) + 10)
@@ -368,18 +394,265 @@ def _worker_stopped(environment, msg, **_kwargs) -> None:
         _all_workers_stopped.set()
 
 
+def _apply_plan(plan: dict) -> None:
+    """The plan into the user classes, too (a worker on another host gets it from the master at the spawn)."""
+    _read_plan(plan)
+    ChatUser.weight, HealthUser.weight = int(WEIGHTS.get("chat", 0)), int(WEIGHTS.get("health", 0))
+    WebSocketUser.weight = int(WEIGHTS.get("websocket", 0))
+    EndpointUser.weight = int(TRAFFIC.get("http_weight", 1))
+    EndpointUser.tasks = [
+        call for e in TRAFFIC.get("endpoints") or () for call in [_endpoint_task(e)] * int(e.get("weight", 1))
+    ]
+    _Api.wait_time = WebSocketUser.wait_time = _think_time()
+    _Api.network_timeout = _Api.connection_timeout = TIMEOUT_S
+
+
+# -- the generators: who generated the load, how busy each was, whether each stayed ------------------------
+# Locust's own numbers: every runner samples its process's CPU (psutil) every CPU_MONITOR_INTERVAL and fires
+# usage_monitor (and cpu_warning above 90 %); a worker sends its latest sample in each heartbeat (1 s), and the
+# master marks a worker `missing` after 3 heartbeats it did not get. Sampled every 2 s instead of 10, so a
+# short run has readings; a worker whose master is silent quits after HARNESS_LOAD_MASTER_TIMEOUT_S (not 60 s).
+locust.runners.CPU_MONITOR_INTERVAL = float(os.environ.get("HARNESS_LOAD_CPU_INTERVAL_S") or 2.0)
+locust.runners.MASTER_HEARTBEAT_TIMEOUT = float(os.environ.get("HARNESS_LOAD_MASTER_TIMEOUT_S") or 20.0)
+SERIES_MAX = 1200  # points of the CPU chart (a 1 h run at 3 s); beyond it every other point is dropped
+
+
+def _schedstat() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of this process's main thread (Linux), or None.
+
+    The wait counts a CPU taken by other processes and a cgroup's CPU quota alike: a generator that is starved
+    shows a low CPU figure, but it waits."""
+    try:
+        with open("/proc/self/schedstat") as fh:
+            run_ns, wait_ns = (int(x) for x in fh.read().split()[:2])
+    except (OSError, ValueError):
+        return None
+    return run_ns / 1e9, wait_ns / 1e9
+
+
+def _waiting(environment) -> None:
+    """Every CPU interval: the share of wall time this process was runnable but had no CPU (master, workers)."""
+    last, at = _schedstat(), time.monotonic()
+    if last is None:
+        return
+    while True:
+        gevent.sleep(locust.runners.CPU_MONITOR_INTERVAL)
+        now, t = _schedstat(), time.monotonic()
+        if now is None:
+            return
+        span = max(t - at, 1e-3)
+        run_pct, wait_pct = round(100 * (now[0] - last[0]) / span, 1), round(100 * (now[1] - last[1]) / span, 1)
+        last, at = now, t
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message("harness_wait", {"run": run_pct, "wait": wait_pct})
+        elif GENERATORS is not None:
+            role = "master" if isinstance(runner, MasterRunner) else "local"
+            GENERATORS.wait(role, role, run_pct, wait_pct)
+
+
+def _fingerprint(token: str) -> str:
+    """Whether two processes hold the same token, without either saying it."""
+    return hashlib.sha256(f"harness-load:{token}".encode()).hexdigest()[:16] if token else ""
+
+
+class Generators:
+    """On the master (or the single process): every generator's CPU samples, users, heartbeat state, identity."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        self.t0 = time.monotonic()
+        self.steady_at: float | None = None  # every user running: Locust reset the stats, the judged window opens
+        self.ended_at: float | None = None  # the users were asked to stop
+        self.reached = 0
+        self.nodes: dict[str, dict] = {}  # client id (or "master"/"local") -> record
+        self.series: list[dict] = []
+
+    @property
+    def distributed(self) -> bool:
+        return isinstance(self.environment.runner, MasterRunner)
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.t0, 2)
+
+    def node(self, key: str, role: str) -> dict:
+        if key not in self.nodes:
+            runner = self.environment.runner
+            index = runner.get_worker_index(key) + 1 if role == "worker" else 0
+            self.nodes[key] = {
+                "name": f"worker {index}" if role == "worker" else role,
+                "role": role,
+                "id": key,
+                "host": socket.gethostname() if role != "worker" else key.rsplit("_", 1)[0],
+                "pid": os.getpid() if role != "worker" else None,
+                "label": "",
+                "token": "" if role != "worker" else None,
+                "samples": [],  # (t, Locust's CPU %)
+                "waits": [],  # (t, ran %, waited for a CPU %): /proc/self/schedstat
+                "users_max": 0,
+                "state": "running",
+                "missing_at_s": None,
+                "left_at_s": None,
+            }
+        return self.nodes[key]
+
+    def sample(self, key: str, role: str, cpu: float) -> None:
+        self.node(key, role)["samples"].append((self.now(), round(float(cpu), 1)))
+
+    def wait(self, key: str, role: str, run_pct: float, wait_pct: float) -> None:
+        """This generator's main thread: the share of the last interval it ran, and it waited for a CPU."""
+        self.node(key, role)["waits"].append((self.now(), float(run_pct), float(wait_pct)))
+
+    def watch(self) -> None:
+        """Each second: the workers' state (missing after 3 lost heartbeats; gone) and the users running."""
+        runner = self.environment.runner
+        while True:
+            gevent.sleep(1.0)
+            self.reached = max(self.reached, runner.user_count)
+            if not isinstance(runner, MasterRunner):
+                continue
+            present = set()
+            for cid, client in list(runner.clients.items()):
+                present.add(cid)
+                rec = self.node(cid, "worker")
+                rec["state"] = client.state
+                rec["users_max"] = max(rec["users_max"], client.user_count)
+                # missing at any time before the master quits: its last statistics never arrived
+                if client.state == "missing" and rec["missing_at_s"] is None:
+                    rec["missing_at_s"] = self.now()
+            for cid, rec in self.nodes.items():
+                if (
+                    rec["role"] == "worker"
+                    and cid not in present
+                    and rec["left_at_s"] is None
+                    and self.ended_at is None
+                ):
+                    rec["left_at_s"] = self.now()
+                    rec["state"] = "gone"
+
+    def tick(self) -> None:
+        point = {"t": self.now(), "users": self.environment.runner.user_count, "cpu": {}}
+        for rec in self.nodes.values():
+            if rec["samples"]:
+                point["cpu"][rec["name"]] = rec["samples"][-1][1]
+            if rec.get("waits"):
+                point.setdefault("wait", {})[rec["name"]] = rec["waits"][-1][2]
+        self.series.append(point)
+        if len(self.series) > SERIES_MAX:
+            self.series = self.series[::2]
+        self.write()
+
+    def document(self) -> dict:
+        options = self.environment.parsed_options
+        return {
+            "schema": "harness.load-generators/v1",
+            "distributed": self.distributed,
+            "users_asked": int(getattr(options, "num_users", 0) or 0),
+            "users_reached": self.reached,
+            "steady_at_s": self.steady_at,
+            "ended_at_s": self.ended_at,
+            "cpu_interval_s": locust.runners.CPU_MONITOR_INTERVAL,
+            "cpu_threshold": locust.runners.CPU_WARNING_THRESHOLD,
+            "token": _fingerprint(TOKEN),
+            "expected_workers": int(getattr(options, "expect_workers", 0) or 0) if self.distributed else 0,
+            "generators": list(self.nodes.values()),
+            "series": self.series,
+        }
+
+    def write(self) -> None:
+        if not GENERATORS_FILE:
+            return
+        tmp = f"{GENERATORS_FILE}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.document(), fh)
+        os.replace(tmp, GENERATORS_FILE)
+
+
+GENERATORS: Generators | None = None
+
+
+def _on_usage(environment, cpu_usage, **_kwargs) -> None:
+    if GENERATORS is not None:  # this process's own CPU (the master's, or the single process's)
+        role = "master" if isinstance(environment.runner, MasterRunner) else "local"
+        GENERATORS.sample(role, role, cpu_usage)
+
+
+def _on_heartbeat(client_id, **_kwargs) -> None:
+    runner = GENERATORS.environment.runner if GENERATORS is not None else None
+    if runner is not None and client_id in runner.clients:  # a worker's heartbeat: its latest CPU sample
+        GENERATORS.sample(client_id, "worker", runner.clients[client_id].cpu_usage)
+
+
+def _on_worker_wait(environment, msg, **_kwargs) -> None:
+    if GENERATORS is not None and isinstance(msg.data, dict):
+        GENERATORS.wait(msg.node_id, "worker", float(msg.data.get("run") or 0.0), float(msg.data.get("wait") or 0.0))
+
+
+def _on_worker_hello(environment, msg, **_kwargs) -> None:
+    if GENERATORS is not None:
+        rec = GENERATORS.node(msg.node_id, "worker")
+        data = msg.data or {}
+        rec.update(host=str(data.get("host", ""))[:100], pid=data.get("pid"), label=str(data.get("label", ""))[:100])
+        rec["token"] = str(data.get("token", ""))[:16]
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser, **_kwargs) -> None:
+    # a custom argument: Locust's master sends it to every worker with the spawn, so a worker on another host
+    # runs the master's plan (it holds no secret: a token comes from each worker's own environment)
+    parser.add_argument("--harness-plan", env_var="HARNESS_LOAD_PLAN", default="", help="the harness's load plan")
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
+    global GENERATORS
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message("harness_stop", _worker_stop, concurrent=True)
+        label = os.environ.get("HARNESS_LOAD_WORKER_NAME", "")
+        hello = {"host": socket.gethostname(), "pid": os.getpid(), "label": label, "token": _fingerprint(TOKEN)}
+        runner.send_message("harness_worker", hello)
+        gevent.spawn(_waiting, environment)
         return
+    GENERATORS = Generators(environment)
+    environment.events.usage_monitor.add_listener(_on_usage)
     if isinstance(runner, MasterRunner):
         runner.register_message("harness_stopped", _worker_stopped)
+        runner.register_message("harness_worker", _on_worker_hello)
+        runner.register_message("harness_wait", _on_worker_wait)
+        environment.events.heartbeat_sent.add_listener(_on_heartbeat)
+    gevent.spawn(GENERATORS.watch)
+    gevent.spawn(_waiting, environment)
     gevent.spawn(_progress, environment)
+
+
+@events.spawning_complete.add_listener
+def _on_spawned(user_count, **_kwargs) -> None:
+    if GENERATORS is not None and GENERATORS.steady_at is None:
+        GENERATORS.steady_at = GENERATORS.now()
+        GENERATORS.reached = max(GENERATORS.reached, int(user_count))
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs) -> None:
-    if DURATION_S and not isinstance(environment.runner, WorkerRunner):
+    if isinstance(environment.runner, WorkerRunner):
+        raw = getattr(environment.parsed_options, "harness_plan", "") if environment.parsed_options else ""
+        if raw:
+            _apply_plan(json.loads(raw))
+        return
+    if DURATION_S:
         gevent.spawn_later(DURATION_S, _finish, environment)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kwargs) -> None:
+    if GENERATORS is not None and GENERATORS.ended_at is None:
+        GENERATORS.ended_at = GENERATORS.now()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    if GENERATORS is not None:
+        if GENERATORS.ended_at is None:
+            GENERATORS.ended_at = GENERATORS.now()
+        GENERATORS.write()

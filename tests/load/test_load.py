@@ -14,7 +14,7 @@ import pytest
 
 from harness.checks import not_applicable, not_run
 from harness.load.history import baseline, compare, read_records
-from harness.load.results import error_sources_of
+from harness.load.results import LIMITED_METRICS, error_sources_of
 from harness.load.runner import PREFIX
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
@@ -44,7 +44,8 @@ def test_load_run(load_run, load_reports, measure, coverage):
     summary = _summary(load_run)
     head = {"profile": load_run["profile"], "target": load_run["target"], "traffic": load_run.get("traffic")}
     (load_reports / "endpoints.json").write_text(json.dumps({**head, **summary}, indent=2))
-    measure(**summary["measurements"])
+    measure(**{k: v for k, v in summary["measurements"].items() if k not in LIMITED_METRICS})
+    _generators(summary, measure)
     auth = summary.get("auth") or {}
     if auth:  # the token source's logins in the Locust processes: said, and not part of the load statistics
         measure(**{f"auth_{k}": v for k, v in auth.items()})
@@ -52,8 +53,14 @@ def test_load_run(load_run, load_reports, measure, coverage):
     coverage(requests=counts.get("requests", 0))
     if _websocket_weighted(load_run):
         coverage(websocket_sessions=counts.get("websocket_sessions", 0))
+    _not_run_if_partial(load_run)
+
+
+def _not_run_if_partial(load_run: dict) -> None:
+    """After measuring: a run without traffic the service would carry (the safety scope, the profile's
+    exclusions) is not run; its numbers may fail a gate, never pass one."""
     left_out = [e for e in (load_run.get("traffic") or {}).get("not_run") or () if not e.startswith("WebSocket ")]
-    if left_out:  # measured, but without traffic the service would carry: no pass on it (a failure still counts)
+    if left_out:
         more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
         not_run(f"the load left out {left_out[0]}{more}")
 
@@ -67,6 +74,48 @@ def test_the_errors_behind_the_ratio(load_run, load_reports):
     line = error_sources_of(summary, load_reports / f"{PREFIX}_failures.csv")
     if line:
         pytest.skip(f"the failed requests: {line}")
+
+
+def _generators(summary: dict, measure) -> None:
+    """The generators' own numbers beside the service's: users reached vs asked, each generator's peak CPU."""
+    gens = summary.get("generators") or {}
+    if not gens:
+        return
+    measure(users_asked=gens.get("users_asked", 0), users_reached=gens.get("users_reached", 0))
+    peaks = [g["cpu_max"] for g in gens.get("generators") or () if g.get("cpu_max") is not None]
+    if peaks:
+        measure(generator_cpu_max_pct=max(peaks))
+
+
+def _honest(load_run: dict) -> dict:
+    """The summary, when the generator was not the limit; else skip with why (the gate is `missing`)."""
+    summary = _summary(load_run)
+    if summary.get("limited"):
+        pytest.skip(summary["limited"])
+    return summary
+
+
+@pytest.mark.check("load.rps")
+def test_throughput(load_run, measure):
+    """Throughput, judged only when the generator was not the limit: every generator stayed at or below
+    Locust's 90 % CPU in the judged window and every user of the profile ran. Otherwise the throughput says
+    how fast the generator was, not the service: `missing` with the generator's CPU, never a fail."""
+    summary = _honest(load_run)
+    m = summary["measurements"]
+    assert m.get("rps") is not None, "the run produced no throughput figure"
+    measure(rps=m["rps"], http_rps=m.get("http_rps", m["rps"]))
+    _not_run_if_partial(load_run)
+
+
+@pytest.mark.check("load.p95_ms")
+def test_latency(load_run, measure):
+    """Latency percentiles (the slowest endpoint's, and Locust's aggregate), judged only when the generator
+    was not the limit: a saturated generator's event loop delays its own timings."""
+    summary = _honest(load_run)
+    timed = {k: v for k, v in summary["measurements"].items() if k in LIMITED_METRICS and k not in ("rps", "http_rps")}
+    assert "p95_ms" in timed, "the run timed no request"
+    measure(**timed)
+    _not_run_if_partial(load_run)
 
 
 @pytest.mark.check("load.ws_connect_ratio")
@@ -88,7 +137,7 @@ def test_websocket_connects(load_run):
 def test_no_regression_against_the_last_good_runs(load_run, load_config, measure, coverage):
     """Tonight vs the median of the last N good runs of the same profile (reports/history/load.jsonl).
     Unreadable history lines are counted and said, never dropped silently."""
-    summary = _summary(load_run)
+    summary = _honest(load_run)  # throughput and latency of a saturated generator are no baseline nor a night
     profile, reg = load_config.profile.name, load_config.regression
     records, bad = read_records(load_config.history_file)
     skipped = f"; {bad} unreadable line(s) in it were left out" if bad else ""

@@ -336,3 +336,144 @@ def test_the_error_ratio_names_the_endpoints_and_statuses_behind_it(tmp_path):
     assert "no answer: ConnectionResetError" in line and f"(Locust's failures: {csv_path})" in line
     assert error_sources(LoadSummary(endpoints=summary.endpoints)) == ""
     assert error_sources_of(summary.to_dict()) == error_sources(summary)
+
+
+# -- the generators' honesty (harness.load.results.judge_generators; documents as the locustfile writes them) ----
+def _gen(name, role="worker", cpu=(20.0,), ran=(20.0,), waited=(10.0,), **extra):
+    samples = [[2.0 + i, c] for i, c in enumerate(cpu)]
+    waits = [[2.0 + i, r, w] for i, (r, w) in enumerate(zip(ran, waited, strict=True))]
+    return {"name": name, "role": role, "host": "h", "pid": 40 + len(name), "samples": samples, "waits": waits, **extra}
+
+
+def _doc(*gens, asked=20, reached=20, steady=1.0, ended=30.0, token="", expected=0):
+    return {
+        "users_asked": asked,
+        "users_reached": reached,
+        "steady_at_s": steady,
+        "ended_at_s": ended,
+        "token": token,
+        "expected_workers": expected,
+        "generators": list(gens),
+    }
+
+
+def test_generators_clean_run_is_judged():
+    from harness.load.results import judge_generators
+
+    missing, limited, record = judge_generators(_doc(_gen("worker 1"), _gen("worker 2"), _gen("master", "master")))
+    assert (missing, limited) == (None, None)
+    assert [g["cpu_max"] for g in record["generators"]] == [20.0, 20.0, 20.0]
+    assert record["users_reached"] == record["users_asked"] == 20
+
+
+def test_a_generator_above_locusts_cpu_threshold_leaves_throughput_unjudged():
+    from harness.load.results import GENERATOR_LIMIT, judge_generators
+
+    hot = _gen("worker 2", cpu=(40.0, 97.0, 60.0), ran=(40, 95, 60), waited=(0, 0, 0))
+    missing, limited, _ = judge_generators(_doc(_gen("worker 1"), hot))
+    assert missing is None
+    assert limited.startswith(GENERATOR_LIMIT) and "worker 2: CPU 97 %" in limited and "worker 1" not in limited
+
+
+def test_a_sample_outside_the_judged_window_does_not_count():
+    from harness.load.results import judge_generators
+
+    spiky = _gen("local", "local", cpu=(99.0, 20.0), ran=(99.0, 20.0), waited=(0, 0))  # t=2 (spawning), t=3
+    assert judge_generators(_doc(spiky, steady=2.5))[:2] == (None, None)
+    assert "local: CPU 99 %" in judge_generators(_doc(spiky, steady=1.0))[1]
+
+
+def test_a_starved_generator_reads_idle_but_waits_for_a_cpu():
+    """A CPU quota or a crowded core: psutil shows 10 %, the scheduler shows it runnable ~90 % of the time."""
+    from harness.load.results import judge_generators
+
+    starved = _gen("local", "local", cpu=(10.0, 10.0), ran=(10.0, 9.9), waited=(78.0, 83.0))
+    missing, limited, _ = judge_generators(_doc(starved))
+    assert missing is None and "local: CPU 10 %, waiting for a CPU 83 % of the time" in limited
+    busy_machine = _gen("local", "local", cpu=(15.0, 15.0), ran=(15.0, 15.0), waited=(35.0, 50.0))
+    assert judge_generators(_doc(busy_machine))[:2] == (None, None)  # it waited, and still had time to spare
+
+
+def test_users_that_never_reached_the_profile_leave_throughput_unjudged():
+    from harness.load.results import judge_generators
+
+    assert (
+        "the users never reached the profile's 100: at most 64 ran"
+        in judge_generators(_doc(_gen("local", "local"), asked=100, reached=64))[1]
+    )
+    assert "none ran" in judge_generators(_doc(_gen("local", "local"), asked=100, reached=0, steady=None))[1]
+
+
+def test_a_worker_gone_missing_makes_the_whole_run_missing_naming_it():
+    from harness.load.results import judge_generators
+
+    lost = _gen("worker 2", missing_at_s=12.4, label="ns-w2")
+    missing, limited, _ = judge_generators(_doc(_gen("worker 1"), lost, expected=2))
+    assert limited is None
+    assert missing.startswith("worker 2 (ns-w2, h, pid 48) stopped sending heartbeats 12 s into the run")
+    left = _gen("worker 1", left_at_s=5.0)
+    assert "worker 1 (h, pid 48) left the run 5 s in" in judge_generators(_doc(left))[0]
+    assert "only 1 of the 2 expected" in judge_generators(_doc(_gen("worker 1"), expected=2))[0]
+
+
+def test_a_worker_with_another_token_makes_the_run_missing():
+    from harness.load.results import judge_generators
+
+    doc = _doc(_gen("worker 1", token="aaaa"), _gen("worker 2", token=""), token="aaaa")
+    assert "worker 2 (h, pid 48) holds no HARNESS_LOAD_TOKEN or another one" in judge_generators(doc)[0]
+    assert judge_generators(_doc(_gen("worker 1", token="aaaa"), token="aaaa"))[0] is None
+
+
+def test_no_cpu_reading_or_no_document_is_not_a_clean_bill(tmp_path):
+    from harness.load.results import UNTOLD, apply_generators, judge_generators
+
+    blind = _gen("worker 1", cpu=(), ran=(), waited=())
+    assert judge_generators(_doc(blind))[1] == f"{UNTOLD}: no CPU reading from worker 1 in the judged window"
+    summary = apply_generators(summarize_files(write_run(tmp_path, CLEAN), 1), None)
+    assert summary.missing is None and summary.limited.startswith(UNTOLD)
+
+
+def test_apply_generators_missing_outranks_limited(tmp_path):
+    from harness.load.results import apply_generators
+
+    prefix = write_run(tmp_path, CLEAN)
+    lost = _doc(_gen("worker 2", cpu=(99.0,), missing_at_s=3.0))
+    s = apply_generators(summarize_files(prefix, 100), lost)
+    assert s.missing.startswith("worker 2") and s.limited is None
+    s = apply_generators(summarize_files(prefix, 100), _doc(_gen("local", "local", cpu=(97.0,))))
+    assert s.missing is None and "local: CPU 97 %" in s.limited and s.measurements["rps"] == 1179.7
+    assert s.to_dict()["limited"] == s.limited
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"expect_workers": 2}, "needs --master-bind"),
+        ({"master_bind": "0.0.0.0:5557"}, "needs --expect-workers"),
+        ({"master_bind": "0.0.0.0:99999", "expect_workers": 2}, "the port must be 1-65535"),
+        ({"master_bind": "a b", "expect_workers": 2}, "is not HOST or HOST:PORT"),
+        ({"master_bind": "0.0.0.0", "expect_workers": 1001}, "at most 1000 workers"),
+        ({"master_bind": "0.0.0.0", "expect_workers": -1}, "must be >= 0"),
+    ],
+)
+def test_distributed_options_are_checked_together(tmp_path, flags, message):
+    (tmp_path / "tests/load").mkdir(parents=True)
+    (tmp_path / "tests/load/locustfile.py").write_text("")
+    with pytest.raises(ConfigError, match=message):
+        load_options({}, phase="load", root=tmp_path, env={}, flags=flags)
+
+
+def test_distributed_options_reach_the_master_argv(tmp_path):
+    from harness.load.runner import LocustRunner
+
+    (tmp_path / "tests/load").mkdir(parents=True)
+    (tmp_path / "tests/load/locustfile.py").write_text("")
+    flags = {"master_bind": "198.18.0.2", "expect_workers": 3}
+    o = load_options({}, phase="load", root=tmp_path, env={"HARNESS_LOAD_EXPECT_WORKERS_WAIT_S": "90"}, flags=flags)
+    assert (o.master.host, o.master.port, o.master.expect_workers, o.master.wait_s) == ("198.18.0.2", 5557, 3, 90.0)
+    argv = LocustRunner(o.profile, "http://x", locustfile=o.locustfile, out_dir=tmp_path, master=o.master).master_argv(
+        o.master.port
+    )
+    at = {k: argv[argv.index(k) + 1] for k in ("--master-bind-host", "--master-bind-port", "--expect-workers")}
+    assert at == {"--master-bind-host": "198.18.0.2", "--master-bind-port": "5557", "--expect-workers": "3"}
+    assert "--master" in argv and argv[argv.index("--expect-workers-max-wait") + 1] == "90"

@@ -249,3 +249,31 @@ def test_the_live_section_shows_the_canary_judge_metric_by_metric_and_the_watch_
     assert "watch round 2: BREACH live.websocket_connections" in section and "watch round 1: clean" in section
     assert SECRET not in page
     assert 'id="live"' not in render_html(verdict("go"), tmp_path, [], None)  # the live suite did not run
+
+
+def test_the_load_section_shows_the_generators_cpu_beside_the_throughput(tmp_path):
+    write_suite_files(tmp_path)
+    limited = "the load generator, not the service, was the limit (worker 2: CPU 97 %; Locust's limit is 90 %)"
+    series = [
+        {"t": t, "cpu": {"worker 1": 20.0 + t, "worker 2": 90.0 + t}, "wait": {"worker 2": 3.0}} for t in range(5)
+    ]
+    rows = [
+        {"name": "worker 1", "who": "worker 1 (host-a, pid 11)", "cpu_max": 24.0, "cpu_mean": 22.0, "ran_pct": 22.0,
+         "waited_pct": 1.0, "users_max": 10, "state": "running"},
+        {"name": "worker 2", "who": "worker 2 (host-b, pid 12)", "cpu_max": 97.0, "cpu_mean": 92.0, "ran_pct": 92.0,
+         "waited_pct": 3.0, "users_max": 10, "state": "running"},
+    ]  # fmt: skip
+    generators = {"users_asked": 20, "users_reached": 20, "cpu_threshold": 90.0, "generators": rows, "series": series}
+    summary = {"measurements": {"rps": 412.5}, "limited": limited, "missing": None, "generators": generators}
+    (tmp_path / "load" / "result.json").write_text(json.dumps({"profile": {"name": "smoke"}, "summary": summary}))
+    page = render_html(verdict("go"), tmp_path, [SECRET], None)
+    load = page[page.index('id="load"') :]
+    assert "throughput and latency not judged: the load generator, not the service, was the limit" in load
+    assert "worker 2 (host-b, pid 12)" in load and ">97.0<" in load and "users reached 20 of 20" in load
+    assert "achieved 412.5 req/s" in load
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", load)
+    at = captions.index("Requests per second over the run")
+    assert captions[at + 1].startswith("Load generators: CPU")  # right beside the throughput chart
+    cpu_chart = svgs(load)[at + 1]
+    assert "worker 2 CPU" in cpu_chart and "worker 2 waiting" in cpu_chart
+    assert len(re.findall(r'<circle[^>]*class="dot ', cpu_chart)) >= 15
