@@ -176,7 +176,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "serve_queue": (0, 1000, True),
     "serve_workers": (1, 16, True),
 }
-REQUIRED = ("phase", "stack")  # an empty value is a mistake, not "the default"
+REQUIRED = ("phase", "stack", "reports_dir")  # an empty value is a mistake, not "the default"
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
@@ -290,6 +290,8 @@ def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None
     removed first, whatever fails next): the flag, HARNESS_REPORTS_DIR, the project file, else reports/."""
     env = dict(os.environ if env is None else env)
     root = find_project_root()
+    if flag is None and "HARNESS_REPORTS_DIR" in env and not env["HARNESS_REPORTS_DIR"].strip():
+        raise ConfigError("environment HARNESS_REPORTS_DIR: reports_dir is empty; give a directory or unset it")
     raw: Any = flag or env.get("HARNESS_REPORTS_DIR")
     if not raw:
         try:

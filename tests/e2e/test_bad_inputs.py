@@ -138,7 +138,7 @@ CASES = [
     ),
     Case("project-bad-toml", ("gate",), "not valid TOML", files={"harness.toml": b"phase = \n"}, cwd_project=True),
     # reports dir
-    Case("reports-is-file", ("gate", *SMOKE), "cannot be used", files={"afile": b"x"}, reports="{tmp}/afile"),
+    Case("reports-is-file", ("gate", *SMOKE), "is not a directory", files={"afile": b"x"}, reports="{tmp}/afile"),
     Case("reports-under-proc", ("gate", *SMOKE), "cannot be used", reports="/proc/harness-reports"),
     # suite options
     Case(
