@@ -531,7 +531,12 @@ def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -
     help="Allow load on a target that is not loopback or ephemeral [env HARNESS_ALLOW_REMOTE_LOAD].",
 )
 @click.option("--history", is_flag=True, default=False, help="Append this run to the load history (nightly).")
-@click.option("--history-file", type=click.Path(path_type=Path), default=None, help="The history file (JSON lines).")
+@click.option(
+    "--history-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The history file (JSON lines).",
+)
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where the reports go.")
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
 @QUIET

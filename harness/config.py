@@ -305,6 +305,10 @@ def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None
 def _check_url(url: str, where: str = "--target") -> None:
     """An http(s) URL with a host and, if given, a numeric port; a ConfigError naming what is wrong."""
     hint = "e.g. https://staging.example or http://127.0.0.1:8000"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{where} {url!r} holds whitespace or a control character; give the URL alone ({hint})")
+    if len(url) > 2048:
+        raise ConfigError(f"{where}: a URL of {len(url)} characters is longer than 2048; give the base URL ({hint})")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where} {url!r} must be an http:// or https:// URL ({hint})")
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.reports_dir import MANIFEST
 from harness.verdict import validate_verdict
 
 from .conftest import ROOT, harness_env
@@ -73,6 +74,9 @@ CASES = [
     Case("target-port-word", ("gate", "--target", "http://127.0.0.1:abc/"), "is not a valid URL"),
     Case("target-ipv6-open", ("gate", "--target", "http://[::1"), "is not a valid URL"),
     Case("target-no-host", ("gate", "--target", "http://"), "has no host"),
+    Case("target-space", ("gate", "--target", "http://a b/"), "holds whitespace"),
+    Case("target-newline", ("gate", "--target", "http://127.0.0.1:9/\n"), "holds whitespace"),
+    Case("target-very-long", ("gate", "--target", "http://x/" + "a" * 3000), "longer than 2048"),
     Case("target-and-stack", ("gate", "--target", "http://127.0.0.1:9", "--stack", "local"), "contradict"),
     Case("external-no-target", ("gate", "--stack", "external"), "needs --target URL"),
     Case("target-userinfo", ("gate", "--target", "http://user:hunter2pass@127.0.0.1:9/"), "credentials in the URL"),
@@ -140,6 +144,29 @@ CASES = [
     # reports dir
     Case("reports-is-file", ("gate", *SMOKE), "is not a directory", files={"afile": b"x"}, reports="{tmp}/afile"),
     Case("reports-under-proc", ("gate", *SMOKE), "cannot be used", reports="/proc/harness-reports"),
+    Case(
+        "reports-twice",
+        ("gate", *SMOKE, "--reports-dir", "{tmp}/a", "--reports-dir", "{tmp}/b"),
+        "given 2 times",
+        reports="",
+    ),
+    Case(
+        "reports-twice-equals", ("load", "--reports-dir={tmp}/a", "--reports-dir={tmp}/a"), "given 2 times", reports=""
+    ),
+    Case("reports-empty", ("checklist", "--reports-dir", ""), "--reports-dir is empty", reports=""),
+    Case("reports-env-blank", ("gate", *SMOKE), "reports_dir is empty", env={"HARNESS_REPORTS_DIR": "  "}, reports=""),
+    Case("reports-root", ("gate", *SMOKE), "filesystem root", reports="/"),
+    Case(
+        "reports-name-too-long", ("gate", *SMOKE), "longer than the filesystem allows", reports="{tmp}/x/" + "r" * 300
+    ),
+    Case("reports-source-folder", ("selftest",), "source folder", files={"mod.py": b"x = 1\n"}, reports="{tmp}"),
+    Case(
+        "reports-not-ours",
+        ("load",),
+        "was not created by the harness",
+        files={"d/notes.txt": b"mine"},
+        reports="{tmp}/d",
+    ),
     # suite options
     Case(
         "zap-report-without-security", ("gate", "--suites", "smoke", "--zap-report", "{tmp}/z.json"), "security suite"
@@ -158,6 +185,11 @@ CASES = [
     # other commands
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
+    Case("load-history-dir", ("load", "--history-file", "{tmp}"), "is a directory"),
+    Case("checklist-unknown-flag", ("checklist", "--atestations", "x"), "No such option"),
+    Case("checklist-attestations-missing", ("checklist", "--attestations", "{tmp}/none.toml"), "does not exist"),
+    Case("checklist-bad-target", ("checklist", "--target", "ftp://x"), "must be an http:// or https:// URL"),
+    Case("selftest-unknown-phase", ("selftest", "--phase", "canary10"), "did you mean 'canary-10'?"),
     Case("load-remote", ("load", "--target", "http://10.0.0.1"), "refusing to send load"),
     Case(
         "checklist-junit-missing",
@@ -236,13 +268,15 @@ CASES = [
 
 
 STALE_GO = json.dumps({"schema": "harness.verdict/v1.1", "verdict": "go"})
+VERDICT_COMMANDS = ("gate", "load", "checklist", "selftest")
 
 
 def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     for name, data in case.files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_bytes(data)
     argv = [a.replace("{tmp}", str(tmp)) for a in case.argv]
-    if case.reports and argv[0] in ("gate", "load", "selftest", "checklist"):
+    if case.reports and argv[0] in VERDICT_COMMANDS:
         argv += ["--reports-dir", case.reports.replace("{tmp}", str(tmp))]
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *argv],
@@ -263,11 +297,15 @@ def test_the_table_is_long_enough():
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_and_a_documented_exit_code(case, tmp_path):
     reports = Path(case.reports.replace("{tmp}", str(tmp_path))) if case.reports else None
-    gate_run = case.argv[0] in ("gate", "load") and reports is not None and reports.parent == tmp_path
-    stale = reports / "verdict.json" if gate_run and reports.name not in case.files else None
-    if stale is not None:
+    verdict_run = case.argv[0] in VERDICT_COMMANDS and reports is not None and reports.parent == tmp_path
+    stale = (
+        reports / "verdict.json" if verdict_run and reports.name not in {Path(n).parts[0] for n in case.files} else None
+    )
+    if stale is not None:  # the last run's go, in the reports dir it claimed
         stale.parent.mkdir(parents=True, exist_ok=True)
         stale.write_text(STALE_GO)
+        manifest = {"schema": "harness.reports-dir/v1", "state": "done", "files": ["verdict.json"], "foreign": []}
+        (reports / MANIFEST).write_text(json.dumps(manifest))
     done = run(case, tmp_path)
     out = done.stdout + done.stderr
     assert "Traceback" not in out, out
