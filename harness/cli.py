@@ -74,6 +74,10 @@ def _load(suite_flags: dict[str, dict[str, Any]] | None, flags: dict[str, Any]) 
     if flags.get("service_file") is not None:  # a path from a flag resolves against the cwd
         flags["service_file"] = Path(flags["service_file"]).resolve()
     settings = load_settings(flags)
+    from harness.envnames import unknown_warnings
+
+    for line in unknown_warnings(os.environ):
+        _echo(line, err=True)
     if suite_flags:
         given = {
             suite: {
@@ -596,7 +600,7 @@ def selftest(**flags: Any) -> None:
     show_default=True,
     help="Address to listen on (not loopback: needs HARNESS_SERVE_TOKEN).",
 )
-@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
 @click.option(
     "--target",
     metavar="URL",

@@ -185,6 +185,13 @@ CASES = [
     # other commands
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
+    Case("load-users-billion", ("load", "--users", "1000000000"), "users = 1000000000 is above its bound: at most 100,000"),
+    Case("load-spawn-rate-huge", ("load",), "spawn_rate", env={"HARNESS_LOAD_SPAWN_RATE": "1e12"}),
+    Case("load-duration-years", ("load", "--duration", "99999h"), "at most 86,400"),
+    Case("flags-users-huge", ("gate", "--suites", "flags"), "at most 1,000,000", env={"HARNESS_FLAGS_USERS": "99999999999999999999"}),
+    Case("flags-workers-huge", ("gate", "--suites", "flags"), "at most 256", env={"HARNESS_FLAGS_WORKERS": "100000"}),
+    Case("live-watch-year", ("gate", "--phase", "canary-25", "--watch", "365d"), "at most 2,592,000"),
+    Case("serve-port-huge", ("serve", "--port", "70000"), "70000 is not in the range 1<=x<=65535", reports=""),
     Case("load-history-dir", ("load", "--history-file", "{tmp}"), "is a directory"),
     Case("checklist-unknown-flag", ("checklist", "--atestations", "x"), "No such option"),
     Case("checklist-attestations-missing", ("checklist", "--attestations", "{tmp}/none.toml"), "does not exist"),

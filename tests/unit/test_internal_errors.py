@@ -91,7 +91,7 @@ GO_DOC = '{"schema": "harness.verdict/v1.1", "verdict": "go"}'
     [
         (["phases"], "gate_policy"),
         (["service"], "profile_for"),
-        (["serve", "--port", "0"], "run_server"),
+        (["serve", "--port", "8080"], "run_server"),
     ],
 )
 def test_a_command_that_writes_no_verdict_never_touches_the_reports_dir_on_a_bug(
