@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
-from harness.jsonfile import read_text
+from harness.jsonfile import parse_toml, read_text
 from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
@@ -150,10 +149,7 @@ def _read_file(root: Path) -> tuple[dict[str, Any], str]:
         if not path.is_file():
             continue
         text = read_text(path, "project file", ConfigError, missing="does not exist")
-        try:
-            table = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        table = parse_toml(text, str(path), ConfigError)
         if path.name == "harness.toml":
             return table, str(path)
         table = table.get("tool", {}).get("harness", {})

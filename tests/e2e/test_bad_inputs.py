@@ -10,6 +10,7 @@ a run that stopped on bad input leaves no verdict that `harness report` could re
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -40,6 +41,10 @@ class Case:
     cwd_project: bool = False  # run in a project of its own (tmp, with the files) instead of this repository
     reports: str = "{tmp}/reports"  # --reports-dir (None: not passed)
     code: int = 64
+
+
+FIFO = b"<a named pipe>"
+DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"  # TOML nested 3000 deep
 
 
 def policy(text: str | bytes) -> dict[str, bytes]:
@@ -123,6 +128,52 @@ CASES = [
     ),
     Case("policy-unknown-key", ("gate", *P), "did you mean 'traffic'", files=policy('[phases.pr]\ntrafic = "x"\n')),
     Case("policy-bad-toml", ("gate", *P), "not valid TOML", files=policy("[phases.pr\n")),
+    Case("policy-fifo", ("gate", *P), "is a FIFO, not a regular file", files={"team.toml": FIFO}),
+    Case("policy-dev-zero", ("gate", "--policy-file", "/dev/zero"), "is a device, not a regular file"),
+    Case("policy-dev-zero-phases", ("phases", "--policy-file", "/dev/zero"), "is a device", reports=""),
+    Case("policy-nested-3000", ("gate", *P), "nested more than 64 deep", files=policy(b"[phases.pr]\n" + DEEP)),
+    Case("policy-nested-phases", ("phases", *P), "nested more than 64 deep", files=policy(DEEP), reports=""),
+    Case("policy-too-big", ("gate", *P), "larger than 16 MiB", files=policy(b"# " + b"x" * (17 * 1024 * 1024))),
+    Case("service-nested-3000", ("service", *S), "nested more than 64 deep", files={"service.toml": DEEP}, reports=""),
+    Case("service-fifo", ("gate", *S), "is a FIFO", files={"service.toml": FIFO}),
+    Case("project-nested-3000", ("gate",), "nested more than 64 deep", files={"harness.toml": DEEP}, cwd_project=True),
+    Case(
+        "attestations-nested-3000",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "nested more than 64 deep",
+        files={"a.toml": DEEP},
+    ),
+    Case(
+        "attestations-future",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "is in the future",
+        files={"a.toml": b'[[attestation]]\nitem = "code_review"\nby = "x"\nat = 2099-01-01\nexpires = 2099-02-01\n'},
+    ),
+    Case("report-fifo", ("report", "{tmp}/v.json"), "is a FIFO", files={"v.json": FIFO}, reports="", code=2),
+    Case(
+        "report-nan",
+        ("report", "{tmp}/v.json"),
+        "NaN is not a JSON number",
+        files={"v.json": b'{"verdict": NaN}'},
+        reports="",
+        code=2,
+    ),
+    Case(
+        "report-duplicate-key",
+        ("report", "{tmp}/v.json"),
+        "duplicate key 'verdict'",
+        files={"v.json": b'{"verdict": "go", "verdict": "no-go"}'},
+        reports="",
+        code=2,
+    ),
+    Case(
+        "report-nested",
+        ("report", "{tmp}/v.json"),
+        "nested more than 64 deep",
+        files={"v.json": b"[" * 50000 + b"]" * 50000},
+        reports="",
+        code=2,
+    ),
     Case("policy-missing", ("gate", "--policy-file", "{tmp}/nope.toml"), "does not exist"),
     Case("policy-directory", ("gate", "--policy-file", "{tmp}"), "is a directory"),
     # the project file
@@ -185,10 +236,19 @@ CASES = [
     # other commands
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
-    Case("load-users-billion", ("load", "--users", "1000000000"), "users = 1000000000 is above its bound: at most 100,000"),
+    Case(
+        "load-users-billion",
+        ("load", "--users", "1000000000"),
+        "users = 1000000000 is above its bound: at most 100,000",
+    ),
     Case("load-spawn-rate-huge", ("load",), "spawn_rate", env={"HARNESS_LOAD_SPAWN_RATE": "1e12"}),
     Case("load-duration-years", ("load", "--duration", "99999h"), "at most 86,400"),
-    Case("flags-users-huge", ("gate", "--suites", "flags"), "at most 1,000,000", env={"HARNESS_FLAGS_USERS": "99999999999999999999"}),
+    Case(
+        "flags-users-huge",
+        ("gate", "--suites", "flags"),
+        "at most 1,000,000",
+        env={"HARNESS_FLAGS_USERS": "99999999999999999999"},
+    ),
     Case("flags-workers-huge", ("gate", "--suites", "flags"), "at most 256", env={"HARNESS_FLAGS_WORKERS": "100000"}),
     Case("live-watch-year", ("gate", "--phase", "canary-25", "--watch", "365d"), "at most 2,592,000"),
     Case("serve-port-huge", ("serve", "--port", "70000"), "70000 is not in the range 1<=x<=65535", reports=""),
@@ -213,7 +273,7 @@ CASES = [
     Case(
         "checklist-attestations-malformed",
         ("checklist", "--attestations", "{tmp}/a.toml"),
-        "is not valid TOML",
+        "not valid TOML",
         files={"a.toml": b"[[attestation]\n"},
     ),
     Case(
@@ -281,7 +341,10 @@ VERDICT_COMMANDS = ("gate", "load", "checklist", "selftest")
 def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     for name, data in case.files.items():
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / name).write_bytes(data)
+        if data is FIFO:  # a named pipe nobody writes to: reading it would block forever
+            os.mkfifo(tmp / name)
+        else:
+            (tmp / name).write_bytes(data)
     argv = [a.replace("{tmp}", str(tmp)) for a in case.argv]
     if case.reports and argv[0] in VERDICT_COMMANDS:
         argv += ["--reports-dir", case.reports.replace("{tmp}", str(tmp))]
