@@ -66,6 +66,8 @@ class Settings:
     serve_run_timeout_s: float = 900.0  # harness serve: a gate run is stopped (inconclusive) after this
     serve_queue: int = 8  # harness serve: runs waiting to start; one more is refused (409)
     serve_workers: int = 1  # harness serve: gate runs at the same time (never two for one phase and target)
+    serve_header_timeout_s: float = 10.0  # harness serve: a connection's request headers must be complete by then
+    serve_max_connections: int = 1000  # harness serve: open connections; at the limit the oldest idle one is closed
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # file tables, validated by each suite
     suite_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # CLI flags for a suite: win over all
 
@@ -127,6 +129,8 @@ _TYPES: dict[str, type] = {
     "serve_run_timeout_s": float,
     "serve_queue": int,
     "serve_workers": int,
+    "serve_header_timeout_s": float,
+    "serve_max_connections": int,
     "baseline": bool,
     "prometheus_bin": str,
 }
@@ -171,6 +175,8 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "serve_run_timeout_s": (0, 86400, False),
     "serve_queue": (0, 1000, True),
     "serve_workers": (1, 16, True),
+    "serve_header_timeout_s": (0, 300, False),
+    "serve_max_connections": (16, 100_000, True),
 }
 REQUIRED = ("phase", "stack", "reports_dir")  # an empty value is a mistake, not "the default"
 

@@ -86,6 +86,17 @@ CASES = [
     Case("external-no-target", ("gate", "--stack", "external"), "needs --target URL"),
     Case("target-userinfo", ("gate", "--target", "http://user:hunter2pass@127.0.0.1:9/"), "credentials in the URL"),
     Case("token-too-short", ("gate", *SMOKE), "shorter than 8 characters", env={"HARNESS_TOKEN": "e"}),
+    Case("token-spaces", ("gate", *SMOKE), "HARNESS_TOKEN is only whitespace", env={"HARNESS_TOKEN": " " * 8}),
+    Case(
+        "serve-token-blank", ("serve", "--port", "1"), "is set but blank", env={"HARNESS_SERVE_TOKEN": "\n"}, reports=""
+    ),
+    Case(
+        "serve-token-inner-space",
+        ("serve",),
+        "holds whitespace",
+        env={"HARNESS_SERVE_TOKEN": "abcdefgh ijklmnop"},
+        reports="",
+    ),
     Case("token-true", ("load",), "shorter than 8 characters", env={"HARNESS_TOKEN": "true"}),
     # timeouts and numbers
     Case("timeout-nan", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "nan"}),
