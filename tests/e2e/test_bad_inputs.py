@@ -444,6 +444,25 @@ def trickle(conn: socket.socket, stop: threading.Event) -> None:
             time.sleep(1)
 
 
+def healthy_then_trickle(conn: socket.socket, stop: threading.Event) -> None:
+    """/health answers at once; anything else (the OpenAPI document) trickles one byte a second."""
+    with conn:
+        request = conn.recv(65536)
+        if request.split(b" ")[1:2] == [b"/health"]:
+            body = b'{"status": "healthy"}'
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            )
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+            time.sleep(1)
+
+
 def huge(conn: socket.socket, stop: threading.Event) -> None:
     size = 50 * 1024 * 1024
     with conn:
@@ -481,3 +500,14 @@ def test_a_target_that_answers_badly_is_inconclusive_within_its_deadline(harness
     validate_verdict(doc)
     assert doc["verdict"] == "inconclusive"
     assert says in doc["reasons"][0], doc["reasons"][0]
+
+
+def test_an_openapi_document_that_trickles_ends_at_its_deadline():
+    """requests' timeout bounds each read only: the OpenAPI fetch has an end-to-end deadline of its own."""
+    from harness.contract.openapi import ContractError, fetch_document
+
+    with tcp_server(healthy_then_trickle) as url:
+        t0 = time.monotonic()
+        with pytest.raises(ContractError, match="did not finish answering within 2 s"):
+            fetch_document(url + "/openapi.json", 2)
+        assert time.monotonic() - t0 < 2 + 1
