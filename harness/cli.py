@@ -40,12 +40,21 @@ from harness.errors import ConfigError, ExitCode, HarnessError, ReportError
 _CONTEXT: dict[str, Any] = {}
 
 
-def _begin(reports_flag: Path | None) -> None:
-    """Before anything can fail: no verdict of an earlier run may survive this one (see gate.begin_run)."""
+VERDICT_COMMANDS = ("gate", "load", "selftest", "checklist")  # the only commands that write a verdict
+
+
+def _begin(args: list[str]) -> None:
+    """Before anything can fail: the reports dir is claimed (or refused, before anything is touched) and no
+    verdict of an earlier run survives this one (see gate.begin_run)."""
     from harness.config import early_reports_dir
     from harness.gate import begin_run
 
-    _CONTEXT["early_reports_dir"] = early_reports_dir(reports_flag)
+    given = _reports_flags(args)
+    if len(given) > 1:
+        raise ConfigError(f"--reports-dir is given {len(given)} times ({', '.join(map(repr, given))}); give it once")
+    if given and not given[0].strip():
+        raise ConfigError("--reports-dir is empty; give a directory (default: reports)")
+    _CONTEXT["early_reports_dir"] = early_reports_dir(given[0] if given else None)
     begin_run(_CONTEXT["early_reports_dir"])
 
 
@@ -65,6 +74,10 @@ def _load(suite_flags: dict[str, dict[str, Any]] | None, flags: dict[str, Any]) 
     if flags.get("service_file") is not None:  # a path from a flag resolves against the cwd
         flags["service_file"] = Path(flags["service_file"]).resolve()
     settings = load_settings(flags)
+    from harness.envnames import unknown_warnings
+
+    for line in unknown_warnings(os.environ):
+        _echo(line, err=True)
     if suite_flags:
         given = {
             suite: {
@@ -567,7 +580,12 @@ def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -
     help="Allow load on a target that is not loopback or ephemeral [env HARNESS_ALLOW_REMOTE_LOAD].",
 )
 @click.option("--history", is_flag=True, default=False, help="Append this run to the load history (nightly).")
-@click.option("--history-file", type=click.Path(path_type=Path), default=None, help="The history file (JSON lines).")
+@click.option(
+    "--history-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The history file (JSON lines).",
+)
 @click.option("--reports-dir", type=click.Path(path_type=Path), default=None, help="Where the reports go.")
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
 @QUIET
@@ -654,7 +672,7 @@ def selftest(**flags: Any) -> None:
     show_default=True,
     help="Address to listen on (not loopback: needs HARNESS_SERVE_TOKEN).",
 )
-@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
 @click.option(
     "--target",
     metavar="URL",
@@ -688,14 +706,17 @@ def _end() -> None:
             end_run(_CONTEXT[key])
 
 
-def _reports_flag(args: list[str]) -> Path | None:
-    """--reports-dir as given on the command line, read before click parses anything (which may fail)."""
+def _reports_flags(args: list[str]) -> list[str]:
+    """Every --reports-dir as given on the command line, read before click parses anything (which may fail)."""
+    out: list[str] = []
     for i, arg in enumerate(args):
+        if arg == "--":
+            break
         if arg == "--reports-dir" and i + 1 < len(args):
-            return Path(args[i + 1])
-        if arg.startswith("--reports-dir="):
-            return Path(arg.split("=", 1)[1])
-    return None
+            out.append(args[i + 1])
+        elif arg.startswith("--reports-dir="):
+            out.append(arg.split("=", 1)[1])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -705,9 +726,10 @@ def main(argv: list[str] | None = None) -> None:
     ours = False
     try:
         ours = catch_signals(armed=False)  # armed once the command knows its reports dir (_settings); from
-        if args and args[0] in ("gate", "load"):  # then on, the first SIGINT/SIGTERM/SIGHUP is an exception
-            _begin(_reports_flag(args))  # first of all: whatever fails next, no earlier verdict survives
-        code = _run(args)
+        # then on, the first SIGINT/SIGTERM/SIGHUP is an exception
+        _CONTEXT["claimed"] = bool(args) and args[0] in VERDICT_COMMANDS
+        code = _early(args) if _CONTEXT["claimed"] else None  # first of all: no earlier verdict survives
+        code = _run(args) if code is None else code
         if (lost := swallowed()) is not None:  # its exception was swallowed on the way: still exit 2
             code = _interrupted(lost)
         hold_signals()  # the exit code is decided: a signal now changes nothing
@@ -718,6 +740,17 @@ def main(argv: list[str] | None = None) -> None:
         release_signals()
     _flush_quietly()
     sys.exit(code)
+
+
+def _early(args: list[str]) -> int | None:
+    """Claim the reports dir of a verdict command before click parses anything: a refused dir is one line and
+    64 with nothing touched. None when the run may go on."""
+    try:
+        _begin(args)
+    except HarnessError as exc:
+        _echo(f"harness: error: {exc}", err=True)
+        return int(exc.exit_code)
+    return None
 
 
 def _run(argv: list[str]) -> int:
@@ -743,9 +776,14 @@ def _run(argv: list[str]) -> int:
     except Exception:  # noqa: BLE001 - a bug of ours must read as inconclusive (2), never as no-go (1)
         from harness.gate import internal_error, internal_error_verdict
 
-        reports = _CONTEXT.get("reports_dir")
+        # only a verdict command touches its reports dir; `phases`, `service`, `serve` leave it as it is
+        reports = _CONTEXT.get("reports_dir") if _CONTEXT.get("claimed") else None
         line = internal_error(reports)
-        if reports is not None and internal_error_verdict(reports, _CONTEXT.get("phase", ""), line):
+        if (
+            reports is not None
+            and _CONTEXT.get("verdict")
+            and internal_error_verdict(reports, _CONTEXT.get("phase", ""), line)
+        ):
             line += f"; inconclusive verdict in {reports}/verdict.json"
         _echo(f"harness: error: {line}", err=True)
         return int(ExitCode.INCONCLUSIVE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
-from harness.jsonfile import read_text
+from harness.jsonfile import parse_toml, read_text
 from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
@@ -67,6 +66,8 @@ class Settings:
     serve_run_timeout_s: float = 900.0  # harness serve: a gate run is stopped (inconclusive) after this
     serve_queue: int = 8  # harness serve: runs waiting to start; one more is refused (409)
     serve_workers: int = 1  # harness serve: gate runs at the same time (never two for one phase and target)
+    serve_header_timeout_s: float = 10.0  # harness serve: a connection's request headers must be complete by then
+    serve_max_connections: int = 1000  # harness serve: open connections; at the limit the oldest idle one is closed
     suite_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # file tables, validated by each suite
     suite_flags: dict[str, dict[str, Any]] = field(default_factory=dict)  # CLI flags for a suite: win over all
 
@@ -128,6 +129,8 @@ _TYPES: dict[str, type] = {
     "serve_run_timeout_s": float,
     "serve_queue": int,
     "serve_workers": int,
+    "serve_header_timeout_s": float,
+    "serve_max_connections": int,
     "baseline": bool,
     "prometheus_bin": str,
 }
@@ -150,10 +153,7 @@ def _read_file(root: Path) -> tuple[dict[str, Any], str]:
         if not path.is_file():
             continue
         text = read_text(path, "project file", ConfigError, missing="does not exist")
-        try:
-            table = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        table = parse_toml(text, str(path), ConfigError)
         if path.name == "harness.toml":
             return table, str(path)
         table = table.get("tool", {}).get("harness", {})
@@ -175,8 +175,10 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "serve_run_timeout_s": (0, 86400, False),
     "serve_queue": (0, 1000, True),
     "serve_workers": (1, 16, True),
+    "serve_header_timeout_s": (0, 300, False),
+    "serve_max_connections": (16, 100_000, True),
 }
-REQUIRED = ("phase", "stack")  # an empty value is a mistake, not "the default"
+REQUIRED = ("phase", "stack", "reports_dir")  # an empty value is a mistake, not "the default"
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
@@ -290,6 +292,8 @@ def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None
     removed first, whatever fails next): the flag, HARNESS_REPORTS_DIR, the project file, else reports/."""
     env = dict(os.environ if env is None else env)
     root = find_project_root()
+    if flag is None and "HARNESS_REPORTS_DIR" in env and not env["HARNESS_REPORTS_DIR"].strip():
+        raise ConfigError("environment HARNESS_REPORTS_DIR: reports_dir is empty; give a directory or unset it")
     raw: Any = flag or env.get("HARNESS_REPORTS_DIR")
     if not raw:
         try:
@@ -303,6 +307,10 @@ def early_reports_dir(flag: Path | str | None, env: dict[str, str] | None = None
 def _check_url(url: str, where: str = "--target") -> None:
     """An http(s) URL with a host and, if given, a numeric port; a ConfigError naming what is wrong."""
     hint = "e.g. https://staging.example or http://127.0.0.1:8000"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{where} {url!r} holds whitespace or a control character; give the URL alone ({hint})")
+    if len(url) > 2048:
+        raise ConfigError(f"{where}: a URL of {len(url)} characters is longer than 2048; give the base URL ({hint})")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where} {url!r} must be an http:// or https:// URL ({hint})")
     try:

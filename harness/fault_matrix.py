@@ -14,7 +14,6 @@ A case is one way to make the candidate (or its evidence) bad on purpose:
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +23,7 @@ from typing import Any
 
 from harness.config import FILE_KEYS
 from harness.errors import ConfigError, did_you_mean
+from harness.jsonfile import parse_toml, read_text
 from harness.policy import Phase
 
 KINDS = ("app", "stack", "options")
@@ -131,10 +131,7 @@ def _case(name: str, raw: Any, where: str) -> FaultCase:
 
 def parse_matrix(text: str, where: str) -> tuple[FaultCase, ...]:
     """Every case of a matrix document, validated; a ConfigError (one line) names what is wrong."""
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    table = parse_toml(text, where, ConfigError)
     if set(table) - {"cases"} or not isinstance(table.get("cases"), dict):
         raise ConfigError(f"{where}: only [cases.<name>] tables are allowed")
     return tuple(_case(name, raw, where) for name, raw in table["cases"].items())
@@ -149,11 +146,9 @@ def load_matrix(path: Path | None = None) -> tuple[FaultCase, ...]:
     """The shipped matrix (harness/faults.toml), or another file of the same shape."""
     if path is None:
         return _default()
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"fault matrix {path} cannot be read ({exc.strerror})") from None
-    return parse_matrix(text, str(path))
+    return parse_matrix(
+        read_text(path, "fault matrix", ConfigError, missing="cannot be read (it does not exist)"), str(path)
+    )
 
 
 def cases_for(gate_id: str, matrix: Iterable[FaultCase] | None = None) -> list[FaultCase]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -24,24 +23,12 @@ from harness.report.html import write_html
 from harness.report.json_report import write_verdict
 from harness.report.junit import write_gates_junit
 from harness.report.markdown import write_markdown
+from harness.reports_dir import claim, finish
 from harness.service import profile_for, scope_for
 from harness.stack import Terminated, choose, make_stack, running
 from harness.suites import available_suites, run_suites
 from harness.verdict import Decision, evaluate, undecided_document, verdict_document
 
-STALE = (
-    "verdict.json",
-    "summary.md",
-    "gates.xml",
-    "junit.xml",
-    "evidence.json",
-    "harness-error.log",
-    "pytest.log",
-    "run-settings.json",
-    "report.html",
-    "report.png",
-)
-STALE_DIRS = ("load", "security", "containers", "stack", "live")  # what a gate writes below reports/ (history/ stays)
 ERROR_LOG = "harness-error.log"
 IN_PROGRESS = ".gate-in-progress"  # a run that started and has not written its verdict yet
 
@@ -79,16 +66,18 @@ def _selected(settings: Settings, phase_suites: tuple[str, ...], known: set[str]
 
 
 def begin_run(reports: Path) -> None:
-    """The first thing a run does, before anything it can fail on: mark the reports dir as taken by a run that
-    has not finished and remove the previous verdict, so a run that stops early never leaves an old `go`.
-    Best effort: an unusable reports dir is reported later, by prepare_reports(), as a usage error."""
-    if not reports.is_dir():
-        return  # nothing stale there; prepare_reports() creates it once the run is known to be valid
-    try:
-        _mark_in_progress(reports)
-        (reports / "verdict.json").unlink(missing_ok=True)
-    except OSError:
-        pass
+    """The first thing a run does, before anything it can fail on: claim the reports dir (refused in one line,
+    64, before anything is touched, when it is not the harness's to use: see harness.reports_dir), remove what
+    the last run wrote there (its verdict first of all) and mark it as taken by a run that has not finished, so
+    a run that stops early never leaves an old `go`. A dir that does not exist yet is left to prepare_reports()."""
+    if claim(reports, create=False):
+        try:
+            _mark_in_progress(reports)
+        except OSError as exc:
+            raise ConfigError(
+                f"reports dir {reports} cannot be used ({exc.strerror or exc}); set --reports-dir to a writable "
+                "directory"
+            ) from None
 
 
 def _mark_in_progress(reports: Path) -> None:
@@ -96,11 +85,13 @@ def _mark_in_progress(reports: Path) -> None:
 
 
 def end_run(reports: Path) -> None:
-    """The verdict is written (or there is none to write): the reports dir no longer holds a run in progress."""
+    """The verdict is written (or there is none to write): the reports dir no longer holds a run in progress,
+    and its manifest lists what this run wrote (the next run removes exactly those)."""
     try:
         (reports / IN_PROGRESS).unlink(missing_ok=True)
     except OSError:
         pass
+    finish(reports)
 
 
 def unfinished_run(reports: Path) -> str | None:
@@ -125,18 +116,11 @@ def unfinished_run(reports: Path) -> str | None:
 
 
 def prepare_reports(reports: Path) -> None:
-    """Create the reports dir and delete what an earlier run left: a crash must never leave an old `go`, and
-    no log or report of an earlier run may pass for this one's."""
+    """Claim the reports dir (creating it) and remove what an earlier run wrote there: a crash must never leave
+    an old `go`, and no log or report of an earlier run may pass for this one's. Nothing else is removed."""
+    claim(reports)
     try:
-        reports.mkdir(parents=True, exist_ok=True)
         _mark_in_progress(reports)
-        for stale in STALE:
-            (reports / stale).unlink(missing_ok=True)
-        for stale_dir in STALE_DIRS:
-            if (reports / stale_dir).is_dir():
-                shutil.rmtree(reports / stale_dir)
-            else:
-                (reports / stale_dir).unlink(missing_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"reports dir {reports} cannot be used ({exc.strerror or exc}); set --reports-dir to a writable directory"
@@ -361,11 +345,22 @@ def internal_error(reports: Path | None, secrets: list[str] | None = None) -> st
     secrets = secrets if secrets is not None else run_secrets()
     what = redact_text(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "), secrets)
     where = "stderr"
+    text = redact_text(traceback.format_exc(), secrets)
     if reports is not None:
         try:
             reports.mkdir(parents=True, exist_ok=True)
-            (reports / ERROR_LOG).write_text(redact_text(traceback.format_exc(), secrets))
+            (reports / ERROR_LOG).write_text(text)
             where = str(reports / ERROR_LOG)
+        except OSError:
+            reports = None
+    if reports is None:  # a command without a reports dir of its own: never into someone's reports/
+        import tempfile
+
+        try:
+            fd, name = tempfile.mkstemp(prefix="harness-error-", suffix=".log")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            where = name
         except OSError:
             pass
     return f"the harness itself failed ({what}); this is a bug of the harness, not a finding (traceback: {where})"
@@ -386,9 +381,26 @@ def internal_error_verdict(
         with shielded():
             write_reports(doc, reports, run_secrets())
     except Exception:  # noqa: BLE001 - the reports dir may be what is broken
+        invalidate(reports)
         return False
     end_run(reports)
     return True
+
+
+def invalidate(reports: Path) -> None:
+    """Best effort, for a run that could not write its verdict: the previous one must not be read as this
+    run's. Removed; if the dir refuses that, emptied (an empty file is no verdict)."""
+    path = reports / "verdict.json"
+    try:
+        path.unlink(missing_ok=True)
+        return
+    except OSError:
+        pass
+    try:
+        with open(path, "w"):
+            pass
+    except OSError:
+        pass
 
 
 def interrupted_verdict(reports: Path, phase: str, exc: BaseException, target: dict[str, Any] | None = None) -> bool:

@@ -45,6 +45,7 @@ class Option:
     choices: tuple[str, ...] = ()
     check: Check | None = None  # runs on every value that is not the default
     flag: str | None = None  # the CLI flag that sets it (messages name it)
+    high: float | None = None  # the ceiling of a number (after check: a duration's seconds); every number has one
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -156,7 +157,16 @@ def _accept(opt: Option, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: {opt.key} = {value!r} is not one of {', '.join(opt.choices)}{did_you_mean(value, opt.choices)}"
         )
-    return opt.check(opt.key, value, where) if opt.check is not None else value
+    value = opt.check(opt.key, value, where) if opt.check is not None else value
+    return within(opt.key, value, opt.high, where)
+
+
+def within(key: str, value: Any, high: float | None, where: str) -> Any:
+    """value, or one ConfigError line when a number is above its declared ceiling."""
+    if high is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > high:
+        bound = f"{high:,.0f}" if float(high).is_integer() else f"{high:g}"
+        raise ConfigError(f"{where}: {key} = {value!r} is above its bound: at most {bound}")
+    return value
 
 
 def resolve(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
-from harness.jsonfile import read_text
+from harness.jsonfile import parse_toml, read_text
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -260,9 +260,6 @@ def load_policy(override: Path | None = None, suites: Iterable[str] = ()) -> Pol
     text = read_text(
         override, "policy file", ConfigError, missing="does not exist; fix policy_file or HARNESS_POLICY_FILE"
     )
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{override}: not valid TOML ({exc})") from None
+    table = parse_toml(text, str(override), ConfigError)
     known = policy.suites | set(suites)
     return Policy(_phases(table, policy.phases, str(override), known), f"defaults + {override}")

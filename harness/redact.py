@@ -99,6 +99,8 @@ def user_secrets(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
 def check_user_secrets(env: Mapping[str, str] | None = None) -> None:
     """Refuse, in one line, a user-given secret too short to be redacted safely."""
     for name, value in user_secrets(env):
+        if value and not value.strip():
+            raise ConfigError(f"{name} is only whitespace; set it to the real (random) secret or unset it")
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 f"{name} is shorter than {MIN_SECRET_LENGTH} characters; a secret that short cannot be redacted "

@@ -24,7 +24,7 @@ from harness.config import Settings
 from harness.errors import ConfigError, ExitCode, HarnessError, StackError, did_you_mean
 from harness.evidence import Evidence
 from harness.fault_matrix import FaultCase, load_matrix
-from harness.gate import gate_policy
+from harness.gate import end_run, gate_policy, prepare_reports
 from harness.policy import Phase, default_policy
 from harness.redact import redact_data, redact_text, run_secrets
 from harness.stack import make_stack, running
@@ -183,9 +183,7 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
     chosen = [(f, gates) for f, gates in select(matrix, phase) if not only or f.name in only]
     reports = settings.reports_dir
     out = reports / "selftest"
-    reports.mkdir(parents=True, exist_ok=True)
-    for stale in (REPORT, TABLE):
-        (reports / stale).unlink(missing_ok=True)
+    prepare_reports(reports)  # claimed (or refused) before anything: the earlier selftest's files go
     # one app process: a fault switched at run time must reach every request
     settings = replace(
         settings,
@@ -210,6 +208,7 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
     result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0, only)
     write_atomic(reports / REPORT, json.dumps(redact_data(result.to_dict(), secrets), indent=2) + "\n")
     write_atomic(reports / TABLE, render_table(result, secrets))
+    end_run(reports)
     return result
 
 

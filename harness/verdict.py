@@ -420,6 +420,6 @@ def verdict_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
 def validate_verdict(doc: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError if doc breaks the contract of its own version (v1, v1.1 or v1.2)."""
     schema_id = doc.get("schema") if isinstance(doc, dict) else None
-    if schema_id not in SCHEMAS:
+    if not isinstance(schema_id, str) or schema_id not in SCHEMAS:
         raise jsonschema.ValidationError(f"schema is {schema_id!r}; this harness reads {', '.join(sorted(SCHEMAS))}")
     jsonschema.validate(doc, verdict_schema(schema_id))

@@ -14,14 +14,14 @@ attestation fails its item (the checklist is then no-go), never the run.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harness.checklist import ATTESTED
 from harness.errors import ConfigError, did_you_mean
+from harness.jsonfile import parse_toml, read_text
 
 _KEYS = ("item", "by", "at", "expires", "note")
 
@@ -45,6 +45,8 @@ class Attestation:
 
 def _date(raw: dict[str, Any], key: str, at: str) -> date:
     value = raw.get(key)
+    if isinstance(value, datetime):  # a TOML datetime (2026-01-01T10:00:00Z): its day; compared as a date
+        return value.date()
     if isinstance(value, date):
         return value
     try:
@@ -55,10 +57,7 @@ def _date(raw: dict[str, Any], key: str, at: str) -> date:
 
 def parse_attestations(text: str, where: str) -> dict[str, Attestation]:
     """item -> its attestation (the latest `at` wins when an item is attested twice)."""
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"attestations file {where} is not valid TOML ({exc}); fix it") from None
+    table = parse_toml(text, f"attestations file {where}", ConfigError, hint="fix it")
     extra = set(table) - {"attestation"}
     if extra:
         raise ConfigError(f"attestations file {where}: unknown key {sorted(extra)[0]!r}; use [[attestation]] tables")
@@ -81,6 +80,9 @@ def parse_attestations(text: str, where: str) -> dict[str, Attestation]:
         made = Attestation(made.item, made.by, made.at, made.expires, str(raw.get("note", "")).strip())
         if made.expires < made.at:
             raise ConfigError(f"{at}: expires {made.expires} is before at {made.at}")
+        latest = datetime.now(UTC).date() + timedelta(days=1)  # a day of slack for the time zones east of UTC
+        if made.at > latest:
+            raise ConfigError(f"{at}: at {made.at} is in the future; attest what was done, on the day it was done")
         if item not in out or out[item].at <= made.at:
             out[item] = made
     return out
@@ -88,10 +90,5 @@ def parse_attestations(text: str, where: str) -> dict[str, Attestation]:
 
 def load_attestations(path: Path) -> dict[str, Attestation]:
     """The attestations in path; ConfigError (one line) when it is missing, unreadable or malformed."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"attestations file {path} does not exist; set checklist attestations to one") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"attestations file {path} cannot be read ({exc}); fix it") from None
-    return parse_attestations(text, str(path))
+    missing = "does not exist; set checklist attestations to one"
+    return parse_attestations(read_text(path, "attestations file", ConfigError, missing=missing), str(path))

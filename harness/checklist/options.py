@@ -16,7 +16,7 @@ SPEC = OptionSpec(
     (
         Option("junit", Path),  # the JUnit XML a CI run produced: all tests passing
         Option("coverage", Path),  # a Cobertura coverage.xml: line coverage
-        Option("coverage_min", float, 80.0, check=positive("percentage")),
+        Option("coverage_min", float, 80.0, check=positive("percentage"), high=100),
         Option("verdict", Path),  # the latest internal-phase verdict.json: security, load and TLS gates
         Option("attestations", Path),  # [[attestation]] item/by/at/expires (harness/checklist/attestations.py)
         Option("runbook", Path),  # must name every alert of the alerts file

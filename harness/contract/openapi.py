@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,22 +28,55 @@ def openapi_url(target: Target, opts: ContractOptions) -> str | None:
     return target.url(opts.openapi_path) if opts.openapi_path else None
 
 
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+
+
+def _get_within(url: str, deadline_s: float) -> tuple[int, bytes]:
+    """GET url and read its whole body within deadline_s end to end (requests' timeout bounds each read only: a
+    body trickling a byte a second never trips it), at most MAX_DOCUMENT_BYTES. requests.Timeout past the
+    deadline; the reading thread is a daemon and dies with the process."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            with requests.get(url, timeout=deadline_s, stream=True) as resp:
+                body = resp.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
+                box["value"] = (resp.status_code, body)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="openapi-fetch", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise requests.Timeout(f"no whole answer within {deadline_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    status, body = box["value"]
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"more than {MAX_DOCUMENT_BYTES} bytes")
+    return status, body
+
+
 def fetch_document(url: str, timeout_s: float) -> dict[str, Any]:
     """GET and parse an OpenAPI document (or read it from a file path); one-line ContractError otherwise."""
     hint = "check the service profile's paths.openapi (or [tool.harness.contract] openapi_url)"
     try:
         if url.startswith(("http://", "https://")):
-            resp = requests.get(url, timeout=timeout_s)
-            if resp.status_code != 200:
-                raise ContractError(f"OpenAPI document {url} answered HTTP {resp.status_code}; {hint}")
-            doc = resp.json()
+            status, body = _get_within(url, timeout_s)
+            if status != 200:
+                raise ContractError(f"OpenAPI document {url} answered HTTP {status}; {hint}")
+            doc = json.loads(body)
         else:
-            import json
             from pathlib import Path
 
-            doc = json.loads(Path(url).read_text())
+            from harness.jsonfile import read_text
+
+            doc = json.loads(read_text(Path(url), "OpenAPI document", ContractError, missing=f"does not exist; {hint}"))
     except requests.Timeout:
-        raise ContractError(f"OpenAPI document {url} did not answer within {timeout_s:g} s; {hint}") from None
+        raise ContractError(
+            f"OpenAPI document {url} did not finish answering within {timeout_s:g} s (the whole answer); {hint}"
+        ) from None
     except requests.ConnectionError:
         raise ContractError(f"OpenAPI document {url} is unreachable (connection failed); {hint}") from None
     except requests.RequestException as exc:

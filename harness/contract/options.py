@@ -38,7 +38,7 @@ SPEC = OptionSpec(
         Option("alerts", Path),
         Option("alert_tests", Path),
         Option("dashboard", Path),
-        Option("timeout_s", float, 10.0, check=_SECONDS),
+        Option("timeout_s", float, 10.0, check=_SECONDS, high=600),
     ),
 )
 

@@ -10,12 +10,14 @@ from harness.options import Option, OptionSpec, at_least, positive, suite_option
 SPEC = OptionSpec(
     "flags",
     (
-        Option("users", int, 10_000, check=at_least(100)),  # synthetic users asked for GET /features
-        Option("batch", int, 500, check=at_least(1)),  # users per task of one worker thread
-        Option("workers", int, 8, check=at_least(1)),  # concurrent HTTP sessions
-        Option("deadline_s", float, 120.0, check=positive("number of seconds")),  # batches after this are left out
-        Option("tolerance_pp", float, 1.5, check=positive("number of percentage points")),
-        Option("monotonic_users", int, 1_000, check=at_least(100)),  # users asked at each probe step
+        Option("users", int, 10_000, check=at_least(100), high=1_000_000),  # synthetic users asked for GET /features
+        Option("batch", int, 500, check=at_least(1), high=100_000),  # users per task of one worker thread
+        Option("workers", int, 8, check=at_least(1), high=256),  # concurrent HTTP sessions
+        Option(
+            "deadline_s", float, 120.0, check=positive("number of seconds"), high=3600
+        ),  # batches after this are left out
+        Option("tolerance_pp", float, 1.5, check=positive("number of percentage points"), high=100),
+        Option("monotonic_users", int, 1_000, check=at_least(100), high=100_000),  # users asked at each probe step
     ),
 )
 

@@ -95,16 +95,18 @@ SPEC = OptionSpec(
         ),
         Option("candidate_selector", str, check=_selector),
         Option("baseline_selector", str, check=_selector),
-        Option("window", object, default="5m", check=_duration_option),
-        Option("min_requests", int, default=500, check=at_least(0)),
-        Option("timeout_s", float, default=10.0, check=positive("number of seconds")),
+        Option("window", object, default="5m", check=_duration_option, high=86400),
+        Option("min_requests", int, default=500, check=at_least(0), high=1_000_000_000),
+        Option("timeout_s", float, default=10.0, check=positive("number of seconds"), high=600),
         Option("drive_load", bool, default=False, flag="--drive-load"),
-        Option("watch", object, default=None, check=_duration_option, flag="--watch"),
-        Option("interval", object, default="60s", check=_duration_option),
-        Option("failure_limit", int, default=1, check=at_least(0)),
+        Option("watch", object, default=None, check=_duration_option, flag="--watch", high=30 * 86400),
+        Option("interval", object, default="60s", check=_duration_option, high=86400),
+        Option("failure_limit", int, default=1, check=at_least(0), high=10_000),
         Option("judge", dict, default=None),
-        Option("step", object, default="5s", check=_duration_option),  # the canary judge's range-query step
-        Option("min_points", int, default=50, check=at_least(3)),  # fewer points per side: the metric is NoData
+        Option("step", object, default="5s", check=_duration_option, high=3600),  # the canary judge's range-query step
+        Option(
+            "min_points", int, default=50, check=at_least(3), high=100_000
+        ),  # fewer points per side: the metric is NoData
     ),
 )
 

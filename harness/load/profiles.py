@@ -30,7 +30,7 @@ from typing import Any
 
 from harness.config import Settings
 from harness.errors import ConfigError, did_you_mean
-from harness.options import Option, OptionSpec, absolute, resolve
+from harness.options import Option, OptionSpec, absolute, resolve, within
 
 USER_CLASSES = {"chat": "ChatUser", "health": "HealthUser", "websocket": "WebSocketUser"}
 ENV_PREFIX = "HARNESS_LOAD_"
@@ -220,7 +220,33 @@ def _number(value: Any, what: str, *, kind: type = float, low: float = 0, allow_
     return number
 
 
+# the ceiling of every number of a profile: what one machine (or a Locust master and its workers) can hold
+# and what a rollout's load test needs (the guide's longest run is the 15 min nightly; a soak of a day at most)
+CEILINGS: dict[str, float] = {
+    "users": 100_000,
+    "min_requests": 1_000_000_000,
+    "spawn_rate": 10_000,
+    "request_timeout_s": 600,
+    "duration_s": 86_400,
+    "time_cap_s": 2 * 86_400,
+    "stop_timeout_s": 600,
+    "workers": 256,
+    "processes": 256,
+    "weights": 1_000,
+    "wait_s": 3_600,
+}
+
+
 def _profile_field(key: str, value: Any, where: str) -> Any:
+    got = _profile_value(key, value, where)
+    high = CEILINGS[key]
+    numbers = got.values() if isinstance(got, dict) else got if isinstance(got, tuple) else (got,)
+    for number in numbers:
+        within(key, number, high, where)
+    return got
+
+
+def _profile_value(key: str, value: Any, where: str) -> Any:
     what = f"{where} {key}"
     if key in ("users", "min_requests"):
         return _number(value, what, kind=int, low=1, allow_low=True)
@@ -301,9 +327,16 @@ def _regression(raw: Any) -> Regression:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}")
     reg = Regression(
-        window=_number(raw.get("window", 5), f"{where} window", kind=int, low=1, allow_low=True),
-        min_runs=_number(raw.get("min_runs", 3), f"{where} min_runs", kind=int, low=1, allow_low=True),
-        margin=_number(raw.get("margin", 0.2), f"{where} margin", low=0, allow_low=True),
+        window=within(
+            "window", _number(raw.get("window", 5), f"{where} window", kind=int, low=1, allow_low=True), 1000, where
+        ),
+        min_runs=within(
+            "min_runs",
+            _number(raw.get("min_runs", 3), f"{where} min_runs", kind=int, low=1, allow_low=True),
+            1000,
+            where,
+        ),
+        margin=within("margin", _number(raw.get("margin", 0.2), f"{where} margin", low=0, allow_low=True), 100, where),
     )
     if reg.min_runs > reg.window:
         raise ConfigError(f"{where}: min_runs = {reg.min_runs} is larger than window = {reg.window}")

@@ -37,8 +37,8 @@ SPEC = OptionSpec(
         # added to the service profile's operations.public (an override for one deployment)
         Option("public_operations", tuple, (), check=_operations),
         Option("entry_paths", tuple, ("/", "/docs", "/redoc")),
-        Option("max_pages", int, 50, check=at_least(0)),
-        Option("timeout_s", float, 10.0, check=_SECONDS),
+        Option("max_pages", int, 50, check=at_least(0), high=100_000),
+        Option("timeout_s", float, 10.0, check=_SECONDS, high=600),
         Option("rules_file", Path),  # None: harness/security/zap-baseline.rules
         Option("waivers_file", Path, Path("security/waivers.toml")),
         Option(
@@ -48,7 +48,7 @@ SPEC = OptionSpec(
             check=http_url("of a ZAP daemon (e.g. http://127.0.0.1:8090)"),
         ),
         Option("zap_target_url", str),  # how ZAP reaches the target, when not the target's own URL
-        Option("zap_timeout_s", float, 300.0, check=_SECONDS),
+        Option("zap_timeout_s", float, 300.0, check=_SECONDS, high=86400),
         Option("zap_report", Path, aliases=("HARNESS_ZAP_REPORT",), flag="--zap-report"),
         Option("deploy_dir", Path),  # None: <the profile's files.source>/deploy if it exists, else the source
         Option("trivy_bin", str, "trivy", aliases=("HARNESS_TRIVY_BIN",)),
@@ -61,10 +61,10 @@ SPEC = OptionSpec(
         Option("trivy_image", str, aliases=("HARNESS_TRIVY_IMAGE",)),
         Option("trivy_reports", tuple, (), aliases=("HARNESS_TRIVY_REPORT",)),
         Option("trivy_db_download", bool, False),
-        Option("trivy_timeout_s", float, 300.0, check=_SECONDS),
+        Option("trivy_timeout_s", float, 300.0, check=_SECONDS, high=86400),
         Option("websocket_paths", tuple),  # None: the service profile's paths.websocket
         Option("websocket_anonymous", str, "ping-only", choices=ANONYMOUS_WS),
-        Option("tls_min_days", float, 14.0),
+        Option("tls_min_days", float, 14.0, high=3650),
         Option("tls_ca_file", Path),
         Option("require_https", bool, False),
     ),

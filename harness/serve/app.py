@@ -20,7 +20,6 @@ phase: the phases are named), 409 (queue full), 413 (body over 64 KiB).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harness.config import Settings
+from harness.jsonfile import parse_json
 from harness.serve.auth import OPEN_PATHS, authorized
 from harness.serve.metrics import Metrics
 from harness.serve.runs import LOCAL, QueueFull, Run, Runner
@@ -74,6 +74,16 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            await self._guarded(scope, receive, send)
+        except Exception:  # noqa: BLE001 - a bug of ours is still a JSON answer, never a text/plain 500
+            body = {"error": "harness serve failed; this is a bug of the harness"}
+            try:
+                await _json(500, body)(scope, receive, send)
+            except Exception:  # noqa: BLE001 - the response had started: nothing more can be said
+                pass
+
+    async def _guarded(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
         allowed = path in OPEN_PATHS or authorized(headers.get("authorization"), self.token)
@@ -122,7 +132,7 @@ def flagger_token(body: bytes) -> str:
     """Flagger's webhooks carry no headers: the token travels as metadata.token of its payload (the
     Canary's webhook metadata). Never echoed nor stored."""
     try:
-        doc = json.loads(body)
+        doc = parse_json(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return ""
     meta = doc.get("metadata") if isinstance(doc, dict) else None
@@ -182,7 +192,7 @@ def create_app(
     async def body_of(request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
-            doc = json.loads(raw)
+            doc = parse_json(raw.decode("utf-8"))  # NaN, duplicate keys and nesting over 64 are bad requests
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(400, {"error": f"request body is not valid JSON ({exc})"}) from None
         if not isinstance(doc, dict):

@@ -16,7 +16,12 @@ OPEN_PATHS = ("/healthz",)
 def server_token(host: str, env: dict[str, str]) -> str | None:
     """The token every request must carry, or None (loopback only). ConfigError when the server would be
     reachable from elsewhere without one, or when the token is too short to be a secret."""
-    token = env.get(TOKEN_ENV) or None
+    raw = env.get(TOKEN_ENV)
+    token = raw.strip() if raw is not None else None  # a trailing newline ($(cat file)) is not part of it
+    if raw is not None and not token:
+        raise ConfigError(f"{TOKEN_ENV} is set but blank; set it to a long random token or unset it")
+    if token is not None and any(c.isspace() or ord(c) < 32 for c in token):
+        raise ConfigError(f"{TOKEN_ENV} holds whitespace or a control character inside it; use a token without")
     if token is not None and len(token) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{TOKEN_ENV} is shorter than {MIN_SECRET_LENGTH} characters; use a long random token")
     shown = f"[{host}]" if ":" in host else host

@@ -46,13 +46,31 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
 
 
 def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None]) -> None:
+    import logging
+
     import uvicorn
+
+    from harness.serve.guard import GuardedH11, NoQueryStrings, raise_fd_limit
 
     _check_port(host, port)
     server = build(settings, host)
+    soft = raise_fd_limit()  # idle sockets must not run the server out of descriptors before its own limit
+    limits = {
+        "max_connections": min(settings.serve_max_connections, max(16, soft // 2)),
+        "header_timeout_s": settings.serve_header_timeout_s,
+    }
+    protocol = type("GuardedH11", (GuardedH11,), limits)
     config = uvicorn.Config(
-        server.app, host=host, port=port, log_level="info", lifespan="on", timeout_graceful_shutdown=5
+        server.app,
+        host=host,
+        port=port,
+        log_level="info",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        http=protocol,  # a header deadline and a connection limit answering JSON (harness/serve/guard.py)
+        timeout_keep_alive=5,
     )
+    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
     userver = uvicorn.Server(config)
     previous = signal.signal(signal.SIGHUP, userver.handle_exit)  # a closed terminal stops it like Ctrl-C
     echo(

@@ -11,14 +11,13 @@ Secrets are never in a profile: it names the environment variables that hold the
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
-from harness.jsonfile import read_text
+from harness.jsonfile import parse_toml, read_text
 
 DEFAULT_PROFILE = Path(__file__).with_name("ai-orchestra.toml")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -319,10 +318,7 @@ def _parse(table: dict[str, Any], where: str) -> Profile:
 
 def load_file(path: Path) -> ServiceProfile:
     text = read_text(path, "service profile", ConfigError, missing="does not exist")
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    table = parse_toml(text, str(path), ConfigError)
     if set(table) == {"service"} and isinstance(table["service"], dict):
         table = table["service"]  # a file may keep everything under [service]
     return ServiceProfile(_parse(table, str(path)), str(path), path.resolve().parent)

@@ -44,7 +44,7 @@ SPEC = OptionSpec(
         Option("redis_image", str),
         Option("app_base_image", str),
         Option("dockerfile", str, "deploy/Dockerfile"),
-        Option("startup_timeout_s", float, 90.0, check=positive("number of seconds")),
+        Option("startup_timeout_s", float, 90.0, check=positive("number of seconds"), high=3600),
     ),
 )
 DB_USER, DB_NAME, APP_PORT = "orchestra", "ai_orchestra", 8000

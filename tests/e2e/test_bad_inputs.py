@@ -10,6 +10,7 @@ a run that stopped on bad input leaves no verdict that `harness report` could re
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.reports_dir import MANIFEST
 from harness.verdict import validate_verdict
 
 from .conftest import ROOT, harness_env
@@ -39,6 +41,10 @@ class Case:
     cwd_project: bool = False  # run in a project of its own (tmp, with the files) instead of this repository
     reports: str = "{tmp}/reports"  # --reports-dir (None: not passed)
     code: int = 64
+
+
+FIFO = b"<a named pipe>"
+DEEP = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"  # TOML nested 3000 deep
 
 
 def policy(text: str | bytes) -> dict[str, bytes]:
@@ -73,10 +79,24 @@ CASES = [
     Case("target-port-word", ("gate", "--target", "http://127.0.0.1:abc/"), "is not a valid URL"),
     Case("target-ipv6-open", ("gate", "--target", "http://[::1"), "is not a valid URL"),
     Case("target-no-host", ("gate", "--target", "http://"), "has no host"),
+    Case("target-space", ("gate", "--target", "http://a b/"), "holds whitespace"),
+    Case("target-newline", ("gate", "--target", "http://127.0.0.1:9/\n"), "holds whitespace"),
+    Case("target-very-long", ("gate", "--target", "http://x/" + "a" * 3000), "longer than 2048"),
     Case("target-and-stack", ("gate", "--target", "http://127.0.0.1:9", "--stack", "local"), "contradict"),
     Case("external-no-target", ("gate", "--stack", "external"), "needs --target URL"),
     Case("target-userinfo", ("gate", "--target", "http://user:hunter2pass@127.0.0.1:9/"), "credentials in the URL"),
     Case("token-too-short", ("gate", *SMOKE), "shorter than 8 characters", env={"HARNESS_TOKEN": "e"}),
+    Case("token-spaces", ("gate", *SMOKE), "HARNESS_TOKEN is only whitespace", env={"HARNESS_TOKEN": " " * 8}),
+    Case(
+        "serve-token-blank", ("serve", "--port", "1"), "is set but blank", env={"HARNESS_SERVE_TOKEN": "\n"}, reports=""
+    ),
+    Case(
+        "serve-token-inner-space",
+        ("serve",),
+        "holds whitespace",
+        env={"HARNESS_SERVE_TOKEN": "abcdefgh ijklmnop"},
+        reports="",
+    ),
     Case("token-true", ("load",), "shorter than 8 characters", env={"HARNESS_TOKEN": "true"}),
     # timeouts and numbers
     Case("timeout-nan", ("gate",), "must be a finite number > 0", env={"HARNESS_EXTERNAL_TIMEOUT_S": "nan"}),
@@ -119,6 +139,52 @@ CASES = [
     ),
     Case("policy-unknown-key", ("gate", *P), "did you mean 'traffic'", files=policy('[phases.pr]\ntrafic = "x"\n')),
     Case("policy-bad-toml", ("gate", *P), "not valid TOML", files=policy("[phases.pr\n")),
+    Case("policy-fifo", ("gate", *P), "is a FIFO, not a regular file", files={"team.toml": FIFO}),
+    Case("policy-dev-zero", ("gate", "--policy-file", "/dev/zero"), "is a device, not a regular file"),
+    Case("policy-dev-zero-phases", ("phases", "--policy-file", "/dev/zero"), "is a device", reports=""),
+    Case("policy-nested-3000", ("gate", *P), "nested more than 64 deep", files=policy(b"[phases.pr]\n" + DEEP)),
+    Case("policy-nested-phases", ("phases", *P), "nested more than 64 deep", files=policy(DEEP), reports=""),
+    Case("policy-too-big", ("gate", *P), "larger than 16 MiB", files=policy(b"# " + b"x" * (17 * 1024 * 1024))),
+    Case("service-nested-3000", ("service", *S), "nested more than 64 deep", files={"service.toml": DEEP}, reports=""),
+    Case("service-fifo", ("gate", *S), "is a FIFO", files={"service.toml": FIFO}),
+    Case("project-nested-3000", ("gate",), "nested more than 64 deep", files={"harness.toml": DEEP}, cwd_project=True),
+    Case(
+        "attestations-nested-3000",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "nested more than 64 deep",
+        files={"a.toml": DEEP},
+    ),
+    Case(
+        "attestations-future",
+        ("checklist", "--attestations", "{tmp}/a.toml"),
+        "is in the future",
+        files={"a.toml": b'[[attestation]]\nitem = "code_review"\nby = "x"\nat = 2099-01-01\nexpires = 2099-02-01\n'},
+    ),
+    Case("report-fifo", ("report", "{tmp}/v.json"), "is a FIFO", files={"v.json": FIFO}, reports="", code=2),
+    Case(
+        "report-nan",
+        ("report", "{tmp}/v.json"),
+        "NaN is not a JSON number",
+        files={"v.json": b'{"verdict": NaN}'},
+        reports="",
+        code=2,
+    ),
+    Case(
+        "report-duplicate-key",
+        ("report", "{tmp}/v.json"),
+        "duplicate key 'verdict'",
+        files={"v.json": b'{"verdict": "go", "verdict": "no-go"}'},
+        reports="",
+        code=2,
+    ),
+    Case(
+        "report-nested",
+        ("report", "{tmp}/v.json"),
+        "nested more than 64 deep",
+        files={"v.json": b"[" * 50000 + b"]" * 50000},
+        reports="",
+        code=2,
+    ),
     Case("policy-missing", ("gate", "--policy-file", "{tmp}/nope.toml"), "does not exist"),
     Case("policy-directory", ("gate", "--policy-file", "{tmp}"), "is a directory"),
     # the project file
@@ -138,8 +204,31 @@ CASES = [
     ),
     Case("project-bad-toml", ("gate",), "not valid TOML", files={"harness.toml": b"phase = \n"}, cwd_project=True),
     # reports dir
-    Case("reports-is-file", ("gate", *SMOKE), "cannot be used", files={"afile": b"x"}, reports="{tmp}/afile"),
+    Case("reports-is-file", ("gate", *SMOKE), "is not a directory", files={"afile": b"x"}, reports="{tmp}/afile"),
     Case("reports-under-proc", ("gate", *SMOKE), "cannot be used", reports="/proc/harness-reports"),
+    Case(
+        "reports-twice",
+        ("gate", *SMOKE, "--reports-dir", "{tmp}/a", "--reports-dir", "{tmp}/b"),
+        "given 2 times",
+        reports="",
+    ),
+    Case(
+        "reports-twice-equals", ("load", "--reports-dir={tmp}/a", "--reports-dir={tmp}/a"), "given 2 times", reports=""
+    ),
+    Case("reports-empty", ("checklist", "--reports-dir", ""), "--reports-dir is empty", reports=""),
+    Case("reports-env-blank", ("gate", *SMOKE), "reports_dir is empty", env={"HARNESS_REPORTS_DIR": "  "}, reports=""),
+    Case("reports-root", ("gate", *SMOKE), "filesystem root", reports="/"),
+    Case(
+        "reports-name-too-long", ("gate", *SMOKE), "longer than the filesystem allows", reports="{tmp}/x/" + "r" * 300
+    ),
+    Case("reports-source-folder", ("selftest",), "source folder", files={"mod.py": b"x = 1\n"}, reports="{tmp}"),
+    Case(
+        "reports-not-ours",
+        ("load",),
+        "was not created by the harness",
+        files={"d/notes.txt": b"mine"},
+        reports="{tmp}/d",
+    ),
     # suite options
     Case(
         "zap-report-without-security", ("gate", "--suites", "smoke", "--zap-report", "{tmp}/z.json"), "security suite"
@@ -158,6 +247,27 @@ CASES = [
     # other commands
     Case("load-duration-word", ("load", "--duration", "soon"), "is not a duration"),
     Case("load-users-zero", ("load", "--users", "0"), "users"),
+    Case(
+        "load-users-billion",
+        ("load", "--users", "1000000000"),
+        "users = 1000000000 is above its bound: at most 100,000",
+    ),
+    Case("load-spawn-rate-huge", ("load",), "spawn_rate", env={"HARNESS_LOAD_SPAWN_RATE": "1e12"}),
+    Case("load-duration-years", ("load", "--duration", "99999h"), "at most 86,400"),
+    Case(
+        "flags-users-huge",
+        ("gate", "--suites", "flags"),
+        "at most 1,000,000",
+        env={"HARNESS_FLAGS_USERS": "99999999999999999999"},
+    ),
+    Case("flags-workers-huge", ("gate", "--suites", "flags"), "at most 256", env={"HARNESS_FLAGS_WORKERS": "100000"}),
+    Case("live-watch-year", ("gate", "--phase", "canary-25", "--watch", "365d"), "at most 2,592,000"),
+    Case("serve-port-huge", ("serve", "--port", "70000"), "70000 is not in the range 1<=x<=65535", reports=""),
+    Case("load-history-dir", ("load", "--history-file", "{tmp}"), "is a directory"),
+    Case("checklist-unknown-flag", ("checklist", "--atestations", "x"), "No such option"),
+    Case("checklist-attestations-missing", ("checklist", "--attestations", "{tmp}/none.toml"), "does not exist"),
+    Case("checklist-bad-target", ("checklist", "--target", "ftp://x"), "must be an http:// or https:// URL"),
+    Case("selftest-unknown-phase", ("selftest", "--phase", "canary10"), "did you mean 'canary-10'?"),
     Case("load-remote", ("load", "--target", "http://10.0.0.1"), "refusing to send load"),
     Case(
         "checklist-junit-missing",
@@ -174,7 +284,7 @@ CASES = [
     Case(
         "checklist-attestations-malformed",
         ("checklist", "--attestations", "{tmp}/a.toml"),
-        "is not valid TOML",
+        "not valid TOML",
         files={"a.toml": b"[[attestation]\n"},
     ),
     Case(
@@ -236,13 +346,18 @@ CASES = [
 
 
 STALE_GO = json.dumps({"schema": "harness.verdict/v1.1", "verdict": "go"})
+VERDICT_COMMANDS = ("gate", "load", "checklist", "selftest")
 
 
 def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     for name, data in case.files.items():
-        (tmp / name).write_bytes(data)
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        if data is FIFO:  # a named pipe nobody writes to: reading it would block forever
+            os.mkfifo(tmp / name)
+        else:
+            (tmp / name).write_bytes(data)
     argv = [a.replace("{tmp}", str(tmp)) for a in case.argv]
-    if case.reports and argv[0] in ("gate", "load", "selftest", "checklist"):
+    if case.reports and argv[0] in VERDICT_COMMANDS:
         argv += ["--reports-dir", case.reports.replace("{tmp}", str(tmp))]
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *argv],
@@ -256,18 +371,22 @@ def run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_table_is_long_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 100
     assert len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_and_a_documented_exit_code(case, tmp_path):
     reports = Path(case.reports.replace("{tmp}", str(tmp_path))) if case.reports else None
-    gate_run = case.argv[0] in ("gate", "load") and reports is not None and reports.parent == tmp_path
-    stale = reports / "verdict.json" if gate_run and reports.name not in case.files else None
-    if stale is not None:
+    verdict_run = case.argv[0] in VERDICT_COMMANDS and reports is not None and reports.parent == tmp_path
+    stale = (
+        reports / "verdict.json" if verdict_run and reports.name not in {Path(n).parts[0] for n in case.files} else None
+    )
+    if stale is not None:  # the last run's go, in the reports dir it claimed
         stale.parent.mkdir(parents=True, exist_ok=True)
         stale.write_text(STALE_GO)
+        manifest = {"schema": "harness.reports-dir/v1", "state": "done", "files": ["verdict.json"], "foreign": []}
+        (reports / MANIFEST).write_text(json.dumps(manifest))
     done = run(case, tmp_path)
     out = done.stdout + done.stderr
     assert "Traceback" not in out, out
@@ -325,6 +444,25 @@ def trickle(conn: socket.socket, stop: threading.Event) -> None:
             time.sleep(1)
 
 
+def healthy_then_trickle(conn: socket.socket, stop: threading.Event) -> None:
+    """/health answers at once; anything else (the OpenAPI document) trickles one byte a second."""
+    with conn:
+        request = conn.recv(65536)
+        if request.split(b" ")[1:2] == [b"/health"]:
+            body = b'{"status": "healthy"}'
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            )
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+            time.sleep(1)
+
+
 def huge(conn: socket.socket, stop: threading.Event) -> None:
     size = 50 * 1024 * 1024
     with conn:
@@ -362,3 +500,14 @@ def test_a_target_that_answers_badly_is_inconclusive_within_its_deadline(harness
     validate_verdict(doc)
     assert doc["verdict"] == "inconclusive"
     assert says in doc["reasons"][0], doc["reasons"][0]
+
+
+def test_an_openapi_document_that_trickles_ends_at_its_deadline():
+    """requests' timeout bounds each read only: the OpenAPI fetch has an end-to-end deadline of its own."""
+    from harness.contract.openapi import ContractError, fetch_document
+
+    with tcp_server(healthy_then_trickle) as url:
+        t0 = time.monotonic()
+        with pytest.raises(ContractError, match="did not finish answering within 2 s"):
+            fetch_document(url + "/openapi.json", 2)
+        assert time.monotonic() - t0 < 2 + 1

@@ -161,13 +161,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def harness_serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
+def harness_serve(tmp_path: Path, *args: str, nofile: int | None = None, **env: str) -> Iterator[Serve]:
     """`harness serve` in its own session until the block ends; then SIGTERM, which must exit 0 and leave no
-    gate run behind; its log must never hold the token."""
+    gate run behind; its log must never hold the token. nofile: its descriptor limit (soft and hard)."""
     port = _free_port()
     db = tmp_path / "serve" / "serve.db"
     log = tmp_path / "serve.log"
-    full = harness_env(HARNESS_SERVE_TOKEN=TOKEN, HARNESS_SERVE_DB=str(db), HARNESS_POLICY_FILE=POLICY, **env)
+    full = harness_env(
+        **{"HARNESS_SERVE_TOKEN": TOKEN, "HARNESS_SERVE_DB": str(db), "HARNESS_POLICY_FILE": POLICY, **env}
+    )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "serve", "--port", str(port), *args],
@@ -176,6 +178,7 @@ def harness_serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=None if nofile is None else lambda: _limit_fds(nofile),
         )
     serve = Serve(proc, f"http://127.0.0.1:{port}", db, log)
     try:
@@ -200,6 +203,12 @@ def harness_serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
     for file in (db.parent / "runs").rglob("*") if (db.parent / "runs").is_dir() else ():
         if file.is_file():
             assert TOKEN not in file.read_text(errors="replace"), f"the server token is in {file}"
+
+
+def _limit_fds(n: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
 
 def _gate_children(db: Path) -> list[int]:

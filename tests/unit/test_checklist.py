@@ -39,7 +39,7 @@ def test_every_item_of_the_guides_checklist_is_there_once():
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("[[attestation]\n", "is not valid TOML"),
+        ("[[attestation]\n", "not valid TOML"),
         ('[[attestation]]\nitem = "code_review"\nby = "x"\nat = 2026-01-01\n', "has no expires"),
         ('[[attestation]]\nitem = "code_reveiw"\nby = "x"\nat = 2026-01-01\nexpires = 2026-02-01\n', "did you mean 'code_review'"),
         ('[[attestation]]\nitem = "code_review"\nby = "x"\nat = 2026-01-01\nexpires = "soon"\n', "is not a date"),

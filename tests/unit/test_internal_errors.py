@@ -81,3 +81,59 @@ def test_a_user_error_is_still_exit_64_not_2(tmp_path, capsys):
     code, _, err = run_cli(capsys, "gate", "--phase", "canary10", "--reports-dir", str(tmp_path))
     assert code == 64
     assert "did you mean 'canary-10'" in err
+
+
+GO_DOC = '{"schema": "harness.verdict/v1.1", "verdict": "go"}'
+
+
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [
+        (["phases"], "gate_policy"),
+        (["service"], "profile_for"),
+        (["serve", "--port", "8080"], "run_server"),
+    ],
+)
+def test_a_command_that_writes_no_verdict_never_touches_the_reports_dir_on_a_bug(
+    tmp_path, capsys, monkeypatch, argv, where
+):
+    """`phases`, `service` and `serve` write no verdict: a bug of theirs is exit 2 and one line, and the last
+    gate's verdict (and the rest of reports/) stays exactly as it was."""
+    import harness.serve.server
+    import harness.service
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "verdict.json").write_text(GO_DOC)
+    monkeypatch.setenv("HARNESS_REPORTS_DIR", str(reports))
+    module = {"gate_policy": harness.gate, "profile_for": harness.service, "run_server": harness.serve.server}[where]
+    monkeypatch.setattr(module, "serve" if where == "run_server" else where, boom)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2, err
+    assert "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1 and "the harness itself failed" in err
+    assert sorted(p.name for p in reports.iterdir()) == ["verdict.json"]
+    assert (reports / "verdict.json").read_text() == GO_DOC
+
+
+def test_a_reports_dir_that_refuses_the_cleanup_leaves_no_readable_verdict(tmp_path, capsys, monkeypatch):
+    """The old verdict cannot be removed (the dir refuses it): the run ends with one line and 64, and the old
+    verdict is emptied, so `harness report` cannot read it as a `go`."""
+    from pathlib import Path
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "verdict.json").write_text(GO_DOC)
+    real_unlink = Path.unlink
+
+    def refuse(self, missing_ok=False):
+        if self.name == "verdict.json":
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    code, _, err = run_cli(capsys, "gate", "--phase", "smoke", "--reports-dir", str(reports))
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert code == 64 and "cannot be used (Permission denied)" in err
+    assert (reports / "verdict.json").read_text() == ""
+    assert run_cli(capsys, "report", str(reports / "verdict.json"))[0] == 2
