@@ -174,7 +174,7 @@ SPEC = OptionSpec(
         Option("min_requests", object, file=False),
         Option("master_bind", str, None, flag="--master-bind"),  # HOST[:PORT]: Locust's master for other hosts
         Option("expect_workers", object, 0, flag="--expect-workers"),  # workers on other hosts to wait for
-        Option("expect_workers_wait_s", object, 60),
+        Option("expect_workers_wait_s", object, 60, high=MAX_WORKERS_WAIT_S),
         Option("history", bool, False, file=False, flag="--history"),  # append this run to the history
         Option(
             "allow_remote_load",
