@@ -86,7 +86,7 @@ def forecast(profile: ServiceProfile, phase: Phase, scope: Scope, *, baseline: b
         add("security.tls", "not_applicable", "the target is plain http")
     if not scope.ephemeral:
         for g in ("rollback.migrations", "rollback.data", "rollback.cache", "rollback.flags", "rollback.duration_s"):
-            add(g, "not_applicable", "the rollback rehearsal runs only on a stack the harness starts")
+            add(g, "not_run", "the rollback rehearsal runs only on a stack the harness starts")
     if not baseline:
         for g in ("canary.score", "canary.critical"):
             add(g, "not_run", "no baseline: give --baseline (a stack the harness starts) or baseline_selector")

@@ -151,7 +151,7 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
         names = ",".join(sorted(DESTRUCTIVE & set(settings.suites or ())))
         raise ConfigError(
             f"--suites {names}: the rollback rehearsal downgrades the database and empties caches, so it runs "
-            "only on a stack the harness starts; drop --target (in a phase run on a target it is not_applicable)"
+            "only on a stack the harness starts; drop --target (in a phase run on a target its gates are not run)"
         )
     from harness.checklist.options import checklist_options
     from harness.flags.options import flags_options

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import not_applicable
+from harness.checks import not_applicable, not_run
 from harness.plugins.target import harness_settings
 from harness.rollback.rehearsal import Outcome, Plan, rehearse
 from harness.service.auth import RequestsAuth
@@ -17,15 +17,18 @@ from harness.stack.admin import get_faults
 from harness.target import Target
 
 EXTERNAL = (
-    "the rollback rehearsal downgrades the database and empties caches: it runs only on a stack the harness "
-    "started (a target given with --target has no database or Redis the harness may change)"
+    "the rollback rehearsal downgrades the database and empties caches, so it runs only on a stack the harness "
+    "started (a target given with --target has no database or Redis the harness may change); to check it: "
+    "harness gate --phase internal --suites rollback on a stack the harness starts from the same build, or drop "
+    "the rollback gates in a team policy for runs against a deployment"
 )
 
 
 def needs_own_stack(target: Target) -> None:
-    """N/A on a target the harness did not start, or one that does not say where its database and Redis are."""
+    """Not run on a target the harness did not start (the rehearsal could run on the same build's own stack,
+    and this run did not); N/A on a stack that does not say where its database and Redis are."""
     if not target.ephemeral:
-        not_applicable(EXTERNAL)
+        not_run(EXTERNAL)
     if not target.database_url or not target.redis_url:
         not_applicable(f"the {target.stack} stack does not name its database and Redis URLs")
 
