@@ -511,3 +511,38 @@ def test_an_openapi_document_that_trickles_ends_at_its_deadline():
         with pytest.raises(ContractError, match="did not finish answering within 2 s"):
             fetch_document(url + "/openapi.json", 2)
         assert time.monotonic() - t0 < 2 + 1
+
+
+def test_a_target_that_trickles_all_but_its_health_ends_inconclusive_within_the_deadline(harness):
+    """/health is fine, every other answer trickles a byte a second: the OpenAPI fetch, the metrics reads and the
+    WebSocket handshakes each end at their end-to-end deadline (the first one stalls the target for the rest of
+    the run), the checks are `error`, the verdict inconclusive, within the deadline plus a few seconds."""
+    with tcp_server(healthy_then_trickle) as url:
+        t0 = time.monotonic()
+        result = harness(
+            "gate",
+            "--phase",
+            "pr",
+            "--suites",
+            "contract",
+            "--target",
+            url,
+            HARNESS_EXTERNAL_TIMEOUT_S="4",
+            HARNESS_CONTRACT_TIMEOUT_S="4",
+            HARNESS_TOKEN="t" * 40,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - t0
+    out = result.out + result.err
+    assert "Traceback" not in out
+    assert result.code == 2, out
+    assert elapsed < 4 + 15, f"took {elapsed:.1f} s for a 4 s deadline"
+    doc = result.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "inconclusive"
+    contract = [g for g in doc["gates"] if g["id"].startswith("contract.")]
+    assert contract and all(g["status"] in ("error", "missing", "not_run", "not_applicable") for g in contract), (
+        contract
+    )
+    assert not any(g["status"] == "fail" for g in doc["gates"]), doc["gates"]
+    assert any("within 4 s" in g.get("reason", "") for g in contract), contract
