@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.policy import load_policy
 from harness.reports_dir import MANIFEST
 from harness.verdict import validate_verdict
 
@@ -138,6 +139,18 @@ CASES = [
         files=policy('[phases.pr]\ndrop = ["smoke.al"]\n'),
     ),
     Case("policy-unknown-key", ("gate", *P), "did you mean 'traffic'", files=policy('[phases.pr]\ntrafic = "x"\n')),
+    Case(
+        "policy-gate-id-newline",
+        ("gate", *P),
+        "an id is '<suite>.<name>'",
+        files=policy('[phases.pr]\ngates = [{ id = "smoke.extra\\n", suite = "smoke", check = "smoke.health" }]\n'),
+    ),
+    Case(
+        "policy-drops-every-gate",
+        ("gate", "--phase", "pr", *P),
+        "phase 'pr' has no gates",
+        files=policy(f"[phases.pr]\ndrop = {json.dumps([g.id for g in load_policy().phase('pr').gates])}\n"),
+    ),
     Case("policy-bad-toml", ("gate", *P), "not valid TOML", files=policy("[phases.pr\n")),
     Case("policy-fifo", ("gate", *P), "is a FIFO, not a regular file", files={"team.toml": FIFO}),
     Case("policy-dev-zero", ("gate", "--policy-file", "/dev/zero"), "is a device, not a regular file"),
@@ -234,6 +247,12 @@ CASES = [
         "zap-report-without-security", ("gate", "--suites", "smoke", "--zap-report", "{tmp}/z.json"), "security suite"
     ),
     Case("zap-report-missing", ("gate", "--phase", "pr", "--zap-report", "{tmp}/none.json"), "does not exist"),
+    Case(
+        "zap-report-not-json",
+        ("gate", "--phase", "pr", "--zap-report", "{tmp}/z.json"),
+        "is not valid JSON",
+        files={"z.json": b"<html>not a ZAP report</html>"},
+    ),
     Case(
         "security-env-word", ("gate", "--phase", "pr"), "timeout_s = 'abc'", env={"HARNESS_SECURITY_TIMEOUT_S": "abc"}
     ),
