@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,43 @@ def default_cache_dir() -> Path:
 def db_available(cache_dir: Path) -> bool:
     """A vulnerability DB was downloaded into cache_dir before (db/trivy.db and its metadata)."""
     return (cache_dir / "db" / "trivy.db").is_file() and (cache_dir / "db" / "metadata.json").is_file()
+
+
+MAX_DB_AGE_H = 48.0  # trivy's DB is rebuilt every 6 h; two days without an update is stale data
+_FRACTION = re.compile(r"(\.\d{6})\d+")  # Go writes nanoseconds; datetime takes microseconds
+
+
+def db_updated_at(cache_dir: Path) -> datetime:
+    """When the vulnerability DB in cache_dir was built: db/metadata.json's UpdatedAt (read bounded), or a
+    one-line TrivyError naming the file."""
+    path = cache_dir / "db" / "metadata.json"
+    doc = load_json(path, "trivy DB metadata", TrivyError, missing="does not exist", hint="download the DB again")
+    raw = doc.get("UpdatedAt") if isinstance(doc, dict) else None
+    try:
+        when = datetime.fromisoformat(_FRACTION.sub(r"\1", str(raw)).replace("Z", "+00:00"))
+    except ValueError:
+        why = f"trivy DB metadata {path}: UpdatedAt {raw!r} is not a timestamp; download the DB again"
+        raise TrivyError(why) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def db_age_h(cache_dir: Path, now: datetime | None = None) -> float:
+    """How old the vulnerability DB in cache_dir is, in hours (db_updated_at(); a DB from the future is 0 h)."""
+    now = now or datetime.now(UTC)
+    return max(0.0, (now - db_updated_at(cache_dir)).total_seconds() / 3600)
+
+
+def db_too_old(cache_dir: Path, max_age_h: float, now: datetime | None = None) -> tuple[float, str | None]:
+    """(the DB's age in hours, why its data cannot judge the build, or None when it is recent enough)."""
+    age = db_age_h(cache_dir, now)
+    if age <= max_age_h:
+        return age, None
+    return age, (
+        f"the trivy vulnerability DB in {cache_dir} is {age:.0f} h old (db/metadata.json UpdatedAt "
+        f"{db_updated_at(cache_dir).isoformat()}), older than max_db_age_h = {max_age_h:g}: vulnerabilities "
+        "published since are unknown to it; update it (`trivy image --download-db-only --cache-dir DIR`) or "
+        "raise [tool.harness.security] max_db_age_h"
+    )
 
 
 @dataclass(slots=True)

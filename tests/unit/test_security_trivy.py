@@ -198,3 +198,49 @@ def test_the_vulnerability_db_is_available_only_when_downloaded_before(tmp_path)
     assert not db_available(tmp_path)
     (tmp_path / "db" / "metadata.json").write_text("{}")
     assert db_available(tmp_path)
+
+
+# --- the vulnerability DB's age (a fake db/metadata.json: no DB can be downloaded here) ----------------------
+
+
+def _metadata(tmp_path: Path, updated_at: object) -> Path:
+    (tmp_path / "db").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "db" / "metadata.json").write_text(
+        json.dumps({"Version": 2, "NextUpdate": "2026-12-01T06:00:00Z", "UpdatedAt": updated_at})
+    )
+    return tmp_path
+
+
+def test_the_dbs_age_comes_from_its_metadata_and_past_max_age_it_is_no_evidence(tmp_path):
+    from datetime import UTC, datetime
+
+    from harness.security.trivy import db_age_h, db_too_old
+
+    cache = _metadata(tmp_path, "2026-12-01T00:39:18.442271939Z")  # Go's nanoseconds
+    now = datetime(2026, 12, 2, 0, 39, 18, tzinfo=UTC)
+    assert db_age_h(cache, now) == pytest.approx(24.0, abs=0.01)
+    age, why = db_too_old(cache, 48, now)
+    assert why is None and age == pytest.approx(24.0, abs=0.01)
+    age, why = db_too_old(cache, 48, datetime(2026, 12, 4, 0, 39, 18, tzinfo=UTC))
+    assert age == pytest.approx(72.0, abs=0.01)
+    assert why is not None and "72 h old" in why and "max_db_age_h = 48" in why and str(cache) in why
+
+
+@pytest.mark.parametrize("bad", ["yesterday", None, 12])
+def test_a_db_whose_metadata_has_no_timestamp_is_one_line(tmp_path, bad):
+    from harness.security.trivy import db_too_old
+
+    with pytest.raises(TrivyError, match="UpdatedAt .* is not a timestamp"):
+        db_too_old(_metadata(tmp_path, bad), 48)
+
+
+def test_max_db_age_is_a_bounded_security_option(tmp_path):
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.security.options import security_options
+
+    settings = load_settings(env={}, root=tmp_path)
+    assert security_options(settings, env={}).max_db_age_h == 48
+    assert security_options(settings, env={"HARNESS_SECURITY_MAX_DB_AGE_H": "6"}).max_db_age_h == 6
+    with pytest.raises(ConfigError, match="max_db_age_h"):
+        security_options(settings, env={"HARNESS_SECURITY_MAX_DB_AGE_H": "-1"})
