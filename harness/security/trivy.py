@@ -316,3 +316,68 @@ def findings_from_report(
                     )
                 )
     return out
+
+
+# --- multi-stage Dockerfiles: what a build stage does never ships ---------------------------------------------
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+MAX_DOCKERFILE_BYTES = 1024 * 1024
+
+
+def _is_dockerfile(name: str) -> bool:
+    base = Path(name).name.lower()
+    return base.startswith(("dockerfile", "containerfile")) or base.endswith((".dockerfile", ".containerfile"))
+
+
+def dockerfile_stages(text: str) -> list[tuple[int, int, str, bool]]:
+    """The stages of a Dockerfile: (first line, last line, name, ships), 1-based lines. A stage ships when the
+    final image is built on it: the last stage, and each stage the last one's FROM names, transitively (COPY
+    --from takes files out of a stage, never its user, packages or settings)."""
+    starts: list[tuple[int, str, str]] = []  # (line, base image or stage, name)
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        match = _FROM.match(line)
+        if match:
+            starts.append((number, match[1].lower(), (match[2] or str(len(starts))).lower()))
+    if not starts:
+        return []
+    by_name = {name: i for i, (_, _, name) in enumerate(starts)}
+    ships = {len(starts) - 1}
+    base = starts[-1][1]
+    while base in by_name and by_name[base] not in ships:
+        ships.add(by_name[base])
+        base = starts[by_name[base]][1]
+    out = []
+    for i, (first, _, name) in enumerate(starts):
+        last = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(lines)
+        out.append((first, last, name, i in ships))
+    return out
+
+
+def demote_build_stages(findings: list[Finding], root: Path) -> list[Finding]:
+    """Misconfigurations of a multi-stage Dockerfile (file relative to root) whose line falls in a build stage
+    that does not ship (see dockerfile_stages) are reported, not blocking: level WARN at most, the stage named
+    in the evidence and details["build_stage"]. Findings without a line, or of a file that cannot be read
+    (an ingested report's), are left as they are."""
+    stages: dict[str, list[tuple[int, int, str, bool]]] = {}
+    for f in findings:
+        if f.details.get("kind") != "misconfig" or not f.file or not f.line or not _is_dockerfile(f.file):
+            continue
+        if f.file not in stages:
+            try:
+                path = root / f.file
+                stages[f.file] = (
+                    dockerfile_stages(path.read_text(errors="replace"))
+                    if path.is_file() and path.stat().st_size <= MAX_DOCKERFILE_BYTES
+                    else []
+                )
+            except OSError:
+                stages[f.file] = []
+        stage = next((s for s in stages[f.file] if s[0] <= f.line <= s[1]), None)
+        if stage is None or stage[3]:
+            continue
+        f.details["build_stage"] = stage[2]
+        if f.level == "FAIL":
+            f.level = "WARN"
+        f.evidence = f"(build stage {stage[2]!r}, not in the final image) {f.evidence}"[:300]
+    return findings
