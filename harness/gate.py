@@ -53,6 +53,16 @@ def gate_policy(settings: Settings) -> tuple[Policy, Phase, set[str]]:
     return policy, policy.phase(settings.phase), known
 
 
+def require_gates(phase: Phase, settings: Settings) -> None:
+    """A phase with no gate cannot be shown to pass: say so (64) before anything starts, not after a stack."""
+    if not phase.gates:
+        where = f"the policy file {settings.policy_file}" if settings.policy_file else "the policy"
+        raise ConfigError(
+            f"phase {phase.name!r} has no gates in {where} (its drop list removes them all): nothing could be "
+            "shown to pass; keep at least one gate of the phase, or gate another phase"
+        )
+
+
 def _selected(settings: Settings, phase_suites: tuple[str, ...], known: set[str]) -> tuple[str, ...] | None:
     if settings.suites is None:
         return None
@@ -173,6 +183,14 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
         for key, file in named:
             if file is not None and not file.is_file():
                 raise ConfigError(f"security option {key}: {file} does not exist (or is not a file)")
+        if sec.zap_report is not None:  # read now (bounded): a report that is no ZAP JSON is bad input, not a scan
+            from harness.security.errors import ZapReportError
+            from harness.security.zap_report import read_report
+
+            try:
+                read_report(sec.zap_report)
+            except ZapReportError as exc:
+                raise ConfigError(f"--zap-report: {exc}") from None
     if "live" in loaded and settings.stack == "external" and not loaded["live"].prometheus_url:
         raise ConfigError(
             f"phase {settings.phase} reads live metrics: give the deployment's Prometheus with --prometheus URL "
@@ -185,6 +203,7 @@ def run_gate(settings: Settings) -> GateRun:
     a failed stack or suite: those become `error`/`missing` gates. Raises HarnessError only for bad usage;
     a bug of the harness itself ends as an `inconclusive` verdict that says so (traceback in harness-error.log)."""
     policy, phase, known = gate_policy(settings)
+    require_gates(phase, settings)
     selected = _selected(settings, phase.suites, known)
     wanted = [s for s in (selected or phase.suites) if s in known]
     check_suite_options(settings, wanted)

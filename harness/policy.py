@@ -31,8 +31,9 @@ _GATE_KEYS = ("id", "suite", "check", "metric", "op", "threshold", "about")
 _PHASE_KEYS = ("traffic", "description", "gates", "like", "drop", "rollout", "flags", "reruns")
 RERUNS_DEFAULT = 1  # a failing check runs once more: fails again -> fail, passes -> flaky
 RERUNS_MAX = 3
-_GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
-_CHECK_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+\[[^\]\n]+\]$")  # contract.openapi[POST /api/admin/reset]
+# always fullmatch(): `$` also matches before a trailing newline ("smoke.health\n" is no gate id)
+_GATE_ID = re.compile(r"[a-z0-9_-]+\.[a-z0-9_.-]+")
+_CHECK_ID = re.compile(r"[a-z0-9_-]+\.[a-z0-9_.-]+\[[^\]\n]+\]")  # contract.openapi[POST /api/admin/reset]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ def _checked(gate: Gate, where: str, suites: set[str] | None) -> Gate:
         value = getattr(gate, key)
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{at}: {key} = {value!r} must be a string")
-    if not _GATE_ID.match(gate.id):
+    if not isinstance(gate.id, str) or not _GATE_ID.fullmatch(gate.id):
         raise ConfigError(f"{at}: an id is '<suite>.<name>' in lower case (e.g. 'load.p95_ms')")
     if not gate.suite:
         raise ConfigError(f"{at}: suite must not be empty")

@@ -181,6 +181,16 @@ def _owner(manifest: dict[str, Any]) -> tuple[int, int] | None:
     return (pid, start) if isinstance(pid, int) and isinstance(start, int) else None
 
 
+def live_claim(reports: Path) -> bool:
+    """Whether a run that is still alive (this process or another: the gate that started a suites' process)
+    holds reports' claim."""
+    manifest = read_manifest(reports)
+    if manifest is None or manifest.get("state") != "running":
+        return False
+    owner = _owner(manifest)
+    return owner is not None and process_start(owner[0]) == owner[1]
+
+
 def _write(reports: Path, doc: dict[str, Any]) -> None:
     from harness.atomic import write_atomic
 

@@ -21,7 +21,7 @@ from harness.evidence import Evidence, read_evidence
 from harness.process import cleanup, shielded, spawn, stop_group
 from harness.progress import SUITES_FILE_ENV, JsonlTail, current, suite_event
 from harness.redact import SECRETS_FILE_ENV, LiveCopy, file_secrets, redact_file, run_secrets, write_json
-from harness.stack.sweep import make_run_dir, sweep_run_dirs
+from harness.stack.sweep import make_run_dir, sweep_run_dirs, tool_tmp_env
 from harness.target import TARGET_ENV, Target
 
 # pytest exit codes that mean the session itself broke (not that checks failed)
@@ -122,6 +122,7 @@ def run_suites(
     env[TARGET_ENV] = target.to_json()
     env[SECRETS_FILE_ENV] = str(staged_secrets)
     env[SUITES_FILE_ENV] = str(stage / "progress.jsonl")  # suite names and counts only (plugins/progress.py)
+    env.update(tool_tmp_env(stage))  # every tool's temp files (trivy's raw scans, pytest's) inside the swept stage
     proc = None
     live = LiveCopy(staged_log, log_path, secrets, staged_secrets)
     tails = _progress_tails(stage / "progress.jsonl", suites, settings)

@@ -232,9 +232,9 @@ def api_docs(ctx: Context) -> Result:
         return Result("fail", "no committed OpenAPI baseline (service profile files.openapi_baseline)")
     if ctx.target is None:
         return Result("n/a", "no target to read the served OpenAPI document from")
-    import requests
+    from harness.http import get as bounded_get
 
-    resp = requests.get(ctx.target.url(ctx.openapi_path), timeout=10, verify=ctx.target.ca_file or True)
+    resp = bounded_get(ctx.target.url(ctx.openapi_path), deadline_s=10, verify=ctx.target.ca_file or True)
     if resp.status_code != 200:
         return Result("fail", f"GET {ctx.openapi_path} answered {resp.status_code}")
     if resp.json() == json.loads(baseline.read_text()):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ import requests
 
 from harness.contract.options import CHECKS, ContractOptions
 from harness.errors import HarnessError
+from harness.http import AnswerTooLarge, DeadlineSession
 from harness.target import Target
 
 
@@ -32,30 +32,14 @@ MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 
 
 def _get_within(url: str, deadline_s: float) -> tuple[int, bytes]:
-    """GET url and read its whole body within deadline_s end to end (requests' timeout bounds each read only: a
-    body trickling a byte a second never trips it), at most MAX_DOCUMENT_BYTES. requests.Timeout past the
-    deadline; the reading thread is a daemon and dies with the process."""
-    box: dict[str, Any] = {}
-
-    def work() -> None:
+    """GET url and read its whole body within deadline_s end to end (harness.http.DeadlineSession: requests'
+    timeout bounds each read only), at most MAX_DOCUMENT_BYTES. requests.Timeout past the deadline."""
+    with DeadlineSession(deadline_s, max_bytes=MAX_DOCUMENT_BYTES) as session:
         try:
-            with requests.get(url, timeout=deadline_s, stream=True) as resp:
-                body = resp.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
-                box["value"] = (resp.status_code, body)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="openapi-fetch", daemon=True)
-    worker.start()
-    worker.join(deadline_s)
-    if worker.is_alive():
-        raise requests.Timeout(f"no whole answer within {deadline_s:g} s")
-    if "error" in box:
-        raise box["error"]
-    status, body = box["value"]
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"more than {MAX_DOCUMENT_BYTES} bytes")
-    return status, body
+            resp = session.get(url, timeout=deadline_s)
+        except AnswerTooLarge:
+            raise ValueError(f"more than {MAX_DOCUMENT_BYTES} bytes") from None
+        return resp.status_code, resp.content
 
 
 def fetch_document(url: str, timeout_s: float) -> dict[str, Any]:
@@ -291,7 +275,7 @@ def fuzz(
         generation_mode=GenerationMode.NEGATIVE
     )
     outcome = Outcome()
-    with requests.Session() as session:
+    with DeadlineSession(opts.timeout_s) as session:  # each call ends within timeout_s, a trickle included
         transport = {"timeout": opts.timeout_s, "session": session, "headers": dict(headers)}
 
         @seed(opts.seed)
@@ -376,6 +360,7 @@ def stateful(
     checks = _check_functions(exempt)
     headers = auth()
     outcome = Outcome()
+    session = DeadlineSession(opts.timeout_s)  # each step ends within timeout_s, a trickle included
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
@@ -384,7 +369,7 @@ def stateful(
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             headers.update(auth())
-            return {"headers": headers, "timeout": opts.timeout_s}
+            return {"headers": headers, "timeout": opts.timeout_s, "session": session}
 
         def after_call(self, response: Any, case: Any) -> None:
             outcome.sent += 1
@@ -412,6 +397,8 @@ def stateful(
         )
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - FailureGroup is a BaseExceptionGroup
         outcome.judge(exc, "stateful (links)")
+    finally:
+        session.close()
     return outcome
 
 

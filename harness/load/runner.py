@@ -42,7 +42,7 @@ from harness.net import is_loopback
 from harness.process import cleanup, handling_signals, log_tail, shielded, spawn, stop_group
 from harness.redact import redact_file
 from harness.stack.local import free_port
-from harness.stack.sweep import make_run_dir
+from harness.stack.sweep import make_run_dir, tool_tmp_env
 
 PREFIX = "locust"  # reports/load/locust_stats.csv, locust_failures.csv, locust.html, ...
 PROGRESS = "progress.jsonl"
@@ -217,6 +217,7 @@ class LocustRunner:
             HARNESS_LOAD_GENERATORS=str(self.out_dir / GENERATORS),
             PYTHONUNBUFFERED="1",
         )
+        env.update(tool_tmp_env(self.stage))  # Locust's temp files inside its swept stage
         env.pop("HARNESS_LOAD_TOKEN", None)
         if self.token:
             env["HARNESS_LOAD_TOKEN"] = self.token

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from harness.errors import HarnessError
+from harness.http import get as bounded_get
 from harness.security.operations import operations, request_for
 from harness.service.operations import Scope
 from harness.service.profile import ServiceProfile
@@ -91,9 +92,9 @@ def fetch_openapi(base_url: str, path: str, *, headers: dict[str, str] | None = 
     """The service's OpenAPI document (one GET; with the run's credentials when it refuses an anonymous one)."""
     url = base_url.rstrip("/") + path
     try:
-        resp = requests.get(url, timeout=15, verify=verify)
+        resp = bounded_get(url, deadline_s=15, verify=verify)  # end to end: a trickled document ends at 15 s
         if resp.status_code in (401, 403) and headers:
-            resp = requests.get(url, headers=headers, timeout=15, verify=verify)
+            resp = bounded_get(url, deadline_s=15, headers=headers, verify=verify)
     except requests.RequestException as exc:
         raise TrafficError(f"traffic = 'openapi': GET {url} got no answer ({type(exc).__name__})") from None
     if resp.status_code != 200:

@@ -19,6 +19,7 @@ import pytest
 from harness.atomic import write_atomic
 from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable, NotRun
 from harness.evidence import Evidence, EvidenceFile
+from harness.http import Stalled
 from harness.plugins.keys import CURRENT_TARGET
 from harness.redact import MASK, redact_data, redact_text, run_secrets
 from harness.target import target_from_env
@@ -65,8 +66,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.harness_not_applicable = True
     elif call.excinfo is not None and call.excinfo.errisinstance(NotRun):
         report.harness_not_run = True
-    elif call.excinfo is not None and call.excinfo.errisinstance(CheckError):
-        report.harness_check_error = True
+    elif call.excinfo is not None and call.excinfo.errisinstance((CheckError, Stalled)):
+        report.harness_check_error = True  # a target that stalled past a deadline: the check could not judge it
     return report
 
 
@@ -82,6 +83,7 @@ def _message(report: pytest.TestReport | pytest.CollectReport) -> str:
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message.splitlines()[0] if crash is not None else str(longrepr).strip().splitlines()[-1]
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
+    text = re.sub(r"^harness\.http\.[\w.<>]*: ", "", text)  # a target that stalled: the reason, not the class
     return " ".join(text.split())  # cut to MESSAGE_CHARS only once redacted: a cut may not halve a secret
 
 

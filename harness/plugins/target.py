@@ -177,12 +177,22 @@ def creds(target: Target, service: ServiceProfile) -> Credentials:
     return found
 
 
+def exchange_deadline(config: pytest.Config) -> float:
+    """Every exchange with the target ends within this many seconds, end to end (external_timeout_s)."""
+    return harness_settings(config).external_timeout_s
+
+
 @pytest.fixture
-def api(target: Target, creds: Credentials, record_property: Callable[[str, object], None]) -> Iterator[Any]:
-    """An authenticated requests session; each request is recorded as a curl line for reproduction."""
+def api(
+    pytestconfig: pytest.Config, target: Target, creds: Credentials, record_property: Callable[[str, object], None]
+) -> Iterator[Any]:
+    """An authenticated requests session whose every exchange ends within the run's external_timeout_s (a trickled
+    answer included: harness.http.DeadlineSession); each request is recorded as a curl line for reproduction."""
     import requests
 
-    session = requests.Session()
+    from harness.http import DeadlineSession
+
+    session = DeadlineSession(exchange_deadline(pytestconfig))
     session.auth = RequestsAuth(creds) if creds.present() else None
 
     def record(resp: requests.Response, *args: object, **kwargs: object) -> None:
@@ -224,16 +234,20 @@ def _query_placeholder(url: str, name: str) -> str:
 
 
 @pytest.fixture
-def ws_connect(target: Target, creds: Credentials) -> Iterator[Callable[..., Any]]:
-    """Open WebSocket connections to target paths; every one is closed after the test."""
-    import websocket
+def ws_connect(pytestconfig: pytest.Config, target: Target, creds: Credentials) -> Iterator[Callable[..., Any]]:
+    """Open WebSocket connections to target paths, each one's whole life within the run's external_timeout_s (a
+    trickled handshake or frame included: harness.http.ws_connect); every one is closed after the test."""
+    from harness.http import ws_connect as connect_within
 
     opened: list[Any] = []
+    deadline = exchange_deadline(pytestconfig)
 
     def connect(path: str, *, timeout: float = 5.0, token: bool = False, **kwargs: Any) -> Any:
         headers = creds.ws_headers() if token and creds.present() else []
         url = f"{target.ws_url}/{path.lstrip('/')}"
-        ws = websocket.create_connection(creds.url(url) if token else url, timeout=timeout, header=headers, **kwargs)
+        ws = connect_within(
+            creds.url(url) if token else url, deadline_s=deadline, timeout=timeout, header=headers, **kwargs
+        )
         opened.append(ws)
         return ws
 

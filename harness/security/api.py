@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from harness.http import DeadlineSession
 from harness.security.auth import Unjudged, identifiers_for, request, success_class
 from harness.security.findings import Finding
 from harness.security.identifiers import id_of
@@ -159,7 +160,7 @@ def check_injection(
 ) -> ApiCheck:
     """Injection payloads in the string path and query parameters of every GET the scope allows."""
     out = ApiCheck("injection")
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         ids = identifiers_for(session, doc, base_url, scope, examples, timeout_s)
         parts = creds.parts() if creds.present() else {"headers": {}, "params": {}, "cookies": {}}
         for op in operations(doc):
@@ -234,7 +235,7 @@ def check_object_authorization(
     and the other does not are read by the other; the owner's read is the control (2xx, else unjudged); the
     other's success with the owner's object is a finding."""
     out = ApiCheck("object_authorization")
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         ids = identifiers_for(session, doc, base_url, scope, None, timeout_s)
         for op in operations(doc):
             names = re.findall(r"\{([^}]+)\}", op.path)
@@ -326,7 +327,7 @@ def check_mass_assignment(
     carrying the value sent (and not the control's) is a finding. `protected(body)`: a body that would change
     one of the profile's own identities is not sent."""
     out = ApiCheck("mass_assignment")
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         for op in operations(doc):
             if op.method not in ("POST", "PUT", "PATCH") or "{" in op.path:
                 continue
@@ -418,7 +419,7 @@ def check_user_enumeration(base_url: str, creds: Credentials, timeout_s: float) 
     unknown = f"no-such-user-{secrets.token_hex(4)}"
     url = base_url.rstrip("/") + login.path
     answers = []
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         for name in (known, unknown):
             req = ProbeRequest(
                 login.method, url, {**filled, user_key: name, secret_key: wrong}, f"{login.method} {login.path}"

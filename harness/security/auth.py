@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from harness.http import DeadlineSession, ws_connect
 from harness.security.findings import Finding, url_key
 from harness.security.identifiers import Identifiers
 from harness.security.operations import PROBE, Operation, ProbeRequest, operations, request_for
@@ -237,7 +238,7 @@ def positive_controls(
     added to `skipped`."""
     scope = scope or everything_allowed()
     out: list[Control] = []
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         for op in operations(doc):
             if not op.secured or (methods is not None and op.method not in methods):
                 continue
@@ -388,7 +389,7 @@ def check_http(
     scope = scope or everything_allowed()
     public = set(public)
     out = HttpCheck()
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         ids = identifiers_for(session, doc, base_url, scope, examples, timeout_s)
         for op in operations(doc):
             if not op.secured and (op.label in public or scope.public(op.method, op.path)):
@@ -450,7 +451,7 @@ def check_roles(
             other_ops.append(op)
     if not admin_ops:
         return out
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         ids = identifiers_for(session, doc, base_url, scope, examples, timeout_s)
         low_controls: list[Control] = []
         for op in other_ops:  # the first that accepts the low-privilege token is enough
@@ -497,7 +498,7 @@ def _ws_handshake(url: str, headers: list[str], timeout_s: float) -> tuple[int |
     import websocket
 
     try:
-        ws = websocket.create_connection(url, header=headers, timeout=timeout_s)
+        ws = ws_connect(url, deadline_s=timeout_s * 3, header=headers, timeout=timeout_s)  # a trickle included
     except websocket.WebSocketBadStatusException as exc:
         return exc.status_code, None, f"handshake refused with HTTP {exc.status_code}"
     except (OSError, websocket.WebSocketException) as exc:

@@ -15,7 +15,7 @@ from typing import Any
 from harness.config import Settings
 from harness.errors import ConfigError
 from harness.options import Option, OptionSpec, absolute, at_least, http_url, positive, suite_options
-from harness.security.trivy import default_cache_dir
+from harness.security.trivy import MAX_DB_AGE_H, default_cache_dir
 
 ANONYMOUS_WS = ("ping-only", "refuse")
 
@@ -62,6 +62,8 @@ SPEC = OptionSpec(
         Option("trivy_reports", tuple, (), aliases=("HARNESS_TRIVY_REPORT",)),
         Option("trivy_db_download", bool, False),
         Option("trivy_timeout_s", float, 300.0, check=_SECONDS, high=86400),
+        # a cached vulnerability DB older than this (db/metadata.json UpdatedAt) leaves security.trivy_vulns missing
+        Option("max_db_age_h", float, MAX_DB_AGE_H, check=positive("number of hours"), high=24 * 365),
         Option("websocket_paths", tuple),  # None: the service profile's paths.websocket
         Option("websocket_anonymous", str, "ping-only", choices=ANONYMOUS_WS),
         Option("tls_min_days", float, 14.0, high=3650),
@@ -99,6 +101,7 @@ class SecurityOptions:
     trivy_reports: tuple[Path, ...]
     trivy_db_download: bool
     trivy_timeout_s: float
+    max_db_age_h: float
     websocket_paths: tuple[str, ...] | None  # given (blank: none); None: the service profile's paths.websocket
     websocket_anonymous: str
     tls_min_days: float
@@ -139,6 +142,7 @@ def security_options(settings: Settings, env: dict[str, str] | None = None) -> S
         trivy_reports=tuple(p for p in (absolute(r, root) for r in values["trivy_reports"] or ()) if p is not None),
         trivy_db_download=bool(values["trivy_db_download"]),
         trivy_timeout_s=float(values["trivy_timeout_s"]),
+        max_db_age_h=float(values["max_db_age_h"]),
         websocket_paths=tuple(values["websocket_paths"] or ()) if values.given("websocket_paths") else None,
         websocket_anonymous=values["websocket_anonymous"] or "ping-only",
         tls_min_days=float(values["tls_min_days"] if values["tls_min_days"] is not None else 14.0),

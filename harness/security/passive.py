@@ -21,6 +21,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
 
+from harness.http import DeadlineSession
 from harness.security.operations import operations, request_for
 from harness.security.zap_report import Alert, Instance, merge
 from harness.service.auth import Credentials, RequestsAuth
@@ -435,7 +436,7 @@ def collect(
     crawl = Crawl()
     origin = urlsplit(base_url).netloc
     seen: set[tuple[str, str]] = set()
-    with requests.Session() as session:
+    with DeadlineSession(timeout_s) as session:  # each exchange bounded end to end
         session.headers["Origin"] = CORS_PROBE_ORIGIN  # lets the CORS rule see a reflected origin
         session.headers["User-Agent"] = "ai-orchestra-harness security (native passive rules)"
         if creds is not None and creds.present():

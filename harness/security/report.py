@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,17 @@ def security_dir(reports_dir: Path) -> Path:
     return reports_dir / "security"
 
 
-def clear(reports_dir: Path) -> None:
-    """Start a run with no stale security reports (the history stays)."""
-    shutil.rmtree(security_dir(reports_dir), ignore_errors=True)
+def clear(reports_dir: Path) -> bool:
+    """Start a run with no stale security reports (the history stays), removing only what an earlier run wrote:
+    through the reports dir's claim (harness/reports_dir.py), which removes the files its manifest lists and
+    refuses (ConfigError) a dir that is not the harness's. Under `harness gate` the gate claimed the dir and
+    cleared it already (its claim is running and its owner alive): nothing to do. Returns whether this process
+    claimed the dir (then it calls reports_dir.finish() when it is done)."""
+    from harness.reports_dir import claim, live_claim
+
+    if live_claim(reports_dir):
+        return False
+    return claim(reports_dir)
 
 
 @dataclass(slots=True)

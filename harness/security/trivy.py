@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,43 @@ def default_cache_dir() -> Path:
 def db_available(cache_dir: Path) -> bool:
     """A vulnerability DB was downloaded into cache_dir before (db/trivy.db and its metadata)."""
     return (cache_dir / "db" / "trivy.db").is_file() and (cache_dir / "db" / "metadata.json").is_file()
+
+
+MAX_DB_AGE_H = 48.0  # trivy's DB is rebuilt every 6 h; two days without an update is stale data
+_FRACTION = re.compile(r"(\.\d{6})\d+")  # Go writes nanoseconds; datetime takes microseconds
+
+
+def db_updated_at(cache_dir: Path) -> datetime:
+    """When the vulnerability DB in cache_dir was built: db/metadata.json's UpdatedAt (read bounded), or a
+    one-line TrivyError naming the file."""
+    path = cache_dir / "db" / "metadata.json"
+    doc = load_json(path, "trivy DB metadata", TrivyError, missing="does not exist", hint="download the DB again")
+    raw = doc.get("UpdatedAt") if isinstance(doc, dict) else None
+    try:
+        when = datetime.fromisoformat(_FRACTION.sub(r"\1", str(raw)).replace("Z", "+00:00"))
+    except ValueError:
+        why = f"trivy DB metadata {path}: UpdatedAt {raw!r} is not a timestamp; download the DB again"
+        raise TrivyError(why) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def db_age_h(cache_dir: Path, now: datetime | None = None) -> float:
+    """How old the vulnerability DB in cache_dir is, in hours (db_updated_at(); a DB from the future is 0 h)."""
+    now = now or datetime.now(UTC)
+    return max(0.0, (now - db_updated_at(cache_dir)).total_seconds() / 3600)
+
+
+def db_too_old(cache_dir: Path, max_age_h: float, now: datetime | None = None) -> tuple[float, str | None]:
+    """(the DB's age in hours, why its data cannot judge the build, or None when it is recent enough)."""
+    age = db_age_h(cache_dir, now)
+    if age <= max_age_h:
+        return age, None
+    return age, (
+        f"the trivy vulnerability DB in {cache_dir} is {age:.0f} h old (db/metadata.json UpdatedAt "
+        f"{db_updated_at(cache_dir).isoformat()}), older than max_db_age_h = {max_age_h:g}: vulnerabilities "
+        "published since are unknown to it; update it (`trivy image --download-db-only --cache-dir DIR`) or "
+        "raise [tool.harness.security] max_db_age_h"
+    )
 
 
 @dataclass(slots=True)
@@ -278,3 +316,68 @@ def findings_from_report(
                     )
                 )
     return out
+
+
+# --- multi-stage Dockerfiles: what a build stage does never ships ---------------------------------------------
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+MAX_DOCKERFILE_BYTES = 1024 * 1024
+
+
+def _is_dockerfile(name: str) -> bool:
+    base = Path(name).name.lower()
+    return base.startswith(("dockerfile", "containerfile")) or base.endswith((".dockerfile", ".containerfile"))
+
+
+def dockerfile_stages(text: str) -> list[tuple[int, int, str, bool]]:
+    """The stages of a Dockerfile: (first line, last line, name, ships), 1-based lines. A stage ships when the
+    final image is built on it: the last stage, and each stage the last one's FROM names, transitively (COPY
+    --from takes files out of a stage, never its user, packages or settings)."""
+    starts: list[tuple[int, str, str]] = []  # (line, base image or stage, name)
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        match = _FROM.match(line)
+        if match:
+            starts.append((number, match[1].lower(), (match[2] or str(len(starts))).lower()))
+    if not starts:
+        return []
+    by_name = {name: i for i, (_, _, name) in enumerate(starts)}
+    ships = {len(starts) - 1}
+    base = starts[-1][1]
+    while base in by_name and by_name[base] not in ships:
+        ships.add(by_name[base])
+        base = starts[by_name[base]][1]
+    out = []
+    for i, (first, _, name) in enumerate(starts):
+        last = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(lines)
+        out.append((first, last, name, i in ships))
+    return out
+
+
+def demote_build_stages(findings: list[Finding], root: Path) -> list[Finding]:
+    """Misconfigurations of a multi-stage Dockerfile (file relative to root) whose line falls in a build stage
+    that does not ship (see dockerfile_stages) are reported, not blocking: level WARN at most, the stage named
+    in the evidence and details["build_stage"]. Findings without a line, or of a file that cannot be read
+    (an ingested report's), are left as they are."""
+    stages: dict[str, list[tuple[int, int, str, bool]]] = {}
+    for f in findings:
+        if f.details.get("kind") != "misconfig" or not f.file or not f.line or not _is_dockerfile(f.file):
+            continue
+        if f.file not in stages:
+            try:
+                path = root / f.file
+                stages[f.file] = (
+                    dockerfile_stages(path.read_text(errors="replace"))
+                    if path.is_file() and path.stat().st_size <= MAX_DOCKERFILE_BYTES
+                    else []
+                )
+            except OSError:
+                stages[f.file] = []
+        stage = next((s for s in stages[f.file] if s[0] <= f.line <= s[1]), None)
+        if stage is None or stage[3]:
+            continue
+        f.details["build_stage"] = stage[2]
+        if f.level == "FAIL":
+            f.level = "WARN"
+        f.evidence = f"(build stage {stage[2]!r}, not in the final image) {f.evidence}"[:300]
+    return findings

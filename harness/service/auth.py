@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from harness.errors import ConfigError, HarnessError
+from harness.http import request as bounded_request
 from harness.redact import remember_secret
 from harness.service.profile import _PLACEHOLDER, Auth, Identity, Login
 
@@ -103,7 +104,7 @@ class TokenSource:
         body = _fill(login.json_body, self.env, where)
         url = self.base_url.rstrip("/") + login.path
         try:
-            resp = requests.request(login.method, url, json=body or None, timeout=self.timeout_s, verify=self.verify)
+            resp = bounded_request(login.method, url, deadline_s=self.timeout_s, json=body or None, verify=self.verify)
         except requests.RequestException as exc:
             raise AuthError(f"{where}: no answer from {url} ({type(exc).__name__}); is the service up?") from None
         who = f"the {self.label} ({_who(login, self.env)})"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.policy import load_policy
 from harness.reports_dir import MANIFEST
 from harness.verdict import validate_verdict
 
@@ -138,6 +139,18 @@ CASES = [
         files=policy('[phases.pr]\ndrop = ["smoke.al"]\n'),
     ),
     Case("policy-unknown-key", ("gate", *P), "did you mean 'traffic'", files=policy('[phases.pr]\ntrafic = "x"\n')),
+    Case(
+        "policy-gate-id-newline",
+        ("gate", *P),
+        "an id is '<suite>.<name>'",
+        files=policy('[phases.pr]\ngates = [{ id = "smoke.extra\\n", suite = "smoke", check = "smoke.health" }]\n'),
+    ),
+    Case(
+        "policy-drops-every-gate",
+        ("gate", "--phase", "pr", *P),
+        "phase 'pr' has no gates",
+        files=policy(f"[phases.pr]\ndrop = {json.dumps([g.id for g in load_policy().phase('pr').gates])}\n"),
+    ),
     Case("policy-bad-toml", ("gate", *P), "not valid TOML", files=policy("[phases.pr\n")),
     Case("policy-fifo", ("gate", *P), "is a FIFO, not a regular file", files={"team.toml": FIFO}),
     Case("policy-dev-zero", ("gate", "--policy-file", "/dev/zero"), "is a device, not a regular file"),
@@ -234,6 +247,12 @@ CASES = [
         "zap-report-without-security", ("gate", "--suites", "smoke", "--zap-report", "{tmp}/z.json"), "security suite"
     ),
     Case("zap-report-missing", ("gate", "--phase", "pr", "--zap-report", "{tmp}/none.json"), "does not exist"),
+    Case(
+        "zap-report-not-json",
+        ("gate", "--phase", "pr", "--zap-report", "{tmp}/z.json"),
+        "is not valid JSON",
+        files={"z.json": b"<html>not a ZAP report</html>"},
+    ),
     Case(
         "security-env-word", ("gate", "--phase", "pr"), "timeout_s = 'abc'", env={"HARNESS_SECURITY_TIMEOUT_S": "abc"}
     ),
@@ -511,3 +530,38 @@ def test_an_openapi_document_that_trickles_ends_at_its_deadline():
         with pytest.raises(ContractError, match="did not finish answering within 2 s"):
             fetch_document(url + "/openapi.json", 2)
         assert time.monotonic() - t0 < 2 + 1
+
+
+def test_a_target_that_trickles_all_but_its_health_ends_inconclusive_within_the_deadline(harness):
+    """/health is fine, every other answer trickles a byte a second: the OpenAPI fetch, the metrics reads and the
+    WebSocket handshakes each end at their end-to-end deadline (the first one stalls the target for the rest of
+    the run), the checks are `error`, the verdict inconclusive, within the deadline plus a few seconds."""
+    with tcp_server(healthy_then_trickle) as url:
+        t0 = time.monotonic()
+        result = harness(
+            "gate",
+            "--phase",
+            "pr",
+            "--suites",
+            "contract",
+            "--target",
+            url,
+            HARNESS_EXTERNAL_TIMEOUT_S="4",
+            HARNESS_CONTRACT_TIMEOUT_S="4",
+            HARNESS_TOKEN="t" * 40,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - t0
+    out = result.out + result.err
+    assert "Traceback" not in out
+    assert result.code == 2, out
+    assert elapsed < 4 + 15, f"took {elapsed:.1f} s for a 4 s deadline"
+    doc = result.verdict
+    validate_verdict(doc)
+    assert doc["verdict"] == "inconclusive"
+    contract = [g for g in doc["gates"] if g["id"].startswith("contract.")]
+    assert contract and all(g["status"] in ("error", "missing", "not_run", "not_applicable") for g in contract), (
+        contract
+    )
+    assert not any(g["status"] == "fail" for g in doc["gates"]), doc["gates"]
+    assert any("within 4 s" in g.get("reason", "") for g in contract), contract

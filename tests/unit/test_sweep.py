@@ -178,3 +178,41 @@ def test_sweep_containers_never_stops_a_run():
             raise ConnectionError("engine gone")
 
     assert sweep_containers(Broken(), Owner.me()) == []
+
+
+RUN = """
+import json, subprocess, sys, time
+from pathlib import Path
+from harness.stack.sweep import make_run_dir, tool_tmp_env
+stage = make_run_dir(root=Path(sys.argv[1]), kind="suites", mode=0o700)
+tool = subprocess.Popen(
+    [sys.executable, "-c", "import tempfile, time; d = tempfile.mkdtemp(prefix='trivy-'); "
+     "open(d + '/raw-scan.json', 'w').write('{}'); print(d, flush=True); time.sleep(60)"],
+    env={**__import__('os').environ, **tool_tmp_env(stage)}, stdout=subprocess.PIPE, text=True)
+print(json.dumps({"stage": str(stage), "tool_tmp": tool.stdout.readline().strip(), "tool": tool.pid}), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_tools_temp_dir_lives_in_the_run_dir_and_goes_with_a_killed_run(tmp_path):
+    """A tool the run starts (trivy, Locust, pytest) writes its temp files where TMPDIR says: tool_tmp_env puts
+    them inside the run's own dir, so a SIGKILLed run's raw scan output is swept with it at the next start."""
+    run = subprocess.Popen([sys.executable, "-c", RUN, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    tool = None
+    try:
+        seen = json.loads(run.stdout.readline())
+        tool = seen["tool"]
+        stage, tool_tmp = Path(seen["stage"]), Path(seen["tool_tmp"])
+        assert tool_tmp.is_relative_to(stage) and (tool_tmp / "raw-scan.json").is_file()
+        run.kill()
+        run.wait()
+        assert sweep_run_dirs(tmp_path) == [stage]
+        assert not tool_tmp.exists() and not stage.exists()
+    finally:
+        run.kill()
+        run.wait()
+        if tool is not None:
+            try:
+                os.kill(tool, 9)
+            except OSError:
+                pass
