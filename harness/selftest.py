@@ -59,6 +59,7 @@ class Trial:
     about: str = ""
     why: str = ""  # what went wrong when a fault was not caught
     gates: dict[str, str] = field(default_factory=dict)  # every gate's status
+    expect: str = "fail"  # what the expected gates must say (missing/error: a gate that cannot fail, absent evidence)
 
 
 @dataclass(slots=True)
@@ -74,9 +75,13 @@ class Selftest:
 
     @property
     def unproven(self) -> list[str]:
-        """The phase's gates (as the faults expect them) that no fault that ran was caught on."""
+        """The phase's gates (as the faults expect them) that no fault that ran was caught on. A gate some fault
+        expects to fail is proven only by such a fault (absent evidence shows it blocks `go`, not that it fails)."""
         expected = dict.fromkeys(g for t in self.faults for g in t.expected_gates)
-        caught = {g for t in self.faults if t.caught for g in t.expected_gates}
+        can_fail = {g for t in self.faults if t.expect == "fail" for g in t.expected_gates}
+        caught = {
+            g for t in self.faults if t.caught for g in t.expected_gates if t.expect == "fail" or g not in can_fail
+        }
         return [g for g in expected if g not in caught]
 
     @property
@@ -257,7 +262,7 @@ def _fault_trial(
         trial = Trial(
             fault.name, expected, NOT_RUN, [], False, suites, 0.0, why=f"cannot trip yet: needs {fault.needs}"
         )
-        trial.kind, trial.about = fault.kind, fault.about
+        trial.kind, trial.about, trial.expect = fault.kind, fault.about, fault.expect
         return trial
     try:
         if fault.kind == "app":
@@ -282,7 +287,7 @@ def _fault_trial(
                 trial = runner.trial(fault.name, other, suites, expected, own, expect=fault.expect)
     except (StackError, HarnessError) as exc:
         trial = Trial(fault.name, expected, "inconclusive", [], False, suites, 0.0, why=f"could not run: {exc}")
-    trial.kind, trial.about = fault.kind, fault.about
+    trial.kind, trial.about, trial.expect = fault.kind, fault.about, fault.expect
     return trial
 
 
