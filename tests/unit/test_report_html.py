@@ -249,3 +249,23 @@ def test_the_live_section_shows_the_canary_judge_metric_by_metric_and_the_watch_
     assert "watch round 2: BREACH live.websocket_connections" in section and "watch round 1: clean" in section
     assert SECRET not in page
     assert 'id="live"' not in render_html(verdict("go"), tmp_path, [], None)  # the live suite did not run
+
+
+def test_a_canary_judgement_without_data_shows_no_score_and_the_metrics_without_data(tmp_path):
+    doc = verdict("inconclusive")
+    doc["scope"]["evaluated"].append("live")
+    live = tmp_path / "live"
+    live.mkdir(parents=True)
+    nodata = {
+        "score": None,
+        "decision": "inconclusive",
+        "nodata": ["chat_latency_s", "error_ratio"],
+        "metrics": [],
+        "queries": [],
+    }
+    (live / "canary.json").write_text(json.dumps(nodata))
+    section = render_html(doc, tmp_path, [], None).split('id="live"', 1)[1]
+    assert (
+        "score <strong>none (no metric had data)</strong> (inconclusive; without data: chat_latency_s, error_ratio)"
+        in (section)
+    )
