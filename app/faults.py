@@ -19,6 +19,7 @@ FAULTS: dict[str, str] = {
     "schema_drift": "POST /chat/v2/chat answers message_id as a string and drops version (response schema drift)",
     "ws_bad_frame": 'WebSocket pong frames carry "ts" as a string, violating the message schema',
     "metric_renamed": "http_requests_total is exported as orchestra_http_requests_total",
+    "metrics_down": "GET /metrics answers 503: Prometheus stops scraping the app (up == 0, its series go stale)",
     "server_error_on_edge": "POST /chat/v2/chat answers 500 when the message has a non-ASCII character",
     "breaking_api": "GET /features is removed from the API and its OpenAPI document (a breaking change)",
     "leaky_headers": "every response names its stack: Server with versions and X-Powered-By",

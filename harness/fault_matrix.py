@@ -8,7 +8,10 @@ A case is one way to make the candidate (or its evidence) bad on purpose:
 - kind `app`: an ORCHESTRA_FAULTS value, switched at run time in one running stack
   (harness.stack.admin.set_faults(target, case.app));
 - kind `stack`: Settings overrides that need a stack of their own (e.g. {"app_tls": "expired"});
-- kind `options`: suite option overrides ({"security": {"deploy_dir": ...}}), for Settings.suite_flags.
+- kind `options`: suite option overrides ({"security": {"deploy_dir": ...}}), for Settings.suite_flags;
+- kind `prometheus`: a fault of the Prometheus the live suite reads (harness.stack.prometheus_faults: empty,
+  nan, hang, timeout, no_rules), switched at run time in a proxy in front of the stack's own Prometheus; it
+  may carry `options` too (a short query timeout for `hang`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from harness.errors import ConfigError, did_you_mean
 from harness.jsonfile import parse_toml, read_text
 from harness.policy import Phase
 
-KINDS = ("app", "stack", "options")
+KINDS = ("app", "stack", "options", "prometheus")
 EXPECT = ("fail", "missing", "error", "flaky")  # every one of them keeps the verdict from `go`
-_KEYS = ("kind", "app", "stack", "options", "gates", "expect", "needs", "about")
+_KEYS = ("kind", "app", "stack", "options", "prometheus", "gates", "expect", "needs", "about")
 _GATE_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_.-]+$")
 
 
@@ -42,7 +45,10 @@ class FaultCase:
     about: str
     app: str | None = None  # kind app: the ORCHESTRA_FAULTS value to switch on
     stack: dict[str, Any] = field(default_factory=dict)  # kind stack: Settings field -> value
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind options: suite -> option -> value
+    options: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # kind options (or prometheus): suite -> option -> value
+    prometheus: str | None = None  # kind prometheus: the fault of the proxy in front of the stack's Prometheus
     expect: str = "fail"
     needs: str | None = None  # what must exist before the case can trip its gates; None: it can today
 
@@ -63,6 +69,10 @@ class FaultCase:
             return {"ORCHESTRA_FAULTS": str(self.app)}
         if self.kind == "stack":
             return {f"HARNESS_{k.upper()}": _env_value(v) for k, v in self.stack.items()}
+        if self.kind == "prometheus":  # the proxy exists only inside `harness selftest`: its options, by hand
+            return {
+                f"HARNESS_{s.upper()}_{k.upper()}": _env_value(v) for s, t in self.options.items() for k, v in t.items()
+            }
         return {
             f"HARNESS_{suite.upper()}_{key.upper()}": _env_value(value)
             for suite, table in self.options.items()
@@ -88,7 +98,7 @@ def _case(name: str, raw: Any, where: str) -> FaultCase:
     kind = raw.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"{at}: kind = {kind!r} is not one of {', '.join(KINDS)}")
-    for other in {"app", "stack", "options"} - {kind}:
+    for other in {"app", "stack", "options", "prometheus"} - {kind} - ({"options"} if kind == "prometheus" else set()):
         if other in raw:
             raise ConfigError(f"{at}: a {kind} case has no {other!r} (it would be ignored)")
     gates = raw.get("gates")
@@ -111,7 +121,18 @@ def _case(name: str, raw: Any, where: str) -> FaultCase:
         for key in stack:
             if key not in FILE_KEYS:
                 raise ConfigError(f"{at}: stack: unknown setting {key!r}{did_you_mean(key, FILE_KEYS)}")
+    if kind == "prometheus":
+        from harness.stack.prometheus_faults import FAULTS as PROMETHEUS_FAULTS
+
+        if raw.get("prometheus") not in PROMETHEUS_FAULTS:
+            raise ConfigError(
+                f"{at}: a prometheus case needs prometheus = one of {', '.join(map(repr, PROMETHEUS_FAULTS))}"
+            )
     options = raw.get("options", {})
+    if kind == "prometheus" and (
+        not isinstance(options, dict) or not all(isinstance(t, dict) for t in options.values())
+    ):
+        raise ConfigError(f"{at}: options must be {{ <suite> = {{ <option> = value }} }}")
     if kind == "options" and (
         not isinstance(options, dict) or not options or not all(isinstance(t, dict) and t for t in options.values())
     ):
@@ -124,6 +145,7 @@ def _case(name: str, raw: Any, where: str) -> FaultCase:
         app=raw.get("app"),
         stack=dict(stack),
         options={s: dict(t) for s, t in options.items()},
+        prometheus=raw.get("prometheus"),
         expect=expect,
         needs=raw.get("needs") or None,
     )

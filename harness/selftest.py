@@ -7,6 +7,12 @@ when the harness starts the app with a secret). A fault of the stack itself (an 
 expired certificate) gets a stack of its own; a fault of the build's files (a bad manifest) is a suite
 option. For each fault only the suites of its expected gates run again; the phase's verdict for the
 fault is evaluated over that evidence plus the clean run's evidence of the other suites.
+
+A phase with live gates reads the stack's own Prometheus through a fault proxy (harness.stack.prometheus_faults),
+so a Prometheus that answers empty, NaN or nothing at all is switched at run time like an app fault; a phase
+with canary gates gets a baseline app beside the candidate (app faults switch the candidate only). A fault
+that cannot run yet (`needs`) is listed, not run; the selftest is ok when the clean run is `go`, every fault
+that ran was caught and every gate of the phase was caught by at least one of them.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from harness.policy import Phase, default_policy
 from harness.redact import redact_data, redact_text, run_secrets
 from harness.stack import make_stack, running
 from harness.stack.admin import set_faults
+from harness.stack.prometheus_faults import PrometheusFaultProxy
 from harness.suites import run_suites
 from harness.target import Target
 from harness.verdict import evaluate
 
 REPORT, TABLE = "selftest.json", "selftest.md"
+NOT_RUN = "not run"  # a fault that cannot trip yet (its `needs`)
 
 
 @dataclass(slots=True)
@@ -51,6 +59,7 @@ class Trial:
     about: str = ""
     why: str = ""  # what went wrong when a fault was not caught
     gates: dict[str, str] = field(default_factory=dict)  # every gate's status
+    expect: str = "fail"  # what the expected gates must say (missing/error: a gate that cannot fail, absent evidence)
 
 
 @dataclass(slots=True)
@@ -65,8 +74,20 @@ class Selftest:
     only: tuple[str, ...] = ()
 
     @property
+    def unproven(self) -> list[str]:
+        """The phase's gates (as the faults expect them) that no fault that ran was caught on. A gate some fault
+        expects to fail is proven only by such a fault (absent evidence shows it blocks `go`, not that it fails)."""
+        expected = dict.fromkeys(g for t in self.faults for g in t.expected_gates)
+        can_fail = {g for t in self.faults if t.expect == "fail" for g in t.expected_gates}
+        caught = {
+            g for t in self.faults if t.caught for g in t.expected_gates if t.expect == "fail" or g not in can_fail
+        }
+        return [g for g in expected if g not in caught]
+
+    @property
     def ok(self) -> bool:
-        return self.clean.verdict == "go" and all(t.caught for t in self.faults)
+        ran = [t for t in self.faults if t.verdict != NOT_RUN]
+        return self.clean.verdict == "go" and all(t.caught for t in ran) and not self.unproven
 
     @property
     def exit_code(self) -> ExitCode:
@@ -82,7 +103,9 @@ class Selftest:
             "duration_s": round(self.duration_s, 2),
             "clean": asdict(self.clean),
             "faults": [asdict(t) for t in self.faults],
-            "uncaught": [t.fault for t in self.faults if not t.caught],
+            "uncaught": [t.fault for t in self.faults if not t.caught and t.verdict != NOT_RUN],
+            "not_run": [t.fault for t in self.faults if t.verdict == NOT_RUN],
+            "unproven_gates": self.unproven,
         }
 
 
@@ -167,6 +190,16 @@ def _stack(settings: Settings) -> Iterator[Target]:
         yield target
 
 
+@contextmanager
+def _prometheus_proxy(target: Target) -> Iterator[PrometheusFaultProxy | None]:
+    """The fault proxy in front of the stack's own Prometheus (None when the stack started none)."""
+    if not target.prometheus_url:
+        yield None
+        return
+    with PrometheusFaultProxy(target.prometheus_url) as proxy:
+        yield proxy
+
+
 def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[str, ...] = ()) -> Selftest:
     """The clean run and every fault of the matrix for settings.phase (or the `only` ones); writes
     selftest.json and selftest.md beside the verdict."""
@@ -190,19 +223,22 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
         app_workers=1,
         stack="local" if settings.stack == "auto" else settings.stack,
         with_prometheus="live" in phase.suites,  # the live gates read the stack's own Prometheus
+        baseline=settings.baseline or any(g.id.startswith("canary.") for g in phase.gates),  # the judge's baseline
     )
     runner = Runner(settings, phase, known, out)
     t0 = time.monotonic()
     echo(f"selftest: phase {phase.name}: the clean run, then {len(chosen)} faults ({policy.source})")
     trials: list[Trial] = []
     secrets = run_secrets()
-    with _stack(settings) as target:
+    with _stack(settings) as target, _prometheus_proxy(target) as proxy:
         secrets = run_secrets(target)
+        if proxy is not None:  # every run reads Prometheus through the proxy: the clean run proves it transparent
+            target = replace(target, prometheus_url=proxy.url)
         clean = runner.trial("clean", target, list(phase.suites), [])
         echo(redact_text(_line(clean), secrets))
         for fault, expected in chosen:
             suites = _suites_of(phase, expected, list(fault.gates))
-            trial = _fault_trial(runner, settings, target, fault, suites, expected)
+            trial = _fault_trial(runner, settings, target, fault, suites, expected, proxy)
             trials.append(trial)
             echo(redact_text(_line(trial), secrets))
     result = Selftest(phase.name, policy.source, clean, trials, time.monotonic() - t0, only)
@@ -213,13 +249,19 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
 
 
 def _fault_trial(
-    runner: Runner, settings: Settings, target: Target, fault: FaultCase, suites: list[str], expected: list[str]
+    runner: Runner,
+    settings: Settings,
+    target: Target,
+    fault: FaultCase,
+    suites: list[str],
+    expected: list[str],
+    proxy: PrometheusFaultProxy | None = None,
 ) -> Trial:
     if not fault.runnable:
         trial = Trial(
-            fault.name, expected, "not run", [], False, suites, 0.0, why=f"cannot trip yet: needs {fault.needs}"
+            fault.name, expected, NOT_RUN, [], False, suites, 0.0, why=f"cannot trip yet: needs {fault.needs}"
         )
-        trial.kind, trial.about = fault.kind, fault.about
+        trial.kind, trial.about, trial.expect = fault.kind, fault.about, fault.expect
         return trial
     try:
         if fault.kind == "app":
@@ -229,20 +271,31 @@ def _fault_trial(
             finally:
                 set_faults(target, "")
         elif fault.kind == "options":
-            flags = {
-                s: {**settings.suite_flags.get(s, {}), **_rooted(o, settings.project_root)}
-                for s, o in fault.options.items()
-            }
-            own = replace(settings, suite_flags=flags)
-            trial = runner.trial(fault.name, target, suites, expected, own, expect=fault.expect)
+            trial = runner.trial(fault.name, target, suites, expected, _with_options(settings, fault), fault.expect)
+        elif fault.kind == "prometheus":
+            if proxy is None:
+                raise StackError("a Prometheus fault needs the stack's own Prometheus (a phase with live gates)")
+            proxy.set_fault(fault.prometheus or "")
+            try:
+                trial = runner.trial(fault.name, target, suites, expected, _with_options(settings, fault), fault.expect)
+            finally:
+                proxy.set_fault("")
         else:  # a stack of its own (e.g. https with an expired certificate)
             own = replace(settings, **fault.stack)
             with _stack(own) as other:
                 trial = runner.trial(fault.name, other, suites, expected, own, expect=fault.expect)
     except (StackError, HarnessError) as exc:
         trial = Trial(fault.name, expected, "inconclusive", [], False, suites, 0.0, why=f"could not run: {exc}")
-    trial.kind, trial.about = fault.kind, fault.about
+    trial.kind, trial.about, trial.expect = fault.kind, fault.about, fault.expect
     return trial
+
+
+def _with_options(settings: Settings, fault: FaultCase) -> Settings:
+    """The settings with the case's suite options as flags (they win over the file and the environment)."""
+    flags = {
+        s: {**settings.suite_flags.get(s, {}), **_rooted(o, settings.project_root)} for s, o in fault.options.items()
+    }
+    return replace(settings, suite_flags={**settings.suite_flags, **flags})
 
 
 def _rooted(options: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -262,7 +315,7 @@ def _line(t: Trial) -> str:
     if t.fault == "clean":
         mark = "ok" if t.verdict == "go" else f"NOT GO ({', '.join(g for g, s in t.gates.items() if s != 'pass')})"
         return f"  {'clean':<22} -> {t.verdict:<12} {mark}  ({t.duration_s:.1f} s)"
-    mark = "caught" if t.caught else f"NOT CAUGHT: {t.why}"
+    mark = "caught" if t.caught else f"not run: {t.why}" if t.verdict == NOT_RUN else f"NOT CAUGHT: {t.why}"
     return f"  {t.fault:<22} -> {t.verdict:<12} {', '.join(t.expected_gates)}: {mark}  ({t.duration_s:.1f} s)"
 
 
@@ -273,12 +326,14 @@ def render_table(result: Selftest, secrets: list[str] | None = None) -> str:
         "",
         f"- policy: {result.policy}; {len(result.faults)} faults; {result.duration_s:.0f} s",
         f"- clean run: **{result.clean.verdict}**",
+        *([f"- gates no fault was caught on: {', '.join(result.unproven)}"] if result.unproven else []),
         "",
         "| fault | kind | expected gates | verdict | failing gates | caught |",
         "|---|---|---|---|---|---|",
     ]
     for t in result.faults:
-        caught = "yes" if t.caught else f"**NO**: {redact_data(t.why, secrets or [])}"
+        why = redact_data(t.why, secrets or [])
+        caught = "yes" if t.caught else f"not run: {why}" if t.verdict == NOT_RUN else f"**NO**: {why}"
         lines.append(
             f"| `{t.fault}` | {t.kind} | {', '.join(t.expected_gates)} | {t.verdict} | "
             f"{', '.join(t.failing_gates) or '-'} | {caught} |"

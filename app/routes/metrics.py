@@ -21,7 +21,9 @@ router = APIRouter()
     },
 )
 async def metrics(state: Annotated[AppState, Depends(get_state)]) -> Response:
-    """Exposition text; the metrics_missing fault drops the HTTP families."""
+    """Exposition text; the metrics_missing fault drops the HTTP families, metrics_down the whole scrape."""
+    if state.faults.active("metrics_down"):
+        return Response(content="metrics unavailable\n", status_code=503, media_type="text/plain")
     body = state.metrics.render(
         omit_http=state.faults.active("metrics_missing"), rename_requests=state.faults.active("metric_renamed")
     )

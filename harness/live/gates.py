@@ -1,9 +1,10 @@
 """The live gates' PromQL and how each answer becomes a measurement, `missing` or `error`.
 
 Every Reading carries the exact PromQL and the Prometheus URL, so a reason can be pasted into Prometheus.
-The traffic guard: fewer than min_requests requests in the window makes every metric gate `missing`
-(a quiet window proves nothing), never `pass`. An empty answer or NaN is `missing`; a Prometheus that does
-not answer, or refuses the query, is `error`.
+The traffic guard: fewer than min_requests requests in the window (or no request series at all: a stale
+scrape, a renamed metric, a wrong selector) makes the rate gates `missing` (a quiet window proves nothing),
+and "no alert firing" too (an alert cannot fire on series that are not there); never `pass`. An empty
+answer or NaN is `missing`; a Prometheus that does not answer, or refuses the query, is `error`.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def read_live(
             reason=f"no http_requests_total series match the candidate selector {selector} (is the label right? "
             f"Prometheus {client.url}, query: {traffic.promql})",
         )
+    quiet = ""
     if traffic.ok and traffic.value is not None and traffic.value < min_requests:
-        why = (
+        quiet = why = (
             f"only {traffic.value:.0f} requests in the {promql_duration(window_s)} window (< min_requests "
             f"{min_requests}): too little traffic to judge (Prometheus {client.url}, query: {traffic.promql})"
         )
@@ -119,9 +121,16 @@ def read_live(
             if out[name].status != "error":
                 out[name] = Reading(name, out[name].promql, status="missing", reason=why)
     elif not traffic.ok:
+        quiet = f"request count unknown: {traffic.reason}"
         for name in TRAFFIC_GATED:
             if out[name].status != "error":
-                out[name] = Reading(
-                    name, out[name].promql, status=traffic.status, reason=f"request count unknown: {traffic.reason}"
-                )
+                out[name] = Reading(name, out[name].promql, status=traffic.status, reason=quiet)
+    alerts = out["alerts_firing"]
+    if quiet and alerts.ok and not alerts.value:  # a firing alert is evidence; silence over no traffic is not
+        out["alerts_firing"] = Reading(
+            "alerts_firing",
+            alerts.promql,
+            status="missing" if traffic.status != "error" else "error",
+            reason=f"no alert firing proves nothing without the candidate's traffic: {quiet}",
+        )
     return out

@@ -13,8 +13,14 @@ Classification of a metric (NaN removed first):
     Low     the same downwards, with the mean ratio below 1 - allowed_decrease (a failure only for
             direction "either"; for direction "increase" a drop is a Pass)
     Pass    otherwise
-Score = 100 x Pass / (Pass + High + Low + NoData), NoData counting against the score; a critical metric
-that does not pass makes the score 0. go at score >= go_score (95), no-go below nogo_score (75).
+Score = 100 x Pass / (Pass + High + Low): computed over the metrics with data only, and a critical metric
+classified High or Low makes it 0. NoData is missing evidence, never a pass and never a no-go (no data
+is a Prometheus, scrape or traffic problem, not proof against the build):
+    no metric has data                  no score: both canary gates missing
+    a critical metric is NoData         canary.critical missing (a critical High/Low still fails it)
+    score >= go_score, some NoData      inconclusive (missing), naming the metrics without data
+no-go below nogo_score (75) whatever had no data (the metrics with data are the evidence), go at score >=
+go_score (95) only when every metric had data, inconclusive between.
 """
 
 from __future__ import annotations
@@ -212,22 +218,51 @@ class Judgement:
     step_s: float = 5.0
 
     @property
-    def score(self) -> float:
-        if not self.metrics:
+    def judged(self) -> list[MetricResult]:
+        """The metrics with data (Pass, High or Low): the only ones the score is computed over."""
+        return [m for m in self.metrics if m.classification != "NoData"]
+
+    @property
+    def nodata(self) -> list[MetricResult]:
+        return [m for m in self.metrics if m.classification == "NoData"]
+
+    @property
+    def score(self) -> float | None:
+        """100 x Pass / metrics with data (0 when a critical metric is High or Low); None when none had data."""
+        judged = self.judged
+        if not judged:
+            return None
+        if any(m.critical and m.classification != "Pass" for m in judged):
             return 0.0
-        if any(m.critical and m.classification != "Pass" for m in self.metrics):
-            return 0.0
-        return 100.0 * sum(m.classification == "Pass" for m in self.metrics) / len(self.metrics)
+        return 100.0 * sum(m.classification == "Pass" for m in judged) / len(judged)
 
     @property
     def critical_failed(self) -> list[MetricResult]:
-        return [m for m in self.metrics if m.critical and m.classification != "Pass"]
+        """Critical metrics whose data says the candidate is worse (High, or Low for direction "either")."""
+        return [m for m in self.metrics if m.critical and m.classification in ("High", "Low")]
+
+    @property
+    def critical_nodata(self) -> list[MetricResult]:
+        return [m for m in self.nodata if m.critical]
 
     @property
     def decision(self) -> str:
-        if self.score >= self.go_score:
-            return "go"
-        return "no-go" if self.score < self.nogo_score else "inconclusive"
+        """go, no-go or inconclusive: no-go needs data against the candidate, go needs data on every metric."""
+        score = self.score
+        if score is None:
+            return "inconclusive"
+        if score < self.nogo_score:
+            return "no-go"
+        return "go" if score >= self.go_score and not self.nodata else "inconclusive"
+
+    def summary(self) -> str:
+        """'score 100 over 1 of 2 metrics (1 without data: error_ratio)' or 'no score: ...'."""
+        n, missing = len(self.metrics), self.nodata
+        names = ", ".join(m.name for m in missing) or "no metric configured"
+        if self.score is None:
+            return f"no score: none of the {n} metrics had data (NoData: {names})"
+        text = f"score {self.score:.0f} over {len(self.judged)} of {n} metrics"
+        return text + (f" ({len(missing)} without data: {names})" if missing else "")
 
 
 # -- configuration -----------------------------------------------------------------------------------

@@ -54,3 +54,43 @@ def test_a_policy_that_drops_a_gate_leaves_its_fault_uncaught_and_exits_1(harnes
     caught = next(t for t in doc["faults"] if t["fault"] == "auth_bypass")
     assert caught["caught"] and caught["verdict"] == "no-go"  # the gates the policy kept still trip
     assert "| `roundtrip_no_store` |" in run.out and "**NO**: gate smoke.roundtrip is not in phase pr" in run.out
+
+
+def test_absent_evidence_is_never_a_pass_nor_a_no_go_on_a_canary_phase(harness):
+    """A real Prometheus behind the fault proxy answering NaN, a candidate whose scrape stops, and the candidate
+    alone exporting its request counter under another name (NoData on the judge's critical metric): each keeps
+    its live and canary gates `missing` (inconclusive), never pass and never no-go. The clean run beside a
+    baseline is go (selftest starts one for a phase with canary gates). Short traffic: 15 s per run."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("prometheus") is None:
+        pytest.skip("needs Debian's prometheus (.ci/run installs it)")
+    faults = ("absent_prometheus_nan", "absent_stale_scrape", "absent_metric_renamed_candidate")
+    run = harness(
+        "selftest",
+        "--phase",
+        "canary-25",
+        "--only",
+        ",".join(faults),
+        timeout=420,
+        HARNESS_LOAD_DURATION_S="15",
+        HARNESS_LIVE_MIN_REQUESTS="100",
+        HARNESS_LIVE_MIN_POINTS="10",
+    )
+    assert run.code == 0, run.out + run.err[-3000:]
+    doc = json.loads((run.reports / "selftest.json").read_text())
+    assert doc["clean"]["verdict"] == "go" and doc["clean"]["gates"]["canary.critical"] == "pass"
+    trials = {t["fault"]: t for t in doc["faults"]}
+    assert set(trials) == set(faults)
+    for t in trials.values():
+        assert t["caught"] and t["verdict"] == "inconclusive" and t["failing_gates"] == [], t
+        assert {t["gates"][g] for g in t["expected_gates"]} == {"missing"}, t
+    renamed = trials["absent_metric_renamed_candidate"]
+    assert renamed["gates"]["canary.critical"] == "missing"  # NoData on the critical metric: not no-go
+    assert renamed["gates"]["live.websocket_connections"] == "pass"  # the gauge is still there and judged
+    reports = run.reports / "selftest" / "absent_metric_renamed_candidate"
+    canary = json.loads((reports / "live" / "canary.json").read_text())
+    assert canary["nodata"] == ["error_ratio"] and canary["decision"] == "inconclusive"
+    assert canary["summary"].startswith("score ") and "1 without data: error_ratio" in canary["summary"]

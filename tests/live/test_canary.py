@@ -17,6 +17,11 @@ from harness.live.prometheus import PrometheusError
 
 pytestmark = pytest.mark.check_timeout(0)
 
+NO_DATA_HINT = (
+    "check that Prometheus scrapes both the candidate and the baseline, that the window had traffic "
+    "and that the metric exists on both (min_points per side)"
+)
+
 
 @pytest.fixture(scope="session")
 def judgement(prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir):
@@ -48,11 +53,21 @@ def judgement(prometheus, candidate_selector, baseline_selector, live_config, li
     out.mkdir(parents=True, exist_ok=True)
     lines = [m.line() for m in result.metrics]
     (out / "canary.json").write_text(
-        json.dumps({"score": result.score, "decision": result.decision, "metrics": lines, "queries": queries}, indent=2)
+        json.dumps(
+            {
+                "score": result.score,
+                "decision": result.decision,
+                "summary": result.summary(),
+                "nodata": [m.name for m in result.nodata],
+                "metrics": lines,
+                "queries": queries,
+            },
+            indent=2,
+        )
     )
     notes_file = out / "notes.json"
     notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
-    notes.append(f"canary judge: score {result.score:.0f} ({result.decision}); " + "; ".join(lines))
+    notes.append(f"canary judge: {result.summary()} ({result.decision}); " + "; ".join(lines))
     notes_file.write_text(json.dumps({"notes": notes}, indent=2))
     result.queries, result.step_s = queries, opts.step_s
     result.window = (end - window, end)
@@ -61,8 +76,8 @@ def judgement(prometheus, candidate_selector, baseline_selector, live_config, li
 
 @pytest.mark.check("canary.score", suite="live")
 def test_canary_score(judgement, prometheus, record_property, measure, coverage):
-    """Score = 100 x Pass / judged metrics (0 when a critical metric does not pass): no-go below nogo_score,
-    inconclusive (missing) up to go_score."""
+    """Score = 100 x Pass / metrics with data (0 when a critical metric is High or Low): no-go below
+    nogo_score; go at go_score only when every metric had data; missing (inconclusive) otherwise."""
     start, end = judgement.window
     record_property(  # the first metric's candidate series; every query is in reports/live/canary.json
         CURL,
@@ -70,19 +85,31 @@ def test_canary_score(judgement, prometheus, record_property, measure, coverage)
         f"-d start={start:.0f} -d end={end:.0f} -d step={judgement.step_s:g}",
     )
     lines = "; ".join(m.line() for m in judgement.metrics)
-    measure(canary_score=judgement.score)
-    coverage(metrics=len(judgement.metrics))
+    score = judgement.score
+    if score is None:  # NoData everywhere: a Prometheus, scrape or traffic problem, not evidence against the build
+        pytest.skip(f"canary judge: {judgement.summary()}: {NO_DATA_HINT}: {lines}")
+    measure(canary_score=score)
+    coverage(metrics=len(judgement.judged))
     if judgement.decision == "no-go":
-        pytest.fail(f"canary score {judgement.score:.0f} < {judgement.nogo_score:g}: {lines}", pytrace=False)
+        pytest.fail(f"canary {judgement.summary()} < {judgement.nogo_score:g}: {lines}", pytrace=False)
+    if judgement.nodata:
+        pytest.skip(f"canary {judgement.summary()}: NoData is never a pass ({NO_DATA_HINT}): {lines}")
     if judgement.decision == "inconclusive":
         pytest.skip(
-            f"canary score {judgement.score:.0f} is between {judgement.nogo_score:g} and "
-            f"{judgement.go_score:g}: {lines}"
+            f"canary {judgement.summary()} is between {judgement.nogo_score:g} and {judgement.go_score:g}: {lines}"
         )
 
 
 @pytest.mark.check("canary.critical", suite="live")
-def test_canary_critical_metrics(judgement):
-    """Every critical metric (the error ratio by default) passes."""
+def test_canary_critical_metrics(judgement, coverage):
+    """Every critical metric (the error ratio by default) has data and passes: High or Low fails, NoData is
+    missing (never a pass, never a no-go)."""
     bad = judgement.critical_failed
     assert not bad, "critical metric(s) not passing: " + "; ".join(m.line() for m in bad)
+    if judgement.critical_nodata:
+        pytest.skip(
+            "critical metric(s) without data: "
+            + "; ".join(m.line() for m in judgement.critical_nodata)
+            + f" ({NO_DATA_HINT})"
+        )
+    coverage(critical_metrics=sum(m.critical for m in judgement.metrics))  # none configured: missing, never pass

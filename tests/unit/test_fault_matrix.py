@@ -12,15 +12,22 @@ from harness.checklist.options import SPEC as CHECKLIST_SPEC
 from harness.config import APP_TLS, Settings
 from harness.errors import ConfigError
 from harness.fault_matrix import EXPECT, FaultCase, cases_for, for_phase, load_matrix, parse_matrix
+from harness.live.options import SPEC as LIVE_SPEC
 from harness.policy import default_policy
 from harness.security.options import KEYS as SECURITY_KEYS
+from harness.stack.prometheus_faults import FAULTS as PROMETHEUS_FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 # Gates that cannot be `fail` by design: their case may only make them block `go` (expect missing/error).
 CANNOT_FAIL = {
     "load.run": "tests/load/test_load.py only measures: a run that cannot be judged is skipped (missing), never failed",
 }
-OPTION_KEYS = {"security": set(SECURITY_KEYS), "checklist": {o.key for o in CHECKLIST_SPEC.options}}
+OPTION_KEYS = {
+    "security": set(SECURITY_KEYS),
+    "checklist": {o.key for o in CHECKLIST_SPEC.options},
+    "live": {o.key for o in LIVE_SPEC.options},
+}
+ABSENT = "absent_"  # the negative controls for absent evidence: missing or error, never pass
 
 
 def all_gates() -> dict[str, set[str]]:
@@ -43,10 +50,44 @@ def test_every_gate_of_every_phase_has_a_fault_expected_to_trip_it():
     assert not uncovered, "gates no fault in harness/faults.toml is expected to trip: " + "; ".join(uncovered)
 
 
-def test_only_gates_that_cannot_fail_are_covered_by_a_weaker_expectation():
+def test_only_gates_that_cannot_fail_and_absent_evidence_have_a_weaker_expectation():
     for case in load_matrix():
-        if case.expect not in ("fail", "flaky"):  # flaky: a fault that recovers proves the re-runs, not the gate
+        # flaky: a fault that recovers proves the re-runs, not the gate; absent_*: evidence that is not there
+        if case.expect not in ("fail", "flaky") and not case.name.startswith(ABSENT):
             assert set(case.gates) <= set(CANNOT_FAIL), f"{case.name}: expect {case.expect} for {case.gates}"
+
+
+def test_every_kind_of_absent_evidence_has_a_control_that_must_block_go_on_every_live_gate_it_touches():
+    absent = {c.name: c for c in load_matrix() if c.name.startswith(ABSENT)}
+    assert {c.expect for c in absent.values()} <= {"missing", "error"}  # never pass, never fail (no blame)
+    by = {
+        "empty": [c for c in absent.values() if c.prometheus == "empty"],
+        "nan": [c for c in absent.values() if c.prometheus == "nan"],
+        "stale scrape": [c for c in absent.values() if c.app == "metrics_down"],
+        "query timeout": [c for c in absent.values() if c.prometheus in ("hang", "timeout") and c.expect == "error"],
+        "rules not loaded": [c for c in absent.values() if c.prometheus == "no_rules"],
+        "traffic below min_requests": [c for c in absent.values() if "min_requests" in c.options.get("live", {})],
+        "renamed in the candidate only": [c for c in absent.values() if c.app == "metric_renamed"],
+        "no baseline series": [c for c in absent.values() if "baseline_selector" in c.options.get("live", {})],
+    }
+    assert all(by.values()), [k for k, v in by.items() if not v]
+    live = {g.id for p in ("beta", "canary-25", "full") for g in default_policy().phase(p).gates if g.suite == "live"}
+    for what in ("empty", "nan", "stale scrape", "query timeout"):  # nothing to read: every live gate blocks go
+        assert set(by[what][0].gates) == live, what
+    assert {"canary.critical", "canary.score"} <= set(by["renamed in the candidate only"][0].gates)
+    assert by["rules not loaded"][0].gates == ("live.alerts_firing",)
+
+
+def test_a_prometheus_case_names_a_proxy_fault_and_may_carry_options():
+    ok = "[cases.x]\nkind = 'prometheus'\nprometheus = 'hang'\noptions = { live = { timeout_s = 2 } }\n"
+    (case,) = parse_matrix(ok + "gates = ['live.p95_s']\nexpect = 'error'\nabout = 'a'\n", "m.toml")
+    assert case.prometheus == "hang" and case.suites == ("live",) and case.env() == {"HARNESS_LIVE_TIMEOUT_S": "2"}
+    with pytest.raises(ConfigError, match="prometheus = one of 'empty'"):
+        parse_matrix("[cases.x]\nkind = 'prometheus'\nprometheus = 'slow'\ngates = ['a.b']\nabout = 'a'\n", "m")
+    with pytest.raises(ConfigError, match="has no 'app'"):
+        parse_matrix(
+            "[cases.x]\nkind = 'prometheus'\nprometheus = 'nan'\napp = 'x'\ngates = ['a.b']\nabout = 'a'\n", "m"
+        )
 
 
 def test_every_case_names_real_gates_and_real_faults():
@@ -62,9 +103,14 @@ def test_every_case_names_real_gates_and_real_faults():
             if "app_tls" in case.stack:
                 assert case.stack["app_tls"] in APP_TLS
         else:
+            if case.kind == "prometheus":
+                assert case.prometheus in PROMETHEUS_FAULTS, case.name
             for suite, table in case.options.items():
                 assert set(table) <= OPTION_KEYS[suite], f"case {case.name}: unknown {suite} option(s)"
-                for value in table.values():
+                for key, value in table.items():
+                    if suite == "live":  # numbers and selectors, checked as the suite checks them
+                        LIVE_SPEC.option(key).check(key, value, case.name)
+                        continue
                     for item in value if isinstance(value, list) else [value]:
                         assert (ROOT / item).exists(), f"case {case.name}: {item} does not exist"
 

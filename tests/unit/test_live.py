@@ -249,3 +249,17 @@ def test_the_client_errors_name_the_url_and_the_query(api_url):
     assert (
         gone.value.kind == "unreachable" and "http://127.0.0.1:1" in str(gone.value) and "query: up" in str(gone.value)
     )
+
+
+def test_no_alert_firing_over_a_quiet_window_is_missing_but_a_firing_alert_still_counts():
+    quiet = read_live(FakeClient(answers(requests=20, alerts=0)), "{}", 60, 500)
+    assert quiet["alerts_firing"].status == "missing" and "proves nothing" in quiet["alerts_firing"].reason
+    assert "only 20 requests" in quiet["alerts_firing"].reason
+    firing = read_live(FakeClient(answers(requests=20, alerts=2)), "{}", 60, 500)
+    assert firing["alerts_firing"].ok and firing["alerts_firing"].value == 2  # evidence against the build
+    a = answers(requests=0)
+    del a["sum(increase("]  # no request series at all (a stale scrape, a renamed metric)
+    gone = read_live(FakeClient(a), "{}", 60, 500)
+    assert gone["alerts_firing"].status == "missing" and "request count unknown" in gone["alerts_firing"].reason
+    busy = read_live(FakeClient(answers(requests=900, alerts=0)), "{}", 60, 500)
+    assert busy["alerts_firing"].ok and busy["alerts_firing"].value == 0

@@ -107,17 +107,99 @@ def test_error_ratio_against_a_clean_baseline():
     assert classify(err, burst, zeros).classification == "High"
 
 
-def test_score_and_decision():
-    def r(name, cls, critical=False):
-        return MetricResult(name, cls, critical=critical)
+def _r(name, cls, critical=False):
+    return MetricResult(name, cls, critical=critical)
 
-    assert Judgement([r("a", "Pass"), r("b", "Pass", True)]).score == 100
-    half = Judgement([r("a", "High"), r("b", "Pass", True)])
+
+def test_score_and_decision_over_the_metrics_with_data():
+    assert Judgement([_r("a", "Pass"), _r("b", "Pass", True)]).score == 100
+    half = Judgement([_r("a", "High"), _r("b", "Pass", True)])
     assert half.score == 50 and half.decision == "no-go"
-    assert Judgement([r("a", "Pass"), r("b", "NoData", True)]).score == 0  # a critical metric not passing
-    mid = Judgement([r(str(i), "Pass") for i in range(9)] + [r("x", "NoData")])
-    assert mid.score == 90 and mid.decision == "inconclusive"
-    assert Judgement([]).decision == "no-go"
+    assert Judgement([_r("a", "Pass"), _r("b", "High", True)]).score == 0  # a critical metric High: 0, no-go
+    assert Judgement([_r("a", "Pass"), _r("b", "Pass", True)]).decision == "go"
+    nine = Judgement([_r(str(i), "Pass") for i in range(9)] + [_r("x", "High")])
+    assert nine.score == 90 and nine.decision == "inconclusive"
+
+
+def test_nodata_is_never_a_pass_and_never_a_no_go():
+    # NoData on the critical metric: the score is computed over the rest, canary.critical has no data
+    crit = Judgement([_r("chat_latency_s", "Pass"), _r("error_ratio", "NoData", True)])
+    assert (
+        crit.score == 100 and crit.critical_failed == [] and [m.name for m in crit.critical_nodata] == ["error_ratio"]
+    )
+    assert crit.decision == "inconclusive"  # was: score 0, no-go (blaming the build for a scrape problem)
+    assert crit.summary() == "score 100 over 1 of 2 metrics (1 without data: error_ratio)"
+    # a NoData metric does not count against the score: nine Pass and one NoData are 100, not 90, and not go
+    many = Judgement([_r(str(i), "Pass") for i in range(9)] + [_r("x", "NoData")])
+    assert many.score == 100 and many.decision == "inconclusive" and [m.name for m in many.judged] == list("012345678")
+    # every metric NoData: no score at all
+    none = Judgement([_r("a", "NoData"), _r("b", "NoData", True)])
+    assert none.score is None and none.decision == "inconclusive" and none.judged == []
+    assert none.summary() == "no score: none of the 2 metrics had data (NoData: a, b)"
+    assert Judgement([]).score is None and Judgement([]).decision == "inconclusive"
+    # the metrics with data still decide a no-go: NoData hides nothing that was measured
+    worse = Judgement([_r("a", "High"), _r("b", "NoData", True)])
+    assert worse.score == 0 and worse.decision == "no-go" and worse.critical_failed == []
+    both = Judgement([_r("a", "Pass"), _r("b", "High", True), _r("c", "NoData", True)])
+    assert [m.name for m in both.critical_failed] == ["b"] and [m.name for m in both.critical_nodata] == ["c"]
+
+
+class RangeClient:
+    """A canned query_range: the series per (metric fragment, track) a test gives; anything else: no series."""
+
+    url = "http://prom.test:9090"
+
+    def __init__(self, series: dict[tuple[str, str], list[float]], slow: tuple[str, ...] = ()) -> None:
+        self.series, self.slow = series, slow
+
+    def query_range(self, promql, start, end, step):
+        from harness.live.prometheus import PrometheusError, Series
+
+        for key in self.slow:
+            if key in promql:
+                raise PrometheusError(
+                    f"Prometheus {self.url} (query: {promql}) did not answer: timed out", "unreachable"
+                )
+        for (fragment, track), values in self.series.items():
+            if fragment in promql and f'track="{track}"' in promql:
+                return [Series({}, [(float(i), v) for i, v in enumerate(values)])]
+        return []
+
+
+def _judge(client, min_points=20):
+    from harness.live.judge import JudgeOptions, judge
+
+    opts = JudgeOptions(step_s=1.0, min_points=min_points)
+    return judge(client, '{track="candidate"}', '{track="baseline"}', 0.0, 60.0, opts)[0]
+
+
+def test_judge_absent_evidence_from_prometheus_is_nodata_or_an_error_never_a_pass():
+    from harness.live.prometheus import PrometheusError
+
+    rng = random.Random(3)
+    lat = [0.2 + rng.random() * 0.01 for _ in range(40)]
+    err = [0.0] * 40
+    full = {
+        ("http_request_duration_seconds_sum", "candidate"): lat,
+        ("http_request_duration_seconds_sum", "baseline"): lat[::-1],
+        ("http_requests_total", "candidate"): err,
+        ("http_requests_total", "baseline"): err,
+    }
+    assert _judge(RangeClient(full)).decision == "go"
+    renamed = {k: v for k, v in full.items() if k != ("http_requests_total", "candidate")}  # candidate only
+    got = _judge(RangeClient(renamed))
+    assert [m.name for m in got.critical_nodata] == ["error_ratio"] and got.decision == "inconclusive"
+    assert "0 candidate and 40 baseline points" in got.nodata[0].line()
+    no_baseline = {k: v for k, v in full.items() if k[1] == "candidate"}  # no baseline series at all
+    got = _judge(RangeClient(no_baseline))
+    assert got.score is None and got.decision == "inconclusive" and len(got.nodata) == 2
+    nan = {k: [math.nan] * 40 for k in full}  # Prometheus answers NaN (0/0 on a stale or idle scrape)
+    assert _judge(RangeClient(nan)).score is None
+    stale = {k: v[:10] for k, v in full.items()}  # the target stopped being scraped: 10 points, not 20
+    got = _judge(RangeClient(stale))
+    assert got.score is None and "10 candidate and 10 baseline points, fewer than 20" in got.nodata[0].line()
+    with pytest.raises(PrometheusError, match="timed out"):  # a query timeout: the check turns it into `error`
+        _judge(RangeClient(full, slow=("http_requests_total",)))
 
 
 def test_judge_options():

@@ -277,3 +277,23 @@ def test_the_load_section_shows_the_generators_cpu_beside_the_throughput(tmp_pat
     cpu_chart = svgs(load)[at + 1]
     assert "worker 2 CPU" in cpu_chart and "worker 2 waiting" in cpu_chart
     assert len(re.findall(r'<circle[^>]*class="dot ', cpu_chart)) >= 15
+
+
+def test_a_canary_judgement_without_data_shows_no_score_and_the_metrics_without_data(tmp_path):
+    doc = verdict("inconclusive")
+    doc["scope"]["evaluated"].append("live")
+    live = tmp_path / "live"
+    live.mkdir(parents=True)
+    nodata = {
+        "score": None,
+        "decision": "inconclusive",
+        "nodata": ["chat_latency_s", "error_ratio"],
+        "metrics": [],
+        "queries": [],
+    }
+    (live / "canary.json").write_text(json.dumps(nodata))
+    section = render_html(doc, tmp_path, [], None).split('id="live"', 1)[1]
+    assert (
+        "score <strong>none (no metric had data)</strong> (inconclusive; without data: chat_latency_s, error_ratio)"
+        in (section)
+    )
