@@ -41,8 +41,10 @@ def _home_files() -> list[tuple[Path, str]]:
 def _pytest_settings() -> str:
     """The project's [tool.pytest.ini_options], alone: how pytest runs the shipped suites."""
     table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    lines = ["# Written at build time from the project's pyproject.toml: pytest's settings for the shipped suites.",
-             "[tool.pytest.ini_options]"]
+    lines = [
+        "# Written at build time from the project's pyproject.toml: pytest's settings for the shipped suites.",
+        "[tool.pytest.ini_options]",
+    ]
     for key, value in table.items():
         if key == "testpaths":
             continue

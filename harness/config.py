@@ -82,7 +82,16 @@ class Settings:
     def from_json(cls, text: str, token: str | None = None) -> Settings:
         """Settings from to_json() (the token comes from HARNESS_TOKEN, as it always does)."""
         raw = json.loads(text)
-        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "service_file", "serve_db", "home"}
+        kinds = {
+            "reports_dir",
+            "suites_dir",
+            "policy_file",
+            "pg_bin_dir",
+            "project_root",
+            "service_file",
+            "serve_db",
+            "home",
+        }
         for key in kinds:
             if raw.get(key) is not None:
                 raw[key] = Path(raw[key])
