@@ -685,6 +685,14 @@ def selftest(**flags: Any) -> None:
     default=None,
     help="Team policy merged onto the guide's defaults [env HARNESS_POLICY_FILE].",
 )
+@click.option(
+    "--service",
+    "service_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The service profile (service.toml) every gate run uses [env HARNESS_SERVICE_FILE; "
+    "default: [tool.harness.service], else the reference app's]. Read and checked before the server listens.",
+)
 def serve(host: str, port: int, **flags: Any) -> None:
     """The gate as an HTTP service for Argo Rollouts, Flagger and CI (token: HARNESS_SERVE_TOKEN); runs until
     Ctrl-C, SIGTERM or SIGHUP, then stops every gate run it started."""

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, did_you_mean
+from harness.home import harness_home
 from harness.jsonfile import parse_toml, read_text
 from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
@@ -41,7 +42,7 @@ class Settings:
     target: str | None = None
     token: str | None = field(default=None, repr=False)  # only from HARNESS_TOKEN, never from a file
     reports_dir: Path = Path("reports")
-    suites_dir: Path = Path("tests")
+    suites_dir: Path = Path("tests")  # given: relative to the project; default: the harness's own (home/tests)
     policy_file: Path | None = None
     ready_timeout_s: float = 30.0
     external_timeout_s: float = 10.0
@@ -60,6 +61,7 @@ class Settings:
     prometheus_bin: str = "prometheus"  # local: the Prometheus server the live phases start
     with_prometheus: bool = False  # set by the run, not by a file: the phase needs the live suite
     project_root: Path = Path(".")
+    home: Path = field(default_factory=harness_home)  # the harness's own suites, deploy/ and policies/ (home.py)
     serve_db: Path = Path("reports/serve/serve.db")  # harness serve: verdicts by (phase, target, checksum)
     serve_targets: tuple[str, ...] = ()  # harness serve: the only targets a request may name (exact URLs)
     serve_ttl_s: float = 3600.0  # harness serve: how long a verdict is reused for the same key
@@ -80,7 +82,16 @@ class Settings:
     def from_json(cls, text: str, token: str | None = None) -> Settings:
         """Settings from to_json() (the token comes from HARNESS_TOKEN, as it always does)."""
         raw = json.loads(text)
-        kinds = {"reports_dir", "suites_dir", "policy_file", "pg_bin_dir", "project_root", "service_file", "serve_db"}
+        kinds = {
+            "reports_dir",
+            "suites_dir",
+            "policy_file",
+            "pg_bin_dir",
+            "project_root",
+            "service_file",
+            "serve_db",
+            "home",
+        }
         for key in kinds:
             if raw.get(key) is not None:
                 raw[key] = Path(raw[key])
@@ -250,6 +261,8 @@ def load_settings(
             values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
     values["token"] = env.get("HARNESS_TOKEN") or None
     settings = replace(Settings(project_root=root, suite_options=suite_options), **values)
+    if "suites_dir" not in values:  # the suites that ship with the harness, wherever it is installed
+        settings = replace(settings, suites_dir=settings.home / "tests")
     return _validated(settings, explicit_stack=(flags or {}).get("stack") is not None)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
+from harness.home import suite_dirs
 from harness.process import cleanup, shielded, spawn, stop_group
 from harness.progress import SUITES_FILE_ENV, JsonlTail, current, suite_event
 from harness.redact import SECRETS_FILE_ENV, LiveCopy, file_secrets, redact_file, run_secrets, write_json
@@ -33,13 +34,7 @@ MAX_RERUNS_PER_RUN = 10  # re-runs a whole session may spend (pytest-rerunfailur
 
 def available_suites(suites_dir: Path) -> set[str]:
     """Validation suites present in this build: tests/<name>/ with test files, minus the harness's own."""
-    if not suites_dir.is_dir():
-        return set()
-    return {
-        d.name
-        for d in suites_dir.iterdir()
-        if d.is_dir() and d.name not in ("unit", "e2e") and any(d.glob("test_*.py"))
-    }
+    return {d.name for d in suite_dirs(suites_dir)}
 
 
 @dataclass(slots=True)
@@ -93,8 +88,8 @@ def run_suites(
         "junit_suite_name=harness.checks",
         "-o",
         "junit_family=xunit2",
-        "--rootdir",
-        str(settings.project_root),
+        "--rootdir",  # the suites' own tree (a checkout, or the wheel's harness/_home): its pytest settings apply
+        str(settings.suites_dir.parent),
         "-p",
         "no:cacheprovider",
         "-p",

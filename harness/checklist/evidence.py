@@ -105,7 +105,9 @@ def migrations(ctx: Context) -> Result:
     from alembic.script import ScriptDirectory
 
     config = Config(output_buffer=io.StringIO())
-    config.set_main_option("script_location", str(ctx.project_root / "app" / "migrations"))
+    import app.migrations  # the reference service's migrations, in a checkout or an installed wheel
+
+    config.set_main_option("script_location", str(Path(app.migrations.__path__[0])))
     config.set_main_option("sqlalchemy.url", "postgresql+psycopg://offline/render")
     heads = ScriptDirectory.from_config(config).get_heads()
     if len(heads) != 1:

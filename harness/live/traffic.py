@@ -49,6 +49,7 @@ def live_load_options(settings: Settings) -> LoadOptions:
         phase=settings.phase,
         root=settings.project_root,
         flags={**settings.suite_flags.get("load", {}), "profile": PROFILE},
+        suites_dir=settings.suites_dir,
     )
 
 

@@ -161,7 +161,7 @@ SPEC = OptionSpec(
     "load",
     (
         Option("profile", str, flag="--profile"),  # None: the profile named like the phase, else smoke
-        Option("locustfile", str, "tests/load/locustfile.py"),
+        Option("locustfile", str),  # None: the load suite's own (<suites_dir>/load/locustfile.py)
         Option("history_file", str, "reports/history/load.jsonl", flag="--history-file"),
         Option("regression", dict, {}, env=False),
         Option("profiles", dict, {}, env=False),
@@ -350,6 +350,7 @@ def load_options(
     root: Path,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    suites_dir: Path | None = None,
 ) -> LoadOptions:
     """Validate [tool.harness.load], then HARNESS_LOAD_* / HARNESS_ALLOW_REMOTE_LOAD from env, then the
     `harness load` flags (Settings.suite_flags["load"]), which win."""
@@ -369,7 +370,8 @@ def load_options(
     if profile.workers and profile.processes not in (-1, 1):
         raise ConfigError(f"load profile {name!r}: set workers (distributed) or processes, not both")
     master = _master(values, profile)
-    locustfile = absolute(values["locustfile"], root) or root / "tests/load/locustfile.py"
+    # given: relative to the project; default: the load suite's own, wherever the suites are (a checkout or the wheel)
+    locustfile = absolute(values["locustfile"], root) or (suites_dir or root / "tests") / "load" / "locustfile.py"
     if not locustfile.is_file():
         raise ConfigError(f"[tool.harness.load] locustfile {locustfile} does not exist; fix the path")
     return LoadOptions(
@@ -417,4 +419,5 @@ def load_options_for(settings: Settings, env: Mapping[str, str] | None = None) -
         root=settings.project_root,
         env=env,
         flags=settings.suite_flags.get("load", {}),
+        suites_dir=settings.suites_dir,
     )

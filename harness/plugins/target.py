@@ -16,6 +16,7 @@ import pytest
 from harness.checks import COVERAGE, CURL, MEASURE
 from harness.config import Settings, load_settings
 from harness.errors import HarnessError
+from harness.home import OWN_TEST_DIRS, harness_home
 from harness.plugins.keys import CURRENT_TARGET
 from harness.service import Scope, ServiceProfile, profile_for, scope_for
 from harness.service.auth import Credentials, RequestsAuth, credentials_for
@@ -24,7 +25,6 @@ from harness.target import Target, target_from_env
 
 TARGET_KEY = pytest.StashKey["TargetProvider"]()
 _SETTINGS = pytest.StashKey[Settings]()
-OWN_TEST_DIRS = {"unit", "e2e"}  # the harness's own tests need no target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -118,17 +118,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _runs_validation_suites(config: pytest.Config) -> bool:
     """Whether the session's paths include a validation suite (tests/<suite>, not unit/e2e)."""
-    tests_dir = Path(str(config.rootpath)) / "tests"
+    tests_dirs = {Path(str(config.rootpath)) / "tests", harness_home() / "tests"}
+    if config.getoption("harness_settings", None):  # `harness gate`: its suites_dir, wherever that is
+        tests_dirs.add(harness_settings(config).suites_dir)
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
-        if path == tests_dir:
-            return True
-        try:
-            rel = path.relative_to(tests_dir)
-        except ValueError:
-            continue
-        if rel.parts and rel.parts[0] not in OWN_TEST_DIRS:
-            return True
+        for tests_dir in tests_dirs:
+            if path == tests_dir.resolve():
+                return True
+            try:
+                rel = path.relative_to(tests_dir.resolve())
+            except ValueError:
+                continue
+            if rel.parts and rel.parts[0] not in OWN_TEST_DIRS:
+                return True
     return False
 
 

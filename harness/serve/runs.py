@@ -251,13 +251,7 @@ class Runner:
         server stopped it."""
         s = self.settings
         reports.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", run.phase, "--reports-dir", str(reports)]
-        if run.target != LOCAL:
-            argv += ["--target", run.target]
-        if run.suites:
-            argv += ["--suites", ",".join(run.suites)]
-        if s.policy_file is not None:
-            argv += ["--policy-file", str(s.policy_file)]
+        argv = gate_argv(run, reports, s)
         env = {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
         log_path = reports.parent / f"{run.id}.log"
         with open(log_path, "ab") as log, self._cond:
@@ -276,6 +270,21 @@ class Runner:
             if self._stopping:
                 return None
         return _read_verdict(run, reports, code, log_path, s.serve_run_timeout_s)
+
+
+def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
+    """The `harness gate` command line of a run: its phase, target and suites, and the server's policy and
+    service profile (`harness serve --policy-file/--service`)."""
+    argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", run.phase, "--reports-dir", str(reports)]
+    if run.target != LOCAL:
+        argv += ["--target", run.target]
+    if run.suites:
+        argv += ["--suites", ",".join(run.suites)]
+    if s.policy_file is not None:
+        argv += ["--policy-file", str(s.policy_file)]
+    if s.service_file is not None:  # `harness serve --service FILE`: every run gates that service
+        argv += ["--service", str(s.service_file)]
+    return argv
 
 
 def _read_verdict(run: Run, reports: Path, code: int | None, log_path: Path, timeout_s: float) -> dict[str, Any]:

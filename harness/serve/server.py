@@ -32,9 +32,11 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
     """Check everything a user can get wrong (token, policy, serve_db) before anything listens."""
     from harness.policy import load_policy
     from harness.serve.app import create_app
+    from harness.service import profile_for
     from harness.suites import available_suites
 
     token = server_token(host, dict(os.environ if env is None else env))
+    profile_for(settings)  # the service profile every run uses: a bad one is refused now, not in every run
     policy = load_policy(settings.policy_file, suites=available_suites(settings.suites_dir))
     suites = available_suites(settings.suites_dir)
     store = Store(settings.serve_db, settings.serve_ttl_s)

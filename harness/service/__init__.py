@@ -21,9 +21,11 @@ def profile_for(settings: Settings) -> ServiceProfile:
     """The run's service profile (loaded once per process); its secret variables become secrets of the run,
     and one too short to redact is refused, like HARNESS_TOKEN."""
     table = settings.suite_options.get("service") or {}
-    key = json.dumps([str(settings.service_file), table, str(settings.project_root)], default=str, sort_keys=True)
+    key = json.dumps(
+        [str(settings.service_file), table, str(settings.project_root), str(settings.home)], default=str, sort_keys=True
+    )
     if key not in _CACHE:
-        profile = load_profile(settings.service_file, table, settings.project_root)
+        profile = load_profile(settings.service_file, table, settings.project_root, settings.home)
         names = profile.secret_env_names()
         for name in names:
             value = os.environ.get(name)

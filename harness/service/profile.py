@@ -324,12 +324,15 @@ def load_file(path: Path) -> ServiceProfile:
     return ServiceProfile(_parse(table, str(path)), str(path), path.resolve().parent)
 
 
-def load_profile(service_file: Path | None, table: dict[str, Any] | None, project_root: Path) -> ServiceProfile:
-    """The run's profile: the file named by service_file, else [tool.harness.service], else the reference app's."""
+def load_profile(
+    service_file: Path | None, table: dict[str, Any] | None, project_root: Path, home: Path | None = None
+) -> ServiceProfile:
+    """The run's profile: the file named by service_file, else [tool.harness.service], else the reference app's,
+    whose files (deploy/...) resolve against the harness's home (a checkout, or the wheel's copy)."""
     if service_file is not None:
         path = service_file if service_file.is_absolute() else project_root / service_file
         return load_file(path)
     if table:
         return ServiceProfile(_parse(table, "[tool.harness.service]"), "[tool.harness.service]", project_root)
     default = load_file(DEFAULT_PROFILE)
-    return ServiceProfile(default.data, "the reference app's default profile", project_root)
+    return ServiceProfile(default.data, "the reference app's default profile", home or project_root)

@@ -220,7 +220,7 @@ class LocalStack:
 
         assert self.workdir is not None
         port = free_port()
-        service = prometheus_service(self.prometheus_bin, self.workdir, apps, self.settings.project_root, port)
+        service = prometheus_service(self.prometheus_bin, self.workdir, apps, self.settings.home, port)
         self._launch(service)
         url = f"http://127.0.0.1:{port}"
 

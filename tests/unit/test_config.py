@@ -8,6 +8,7 @@ import pytest
 
 from harness.config import load_settings
 from harness.errors import ConfigError
+from harness.home import harness_home
 
 
 def project(tmp_path: Path, table: str = "") -> Path:
@@ -28,7 +29,9 @@ def test_precedence_file_then_env_then_flags(tmp_path):
 def test_paths_are_relative_to_the_project_root(tmp_path):
     s = load_settings({}, env={}, root=project(tmp_path, 'reports_dir = "out"\n'))
     assert s.reports_dir == tmp_path / "out"
-    assert s.suites_dir == tmp_path / "tests"
+    assert s.suites_dir == harness_home() / "tests"  # by default the harness's own suites, wherever it is installed
+    given = load_settings({}, env={"HARNESS_SUITES_DIR": "mine"}, root=tmp_path)
+    assert given.suites_dir == tmp_path / "mine"  # a suites_dir the user gives is the project's
 
 
 def test_harness_toml_wins_over_pyproject(tmp_path):

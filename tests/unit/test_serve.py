@@ -415,3 +415,29 @@ def test_reports_of_runs_older_than_the_ttl_are_removed(serve, tmp_path):
     assert s.settle("/gates/smoke?checksum=p1").status_code == 200
     assert not old.exists() and not (runs / "0ld.log").exists()
     assert new.is_dir() and (runs / "n3w.log").is_file()
+
+
+def test_serve_service_profile_is_checked_before_listening_and_reaches_every_run(tmp_path, monkeypatch, capsys):
+    """`harness serve --service FILE`: a bad profile is refused at start-up (one line, exit 64); a good one is on
+    every gate run's command line."""
+    from harness.cli import main
+    from harness.serve.runs import gate_argv
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "service.toml"
+    bad.write_text('name = "x"\n[paths]\nhealth = 7\n')
+    monkeypatch.setenv("HARNESS_SERVE_DB", str(tmp_path / "serve.db"))
+    for args, words in (
+        (["--service", str(bad)], ("service.toml", "paths.health")),
+        (["--service", str(tmp_path / "absent.toml")], ("absent.toml", "does not exist")),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["serve", "--port", str(_free_port()), *args])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 64, err
+        assert err.strip().count("\n") == 0 and all(w in err for w in words), err
+    ledger = ROOT / "examples/ledger/service.toml"
+    settings = settings_for(tmp_path, service_file=ledger)
+    argv = gate_argv(Run("r1", "pr", "http://allowed.example:8000", "c"), tmp_path / "r1", settings)
+    assert argv[argv.index("--service") + 1] == str(ledger) and argv[argv.index("--target") + 1] == ALLOWED
+    assert "--service" not in gate_argv(Run("r2", "pr", ALLOWED, "c"), tmp_path / "r2", settings_for(tmp_path))
