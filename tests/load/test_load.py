@@ -49,11 +49,17 @@ def test_load_run(load_run, load_reports, measure, coverage):
     auth = summary.get("auth") or {}
     if auth:  # the token source's logins in the Locust processes: said, and not part of the load statistics
         measure(**{f"auth_{k}": v for k, v in auth.items()})
+    _covered(load_run, summary, coverage)
+    _not_run_if_partial(load_run)
+
+
+def _covered(load_run: dict, summary: dict, coverage) -> None:
+    """What the run's numbers stand on: the requests made, and the WebSocket sessions tried when the profile
+    sends WebSocket traffic (a run that opened none of them is no evidence for the WebSocket gate)."""
     counts = summary.get("coverage") or {}
     coverage(requests=counts.get("requests", 0))
     if _websocket_weighted(load_run):
         coverage(websocket_sessions=counts.get("websocket_sessions", 0))
-    _not_run_if_partial(load_run)
 
 
 def _not_run_if_partial(load_run: dict) -> None:
@@ -96,7 +102,7 @@ def _honest(load_run: dict) -> dict:
 
 
 @pytest.mark.check("load.rps")
-def test_throughput(load_run, measure):
+def test_throughput(load_run, measure, coverage):
     """Throughput, judged only when the generator was not the limit: every generator stayed at or below
     Locust's 90 % CPU in the judged window and every user of the profile ran. Otherwise the throughput says
     how fast the generator was, not the service: `missing` with the generator's CPU, never a fail."""
@@ -104,17 +110,19 @@ def test_throughput(load_run, measure):
     m = summary["measurements"]
     assert m.get("rps") is not None, "the run produced no throughput figure"
     measure(rps=m["rps"], http_rps=m.get("http_rps", m["rps"]))
+    _covered(load_run, summary, coverage)
     _not_run_if_partial(load_run)
 
 
 @pytest.mark.check("load.p95_ms")
-def test_latency(load_run, measure):
+def test_latency(load_run, measure, coverage):
     """Latency percentiles (the slowest endpoint's, and Locust's aggregate), judged only when the generator
     was not the limit: a saturated generator's event loop delays its own timings."""
     summary = _honest(load_run)
     timed = {k: v for k, v in summary["measurements"].items() if k in LIMITED_METRICS and k not in ("rps", "http_rps")}
     assert "p95_ms" in timed, "the run timed no request"
     measure(**timed)
+    _covered(load_run, summary, coverage)
     _not_run_if_partial(load_run)
 
 
