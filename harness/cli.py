@@ -454,6 +454,7 @@ def service_command(service_file: Path | None, **flags: Any) -> None:
     profile = profile_for(settings)
     click.echo(describe_profile(profile))
     _, phase, _ = gate_policy(settings)
+    settings = replace(settings, dropped_operations=phase.dropped_operations)
     external = bool(settings.target) or settings.stack == "external"
     baseline = settings.baseline or bool(settings.baseline_image) or bool(_baseline_selector(settings))
     https = str(settings.target or "").startswith("https://") or (not external and settings.app_tls != "off")

@@ -38,6 +38,9 @@ class Settings:
 
     phase: str = "internal"
     suites: tuple[str, ...] | None = None  # None: the phase's whole policy
+    # operations ('METHOD /path' patterns) the team's policy drops from the phase (not user-settable: the gate sets
+    # it from the policy); the suites leave them out without counting them as not run
+    dropped_operations: tuple[str, ...] = ()
     stack: str = "auto"
     target: str | None = None
     token: str | None = field(default=None, repr=False)  # only from HARNESS_TOKEN, never from a file
@@ -98,6 +101,7 @@ class Settings:
         if raw.get("suites") is not None:
             raw["suites"] = tuple(raw["suites"])
         raw["serve_targets"] = tuple(raw.get("serve_targets") or ())
+        raw["dropped_operations"] = tuple(raw.get("dropped_operations") or ())
         token = token if token is not None else os.environ.get("HARNESS_TOKEN") or None
         return cls(**raw, token=token)
 

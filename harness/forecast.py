@@ -93,25 +93,25 @@ def forecast(profile: ServiceProfile, phase: Phase, scope: Scope, *, baseline: b
 
     left_out = []
     for c in d.smoke:
-        why = scope.excluded(c.method, c.path)
+        why = scope.missed(c.method, c.path)
         if why:
             add(f"smoke.{c.name}", "not_run", f"{c.method} {c.path}: {why}")
             left_out.append(f"smoke.{c.name}")
     for b, (method, path) in BUILTIN_CALLS.items():
-        why = scope.excluded(method, path) if b in d.builtin_smoke else None
+        why = scope.missed(method, path) if b in d.builtin_smoke else None
         if why:
             add(f"smoke.{b}", "not_run", f"{method} {path}: {why}")
             left_out.append(f"smoke.{b}")
     if left_out:
         add("smoke.all", "not_run", f"{', '.join(left_out)} not run")
     doc_ops = _document_operations(profile)
-    excluded_doc = [(m, p, scope.excluded(m, p)) for m, p in doc_ops if scope.excluded(m, p)]
+    excluded_doc = [(m, p, scope.missed(m, p)) for m, p in doc_ops if scope.missed(m, p)]
     if excluded_doc and d.paths.openapi:
         m, p, why = excluded_doc[0]
         more = f" (+{len(excluded_doc) - 1} more)" if len(excluded_doc) > 1 else ""
         for g in (*OPS_GATES, "contract.all"):
             add(g, "not_run", f"leaves out {m} {p}{more}: {why}")
-    excluded_load = [(m, p, scope.excluded(m, p)) for m, p in _load_operations(profile, doc_ops)]
+    excluded_load = [(m, p, scope.missed(m, p)) for m, p in _load_operations(profile, doc_ops)]
     excluded_load = [x for x in excluded_load if x[2]]
     if excluded_load:
         m, p, why = excluded_load[0]

@@ -208,6 +208,8 @@ def run_gate(settings: Settings) -> GateRun:
     wanted = [s for s in (selected or phase.suites) if s in known]
     check_suite_options(settings, wanted)
 
+    if phase.dropped_operations:  # the suites leave them out, and do not count them as not run
+        settings = replace(settings, dropped_operations=phase.dropped_operations)
     if "live" in wanted:  # a stack the harness starts brings its own Prometheus for the live gates
         settings = replace(settings, with_prometheus=True)
     reports = settings.reports_dir

@@ -33,6 +33,7 @@ RERUNS_DEFAULT = 1  # a failing check runs once more: fails again -> fail, passe
 RERUNS_MAX = 3
 # always fullmatch(): `$` also matches before a trailing newline ("smoke.health\n" is no gate id)
 _GATE_ID = re.compile(r"[a-z0-9_-]+\.[a-z0-9_.-]+")
+_OPERATION = re.compile(r"(\*|GET|HEAD|OPTIONS|POST|PUT|PATCH|DELETE) /[^\s]*")  # 'POST /api/admin/*'
 _CHECK_ID = re.compile(r"[a-z0-9_-]+\.[a-z0-9_.-]+\[[^\]\n]+\]")  # contract.openapi[POST /api/admin/reset]
 
 
@@ -73,7 +74,13 @@ class Phase:
     rollout: bool = True
     flags: tuple[tuple[str, int], ...] = ()  # feature flag -> the rollout percentage this phase expects
     reruns: int = RERUNS_DEFAULT  # how often a failing check is re-run before it counts as failed
-    dropped: tuple[str, ...] = ()  # gates (or checks: id[param]) a team policy removed (said in the verdict's notes)
+    dropped: tuple[str, ...] = ()  # gates, checks (id[param]) or operations ('POST /x') a team policy removed
+
+    @property
+    def dropped_operations(self) -> tuple[str, ...]:
+        """The 'METHOD /path' patterns the team's policy dropped: no check of the phase calls them, and no
+        gate counts them as not run."""
+        return tuple(d for d in self.dropped if _OPERATION.fullmatch(d))
 
     @property
     def expected_flags(self) -> dict[str, int]:
@@ -162,7 +169,7 @@ def _merge_gates(base: list[Gate], raw: Any, drop: Any, where: str, suites: set[
         raise ConfigError(f"{where}: drop must be a list of gate ids")
     known = {g.id for g in base}
     for gid in drop:
-        if _CHECK_ID.fullmatch(gid):  # one check of a gate (a parametrized variant): its evidence leaves the phase
+        if _CHECK_ID.fullmatch(gid) or _OPERATION.fullmatch(gid):  # a check (id[param]) or an operation
             continue
         if gid not in known:
             raise ConfigError(f"{where}: drop names unknown gate {gid!r}{did_you_mean(gid, known)}")

@@ -24,7 +24,7 @@ import requests
 from harness.errors import HarnessError
 from harness.http import get as bounded_get
 from harness.security.operations import operations, request_for
-from harness.service.operations import Scope
+from harness.service.operations import DROPPED, Scope
 from harness.service.profile import ServiceProfile
 
 LOAD_METHODS = ("GET", "HEAD")  # what traffic = "openapi" calls: reads only, whatever the scope allows
@@ -156,7 +156,7 @@ def traffic_plan(
         "excluded": excluded,
         # what the run could have loaded and did not (the safety scope, the profile's exclusions): the load
         # gates are then not_run, never pass, on a number that left these operations out
-        "not_run": [e for e in excluded if not e.endswith(OPENAPI_GETS_ONLY)],
+        "not_run": [e for e in excluded if not e.endswith((OPENAPI_GETS_ONLY, DROPPED))],
     }
 
 

@@ -41,4 +41,9 @@ def profile_for(settings: Settings) -> ServiceProfile:
 
 def scope_for(settings: Settings, ephemeral: bool) -> Scope:
     """What this run may call on a target (ephemeral: the harness started it)."""
-    return Scope(profile_for(settings).operations, ephemeral=ephemeral, allow_unsafe=settings.allow_unsafe)
+    return Scope(
+        profile_for(settings).operations,
+        ephemeral=ephemeral,
+        allow_unsafe=settings.allow_unsafe,
+        dropped=settings.dropped_operations,
+    )

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 
 from harness.service.profile import SAFE_METHODS, Operations
 
+DROPPED = "dropped from the phase by the team policy"  # left out, and not evidence the run lacks
 PROFILE_FIX = "; to check it: remove the exclusion from the service profile, or drop the gate in a team policy"
 
 
@@ -46,11 +47,14 @@ class Scope:
     ops: Operations
     ephemeral: bool  # the harness started the target (a throwaway stack): everything may be called
     allow_unsafe: bool  # --allow-unsafe / HARNESS_ALLOW_UNSAFE
+    dropped: tuple[str, ...] = ()  # operations the team's policy dropped from the phase (never called, never not_run)
 
     def excluded(self, method: str, path: str, tags: Iterable[str] = ()) -> str | None:
         """Why the operation is not called in this run, and how to get it called (None: it is). Either way
         the checks it leaves out are `not_run`: the harness could call it and this run did not."""
         method = method.upper()
+        if listed(self.dropped, method, path):
+            return DROPPED
         if method in self.ops.exclude_methods:
             return f"method {method} excluded by the service profile (operations.exclude_methods){PROFILE_FIX}"
         for pattern in self.ops.exclude_paths:
@@ -62,6 +66,12 @@ class Scope:
         if not self.unsafe_ok(method, path):
             return unsafe_reason(method, path)
         return None
+
+    def missed(self, method: str, path: str, tags: Iterable[str] = ()) -> str | None:
+        """Why the operation is left out when that makes its checks not run (None: called, or dropped by the
+        team's policy, which is the policy's to say)."""
+        why = self.excluded(method, path, tags)
+        return None if why == DROPPED else why
 
     def unsafe_ok(self, method: str, path: str) -> bool:
         """A safe method, or an unsafe one this run may call."""

@@ -132,11 +132,18 @@ def test_the_clean_build_passes_what_it_could_call_and_sends_nothing_unsafe(harn
     assert not re.search(r"eyJ[\w-]{10,}\.[\w-]{10,}\.", every_report), "a login token reached the reports"
 
 
-def test_allow_unsafe_fuzzes_the_unsafe_operations_but_never_the_excluded_ones(harness, tmp_path):
+def test_allow_unsafe_with_the_teams_policy_is_go_and_never_calls_the_excluded_operations(harness, tmp_path):
+    """A test instance (--allow-unsafe) and the team's policy that drops the admin reset it never calls: every
+    gate judged, go, and the notes name the policy; the unsafe operations were fuzzed, the dropped ones never."""
+    policy = str(ROOT / "examples" / "ledger" / "policy.toml")
     with ledger(tmp_path) as svc:
-        run = gate(harness, svc, "--phase", "pr", "--suites", "contract", "--allow-unsafe")
+        run = gate(harness, svc, "--phase", "pr", "--allow-unsafe", "--policy-file", policy)
         unsafe = svc.unsafe()
-    assert run.code in (0, 2), run.out[-2000:]  # narrowed to one suite: inconclusive at best
+    assert run.code == 0, f"{run.out[-3000:]}\n{run.err[-1500:]}"
+    assert "not_run" not in statuses(run).values()
+    assert any(
+        n.startswith(f"dropped by the team policy ({policy})") and "* /api/admin/*" in n for n in run.verdict["notes"]
+    )
     assert unsafe["POST /api/accounts"] > 0 and unsafe["DELETE /api/accounts/{id}"] > 0, unsafe
     assert not any("/api/admin/" in k for k in unsafe), f"an excluded operation was called: {unsafe}"
 

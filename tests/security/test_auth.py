@@ -196,4 +196,4 @@ def test_protected_operations_and_websocket_refuse_bad_tokens(
 def _scope_left_out(scope, label: str) -> bool:
     """Whether the run's scope (not the service) kept this 'METHOD /path' from the probes."""
     method, _, path = label.partition(" ")
-    return bool(path) and scope.excluded(method, path) is not None
+    return bool(path) and scope.missed(method, path) is not None
