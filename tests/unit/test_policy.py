@@ -133,3 +133,21 @@ def test_a_team_policy_sets_reruns_and_what_it_drops_is_remembered_for_the_notes
     assert team.reruns == 1 and team.dropped == ("contract.openapi[POST /api/admin/reset]",)
     assert {g.id for g in team.gates} == {g.id for g in policy.phase("pr").gates}  # a check drop keeps its gate
     assert all(p.dropped == () and p.reruns == 1 for p in load_policy().phases.values())  # the defaults drop nothing
+
+
+def test_a_team_policy_drops_an_operation_from_the_phase_and_the_scope_never_calls_it_nor_misses_it(tmp_path):
+    from harness.service.operations import DROPPED, Scope
+    from harness.service.profile import Operations
+
+    f = tmp_path / "policy.toml"
+    f.write_text('[phases.pr]\ndrop = ["* /api/admin/*", "contract.openapi[GET /x]"]\n')
+    phase = load_policy(f).phase("pr")
+    assert phase.dropped_operations == ("* /api/admin/*",)
+    scope = Scope(Operations(), ephemeral=False, allow_unsafe=True, dropped=phase.dropped_operations)
+    assert scope.excluded("POST", "/api/admin/reset") == DROPPED and scope.missed("POST", "/api/admin/reset") is None
+    assert scope.excluded("POST", "/api/accounts") is None
+    no_unsafe = Scope(Operations(), ephemeral=False, allow_unsafe=False, dropped=phase.dropped_operations)
+    assert "--allow-unsafe" in (no_unsafe.missed("POST", "/api/accounts") or "")
+    f.write_text('[phases.pr]\ndrop = ["FETCH /api"]\n')
+    with pytest.raises(ConfigError, match="drop names unknown gate 'FETCH /api'"):
+        load_policy(f)
