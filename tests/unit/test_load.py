@@ -387,11 +387,14 @@ def test_a_starved_generator_reads_idle_but_waits_for_a_cpu():
     """A CPU quota or a crowded core: psutil shows 10 %, the scheduler shows it runnable ~90 % of the time."""
     from harness.load.results import judge_generators
 
-    starved = _gen("local", "local", cpu=(10.0, 10.0), ran=(10.0, 9.9), waited=(78.0, 83.0))
+    starved = _gen("local", "local", cpu=(10.0, 10.0), ran=(10.0, 9.9), waited=(84.0, 83.0))
     missing, limited, _ = judge_generators(_doc(starved))
-    assert missing is None and "local: CPU 10 %, waiting for a CPU 83 % of the time" in limited
+    assert missing is None and "local: CPU 10 %, waiting for a CPU 84 % of the time" in limited
     busy_machine = _gen("local", "local", cpu=(15.0, 15.0), ran=(15.0, 15.0), waited=(35.0, 50.0))
     assert judge_generators(_doc(busy_machine))[:2] == (None, None)  # it waited, and still had time to spare
+    # one crowded 2 s sample on a box the service shares is no starvation: the window's mean decides
+    burst = _gen("local", "local", cpu=(16.0, 16.0, 16.0), ran=(16.0, 16.0, 16.0), waited=(78.0, 40.0, 30.0))
+    assert judge_generators(_doc(burst))[:2] == (None, None)
 
 
 def test_users_that_never_reached_the_profile_leave_throughput_unjudged():
