@@ -151,3 +151,38 @@ def spawn_harness(*args: str, env: dict[str, str]) -> subprocess.Popen:
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+@contextmanager
+def example_service(
+    module: str, prefix: str, env_extra: dict[str, str], log: Path, what: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """An example service (`python -m examples.<module>`) on a free loopback port with its access log at `log`,
+    up once /healthz answers (what the readiness probe sent is cleared from the log); stopped afterwards."""
+    import socket
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", prefix))}
+    env.update(env_extra)
+    argv = [sys.executable, "-m", f"examples.{module}", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/healthz", timeout=2)
+                break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{what} did not start: {proc.stderr.read()[-500:]!r}", pytrace=False)
+                time.sleep(0.1)
+        log.write_text("")
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -7,12 +7,7 @@ the login; --allow-unsafe lifts that, never the profile's exclusions."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-from .conftest import ROOT
+from .conftest import ROOT, example_service
 
 PROFILE = str(ROOT / "examples" / "ledger" / "service.toml")
 USERS = "alice:alice-password-1:admin,bob:bob-password-2:user"
@@ -64,35 +58,17 @@ class Ledger:
         return Counter(m + " " + NUMBER.sub("/{id}", p) for m, p, _ in self.requests() if m in UNSAFE)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def ledger(tmp_path: Path, faults: str = "", ttl_s: float = 60) -> Iterator[Ledger]:
-    port, log = _free_port(), tmp_path / "ledger-access.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "LEDGER_"))}
-    env.update(LEDGER_USERS=USERS, LEDGER_FAULTS=faults, LEDGER_TOKEN_TTL_S=str(ttl_s), LEDGER_ACCESS_LOG=str(log))
-    argv = [sys.executable, "-m", "examples.ledger", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/healthz", timeout=2)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the ledger service did not start: {proc.stderr.read()[-500:]!r}", pytrace=False)
-                time.sleep(0.1)
-        log.write_text("")  # what the readiness probe sent is not the harness's
+    log = tmp_path / "ledger-access.log"
+    env = {
+        "LEDGER_USERS": USERS,
+        "LEDGER_FAULTS": faults,
+        "LEDGER_TOKEN_TTL_S": str(ttl_s),
+        "LEDGER_ACCESS_LOG": str(log),
+    }
+    with example_service("ledger", "LEDGER_", env, log, "the ledger service") as (url, _):
         yield Ledger(url, log)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def gate(harness, service: Ledger, *args: str, timeout: float = 240):

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import requests
 
-from .conftest import ROOT
+from .conftest import ROOT, example_service
 
 PROFILE = str(ROOT / "examples" / "shop" / "service.toml")
 USERS = "alice:alice1:admin,bob:bob12:user"  # shorter than the 8 characters a {secret:} needs
@@ -34,35 +28,12 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 EVERY_FAULT = "sqli,bola,mass_assignment,user_enumeration"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def shop(tmp_path: Path, faults: str = "") -> Iterator[tuple[str, Path]]:
-    port, log = _free_port(), tmp_path / "shop-access.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "SHOP_"))}
-    env.update(SHOP_USERS=USERS, SHOP_FAULTS=faults, SHOP_ACCESS_LOG=str(log))
-    argv = [sys.executable, "-m", "examples.shop", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/healthz", timeout=2)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the shop did not start: {proc.stderr.read()[-500:]!r}", pytrace=False)
-                time.sleep(0.1)
-        log.write_text("")
+    log = tmp_path / "shop-access.log"
+    env = {"SHOP_USERS": USERS, "SHOP_FAULTS": faults, "SHOP_ACCESS_LOG": str(log)}
+    with example_service("shop", "SHOP_", env, log, "the shop") as (url, _):
         yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def gate(harness, url: str, *args: str):
