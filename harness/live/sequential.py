@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import logsumexp
 
 from harness.errors import ConfigError
 from harness.live.judge import (
@@ -315,6 +315,13 @@ def sequential_options(
             raise ConfigError(f"{at}: numerator and denominator must use {{sel}} for the selector's matchers")
         out.append(SeqMetric(metric, num, den, kind))
     return SequentialOptions(tuple(out), step_s, min_points, alpha, base.go_score, base.nogo_score)
+
+
+def live_sequential_options(live: Any, driven: bool) -> SequentialOptions:
+    """From the live suite's options (LiveOptions): a 1 s step on the harness's own 1 s-scraped stack when
+    the harness drove the traffic and no step is set, as for the fixed judge."""
+    step = 1.0 if driven and not live.step_given else live.step_s
+    return sequential_options(live.judge, step, live.min_points)
 
 
 # -- results -------------------------------------------------------------------------------------------------
@@ -597,13 +604,16 @@ def run_sequential(
     while True:
         now = clock()
         upto = now - SCRAPE_LAG_S
+        if upto < start + opts.step_s and (stop is None or not stop()):  # not one step of data yet
+            sleep(max(start + opts.step_s - upto, 0.2))
+            continue
         got = sequential_judge(client, candidate, baseline, start, end, opts, upto=upto)
         if on_look is not None:
             on_look(got)
         if got.final:
             return got
         if stop is not None and stop():
-            return sequential_judge(client, candidate, baseline, start, min(end, upto), opts)
+            return sequential_judge(client, candidate, baseline, start, max(min(end, upto), start + 1e-3), opts)
         sleep(max(min(opts.step_s, end + SCRAPE_LAG_S - now), 0.2))
 
 

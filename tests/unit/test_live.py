@@ -249,3 +249,15 @@ def test_the_client_errors_name_the_url_and_the_query(api_url):
     assert (
         gone.value.kind == "unreachable" and "http://127.0.0.1:1" in str(gone.value) and "query: up" in str(gone.value)
     )
+
+
+def test_the_judge_mode_is_fixed_by_default_sequential_on_request_and_anything_else_is_refused():
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.live.options import live_options
+
+    settings = load_settings({})
+    assert live_options(settings, env={}).judge_mode == "fixed"
+    assert live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequential"}).judge_mode == "sequential"
+    with pytest.raises(ConfigError, match="judge_mode = 'sequental' is not one of fixed, sequential"):
+        live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequental"})

@@ -42,14 +42,13 @@ def test_the_quadrature_matches_closed_forms_and_scipy():
         assert log_i(2, b) == pytest.approx(math.log(1 + b * i1), abs=1e-5)
     for n, b in ((7, 2.5), (30, -4.0), (120, 9.0)):
         peak = (b + math.sqrt(b * b + 4 * (n - 1))) / 2
-        got, _ = quad(
-            lambda v: math.exp(
-                (n - 1) * math.log(v) - v * v / 2 + b * v - ((n - 1) * math.log(peak) - peak**2 / 2 + b * peak)
-            ),
-            0,
-            peak + 40,
-        )
-        assert log_i(n, b) == pytest.approx(math.log(got) + (n - 1) * math.log(peak) - peak**2 / 2 + b * peak, abs=1e-5)
+        top = (n - 1) * math.log(peak) - peak**2 / 2 + b * peak  # the integrand's log at its peak
+
+        def scaled(v: float, n: int = n, b: float = b, top: float = top) -> float:
+            return math.exp((n - 1) * math.log(v) - v * v / 2 + b * v - top)
+
+        got, _ = quad(scaled, 0, peak + 40)
+        assert log_i(n, b) == pytest.approx(math.log(got) + top, abs=1e-5)
 
 
 def _count_false_alarms(rng, r_true: float, r0: float, p_b: float, up: bool, bernoulli: bool) -> float:
