@@ -192,11 +192,15 @@ def _sequential_rounds(live_config: LiveOptions, live_traffic: dict, state: dict
     end = start + (live_config.watch_s or 0.0)
 
     def canary() -> list[str]:
+        upto = time.time() - SCRAPE_LAG_S
+        if upto < start + opts.step_s:  # not one step of data yet
+            return []
         try:
-            got = sequential_judge(prom, cand, base, start, end, opts, upto=time.time() - SCRAPE_LAG_S)
-        except PrometheusError as exc:
+            got = sequential_judge(prom, cand, base, start, end, opts, upto=upto)
+        except PrometheusError as exc:  # this round could not look; a later one may
             state["error"] = str(exc)
             return []
+        state.pop("error", None)
         state["judgement"] = got
         if got.final and got.decision == "no-go":
             return ["canary.score", *(["canary.critical"] if got.critical_failed else [])]
