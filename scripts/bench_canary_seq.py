@@ -3,7 +3,7 @@
 
 Usage:
   python scripts/bench_canary_seq.py record OUT.json [--windows 100] [--seconds 60] [--conditions a,b,...]
-  python scripts/bench_canary_seq.py replay OUT.json [--seconds 60] [--step 1] [--min-points 20]
+  python scripts/bench_canary_seq.py replay OUT.json [MORE.json ...] [--seconds 60] [--step 1] [--min-points 20]
 (from the project root, with the project installed; `record` needs PostgreSQL, Redis and Debian's prometheus)
 
 `record` starts one local stack (PostgreSQL, Redis, a candidate and a baseline app of the same build, a
@@ -138,46 +138,45 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(c - h, 0.0), min(c + h, 1.0))
 
 
-def replay(path: Path, seconds: float, step: float, min_points: int, verbose: bool) -> int:
+def replay(paths: list[Path], seconds: float, step: float, min_points: int, verbose: bool) -> int:
     from harness.live.judge import judge, judge_options
     from harness.live.options import HARNESS_BASELINE_SELECTOR, HARNESS_SELECTOR
     from harness.live.sequential import sequential_judge, sequential_options
 
-    doc = json.loads(path.read_text())
     fixed_opts = judge_options({}, step_s=step, min_points=min_points)
     seq_opts = sequential_options({}, step_s=step, min_points=min_points)
-    rows = []
-    for cond, rec in doc["conditions"].items():
-        expected = CONDITIONS[cond][1]
-        client = Recorded(rec["series"])
-        n = int((rec["ended"] - rec["started"] - 2) // seconds)
-        fixed, seq, times = [], [], []
-        for i in range(n):
-            start = rec["started"] + 1 + i * seconds
-            end = start + seconds
-            f, _ = judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, fixed_opts)
-            s = sequential_judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, seq_opts)
-            fixed.append(f.decision)
-            seq.append(s.decision)
-            if s.decision == "no-go":
-                times.append(s.decided_after_s)
-            if verbose:
-                print(
-                    f"{cond} #{i + 1}: fixed {f.decision}; sequential {s.decision} at {s.decided_after_s:.0f} s: "
-                    + "; ".join(m.line() for m in s.metrics)
-                )
-        rows.append((cond, expected, fixed, seq, times))
+    rows: dict[str, tuple[list[str], list[str], list[float]]] = {}
+    for path in paths:  # several recordings of one condition add up (e.g. A/A in blocks of 20 windows)
+        doc = json.loads(path.read_text())
+        for cond, rec in doc["conditions"].items():
+            fixed, seq, times = rows.setdefault(cond, ([], [], []))
+            client = Recorded(rec["series"])
+            for i in range(int((rec["ended"] - rec["started"] - 2) // seconds)):
+                start = rec["started"] + 1 + i * seconds
+                end = start + seconds
+                f, _ = judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, fixed_opts)
+                s = sequential_judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, seq_opts)
+                fixed.append(f.decision)
+                seq.append(s.decision)
+                if s.decision == "no-go":
+                    times.append(s.decided_after_s)
+                if verbose:
+                    print(
+                        f"{cond} #{len(seq)}: fixed {f.decision}; sequential {s.decision} at "
+                        f"{s.decided_after_s:.0f} s: " + "; ".join(m.line() for m in s.metrics)
+                    )
     print(
-        "| condition | expected | windows | fixed: as expected | sequential: as expected | sequential no-go "
-        "(95 % CI) | time to no-go median / p95 |"
+        "| condition | expected | windows | fixed: as expected | sequential: as expected | "
+        "sequential no-go (95 % Wilson interval) | sequential time to no-go, median / p95 |"
     )
     print("|---|---|---|---|---|---|---|")
-    for cond, expected, fixed, seq, times in rows:
+    for cond, (fixed, seq, times) in rows.items():
+        expected = CONDITIONS[cond][1]
         n = len(seq)
         nogo = sum(d == "no-go" for d in seq)
         lo, hi = wilson(nogo, n)
         t = sorted(times)
-        tt = f"{t[len(t) // 2]:.0f} s / {t[min(int(math.ceil(0.95 * len(t))) - 1, len(t) - 1)]:.0f} s" if t else "-"
+        tt = f"{t[len(t) // 2]:.0f} s / {t[min(math.ceil(0.95 * len(t)) - 1, len(t) - 1)]:.0f} s" if t else "-"
         print(
             f"| {cond} | {expected} | {n} | {sum(d == expected for d in fixed)}/{n} | "
             f"{sum(d == expected for d in seq)}/{n} | {nogo}/{n} = {nogo / max(n, 1):.1%} "
@@ -195,7 +194,7 @@ def main() -> int:
     rec.add_argument("--seconds", type=float, default=60)
     rec.add_argument("--conditions", default=",".join(CONDITIONS))
     rep = sub.add_parser("replay")
-    rep.add_argument("file", type=Path)
+    rep.add_argument("files", type=Path, nargs="+")
     rep.add_argument("--seconds", type=float, default=60)
     rep.add_argument("--step", type=float, default=1.0)
     rep.add_argument("--min-points", type=int, default=20)
@@ -208,7 +207,7 @@ def main() -> int:
             print(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}", file=sys.stderr)
             return 64
         return record(args.out, args.windows, args.seconds, wanted)
-    return replay(args.file, args.seconds, args.step, args.min_points, args.verbose)
+    return replay(args.files, args.seconds, args.step, args.min_points, args.verbose)
 
 
 if __name__ == "__main__":
