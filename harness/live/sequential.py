@@ -583,7 +583,7 @@ def _finish(
 
 # -- live: look every step until a decision or the end of the window -----------------------------------------
 
-SCRAPE_LAG_S = 1.5  # a step's counters reach Prometheus after a scrape (1 s on the harness's own stack)
+SCRAPE_LAG_S = 1.0  # a step's counters reach Prometheus after a scrape (1 s on the harness's own stack)
 
 
 def run_sequential(
@@ -614,7 +614,9 @@ def run_sequential(
             return got
         if stop is not None and stop():
             return sequential_judge(client, candidate, baseline, start, max(min(end, upto), start + 1e-3), opts)
-        sleep(max(min(opts.step_s, end + SCRAPE_LAG_S - now), 0.2))
+        # every half step: a step's data is seen soon after it is scraped (each look recomputes the whole path,
+        # so a step read before its last scrape is complete at the next look)
+        sleep(max(min(opts.step_s / 2, end + SCRAPE_LAG_S - now), 0.2))
 
 
 __all__ = [
