@@ -249,3 +249,23 @@ def test_the_live_section_shows_the_canary_judge_metric_by_metric_and_the_watch_
     assert "watch round 2: BREACH live.websocket_connections" in section and "watch round 1: clean" in section
     assert SECRET not in page
     assert 'id="live"' not in render_html(verdict("go"), tmp_path, [], None)  # the live suite did not run
+
+
+def test_the_live_section_says_when_the_sequential_judge_decided(tmp_path):
+    doc = verdict("no-go")
+    doc["scope"]["evaluated"].append("live")
+    live = tmp_path / "live"
+    live.mkdir(parents=True)
+    sequential = {"alpha": 0.01, "decision": "no-go", "window": [100.0, 160.0], "decided_after_s": 12.0}
+    (live / "canary.json").write_text(
+        json.dumps(
+            {
+                "score": 0.0,
+                "decision": "no-go",
+                "metrics": ["error_ratio: High (sequential count, ...)"],
+                "sequential": {**sequential, "stopped_early": True, "looks": 12},
+            }
+        )
+    )
+    section = render_html(doc, tmp_path, [], None)
+    assert "Sequential mode (alpha 0.01): no-go 12 s into the 60 s window (stopped early, 12 looks)" in section
