@@ -263,6 +263,7 @@ def test_the_live_section_says_when_the_sequential_judge_decided(tmp_path):
                 "score": 0.0,
                 "decision": "no-go",
                 "metrics": ["error_ratio: High (sequential count, ...)"],
+                "queries": [],
                 "sequential": {**sequential, "stopped_early": True, "looks": 12},
             }
         )
