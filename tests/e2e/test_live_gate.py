@@ -268,3 +268,31 @@ def test_the_sequential_judge_stops_an_error_burst_no_go_early_and_records_when(
     assert path[-1][1] >= 2 > path[0][1]  # log10 e-value: from below to at least log10(1/alpha)
     note = next(n for n in run.verdict["notes"] if n.startswith("live: the harness drove the traffic"))
     assert int(note.split("live, ")[1].split(" s;")[0]) < 45, note  # the traffic stopped with the decision
+
+
+def test_a_watch_with_the_sequential_judge_ends_no_go_at_its_first_significant_result(harness):
+    """--watch between rounds: a significant sequential result is one decisive breach (failure_limit 1 would
+    otherwise need two in a row); the watch ends there, long before its 60 s."""
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--baseline",
+        "--suites",
+        "live",
+        "--watch",
+        "60s",
+        timeout=300,
+        ORCHESTRA_FAULTS="error_burst=5",
+        HARNESS_LIVE_JUDGE_MODE="sequential",
+        HARNESS_LIVE_INTERVAL="5s",
+        HARNESS_LIVE_MIN_REQUESTS="50",
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["canary.critical"]["status"] == "fail" and gates["canary.score"]["status"] == "fail"
+    note = next(n for n in run.verdict["notes"] if n.startswith("live watch:"))
+    assert note.startswith("live watch: no-go after ") and "1 breach" in note, note  # one breach was enough
+    assert "BREACH canary.score, canary.critical" in run.err
+    rounds = int(note.split("after ")[1].split(" round")[0])
+    assert rounds < 60 / 5, note
