@@ -38,15 +38,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from harness.errors import ConfigError
-from harness.live.judge import (
-    DEFAULT_METRICS,
-    MIN_RATE_RANGE_S,
-    Judgement,
-    JudgeOptions,
-    Metric,
-    MetricResult,
-    judge_options,
-)
+from harness.live.judge import Judgement, JudgeOptions, Metric, MetricResult, judge_options
 
 ALPHA = 0.01
 EARLY_MIN_POINTS = 3  # an early decision needs at least this many steps with data on each side
@@ -617,17 +609,3 @@ def run_sequential(
         # every half step: a step's data is seen soon after it is scraped (each look recomputes the whole path,
         # so a step read before its last scrape is complete at the next look)
         sleep(max(min(opts.step_s / 2, end + SCRAPE_LAG_S - now), 0.2))
-
-
-__all__ = [
-    "ALPHA",
-    "DEFAULT_METRICS",
-    "MIN_RATE_RANGE_S",
-    "CountTest",
-    "MeanTest",
-    "SequentialJudgement",
-    "SequentialOptions",
-    "run_sequential",
-    "sequential_judge",
-    "sequential_options",
-]
