@@ -278,8 +278,9 @@ class JudgeOptions:
     confidence: float = CONFIDENCE
 
 
-_JUDGE_KEYS = ("go_score", "nogo_score", "metrics")
+_JUDGE_KEYS = ("go_score", "nogo_score", "metrics", "alpha")  # alpha: the sequential mode's (sequential.py)
 _METRIC_KEYS = ("query", "allowed_increase", "allowed_decrease", "direction", "critical")
+_SEQUENTIAL_KEYS = ("numerator", "denominator", "kind")  # read by the sequential mode (sequential.py)
 
 
 def judge_options(
@@ -299,8 +300,8 @@ def judge_options(
         if not isinstance(table, dict):
             raise ConfigError(f"{at} must be a table")
         for key in table:
-            if key not in _METRIC_KEYS:
-                raise ConfigError(f"{at}: unknown key {key!r}{did_you_mean(key, _METRIC_KEYS)}")
+            if key not in _METRIC_KEYS + _SEQUENTIAL_KEYS:
+                raise ConfigError(f"{at}: unknown key {key!r}{did_you_mean(key, _METRIC_KEYS + _SEQUENTIAL_KEYS)}")
         base = metrics.get(name)
         if base is None and "query" not in table:
             raise ConfigError(f'{at}: a new metric needs query = "<PromQL with {{sel}} and {{range}}>"')

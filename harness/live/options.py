@@ -13,6 +13,7 @@
     failure_limit = 1                          # no-go after failure_limit + 1 breaches in a row
     step = "5s"                                # the canary judge's range-query step
     min_points = 50                            # the judge's NoData threshold per side
+    judge_mode = "fixed"                       # or "sequential": decide as early as the data allows (sequential.py)
 
     [tool.harness.live.judge]                  # go_score, nogo_score, metrics.<name> = {query, allowed_increase, ...}
 
@@ -107,6 +108,7 @@ SPEC = OptionSpec(
         Option(
             "min_points", int, default=50, check=at_least(3), high=100_000
         ),  # fewer points per side: the metric is NoData
+        Option("judge_mode", str, default="fixed", choices=("fixed", "sequential")),  # the canary judge's mode
     ),
 )
 
@@ -129,6 +131,7 @@ class LiveOptions:
     step_s: float = 5.0
     min_points: int = 50
     step_given: bool = False  # step set by the file, environment or a flag (not the default)
+    judge_mode: str = "fixed"  # fixed: one Mann-Whitney look at the end (judge.py); sequential: sequential.py
     prometheus_url_from: str = "[tool.harness.live]"
 
 
@@ -151,5 +154,6 @@ def live_options(settings: Settings, env: dict[str, str] | None = None) -> LiveO
         step_s=values["step"] if isinstance(values["step"], float) else parse_duration(values["step"], "step"),
         min_points=int(values["min_points"]),
         step_given=values.given("step"),
+        judge_mode=str(values["judge_mode"]),
         prometheus_url_from=values.where("prometheus_url"),
     )

@@ -53,8 +53,9 @@ def live_load_options(settings: Settings) -> LoadOptions:
     )
 
 
-def drive(target: Target, options: LoadOptions, out_dir: Path) -> Traffic:
-    """Run the live profile against the candidate (and the baseline, users split evenly); blocks until done."""
+def drive(target: Target, options: LoadOptions, out_dir: Path, stop: threading.Event | None = None) -> Traffic:
+    """Run the live profile against the candidate (and the baseline, users split evenly); blocks until done,
+    or until `stop` is set (the sequential canary judge decided: both runs end at once)."""
     apps = {"candidate": target.base_url}
     if target.baseline_url:
         apps["baseline"] = target.baseline_url
@@ -78,6 +79,7 @@ def drive(target: Target, options: LoadOptions, out_dir: Path) -> Traffic:
             out_dir=out_dir / name,
             token=target.token,
             secrets=run_secrets(target),
+            stop_early=stop,
         )
         try:
             results[name] = runner.run()

@@ -23,6 +23,7 @@ class Round:
     breached: list[str]  # the gates out of bounds this round
     unknown: list[str]  # the gates that could not be measured this round
     summary: str = ""
+    decisive: bool = False  # a breach that ends the watch at once (the sequential canary judge's significant result)
 
     @property
     def status(self) -> str:
@@ -37,19 +38,21 @@ class Watch:
     rounds: list[Round] = field(default_factory=list)
     in_a_row: int = 0
     interrupted: str | None = None
+    decisive: bool = False  # a decisive breach was seen
 
     def add(self, rnd: Round) -> str | None:
-        """Record a round; "no-go" once failure_limit + 1 breaches came in a row, else None."""
+        """Record a round; "no-go" once failure_limit + 1 breaches came in a row (or one decisive), else None."""
         self.rounds.append(rnd)
+        self.decisive |= bool(rnd.breached and rnd.decisive)
         if rnd.breached:
             self.in_a_row += 1
         elif not rnd.unknown:
             self.in_a_row = 0
-        return "no-go" if self.in_a_row > self.failure_limit else None
+        return "no-go" if self.in_a_row > self.failure_limit or self.decisive else None
 
     @property
     def decision(self) -> str:
-        if self.in_a_row > self.failure_limit:
+        if self.in_a_row > self.failure_limit or self.decisive:
             return "no-go"
         if self.interrupted or not self.rounds or self.rounds[-1].status == "unknown":
             return "inconclusive"

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -130,9 +131,11 @@ class LocustRunner:
         secrets: list[str] | None = None,
         traffic: dict[str, Any] | None = None,
         master: MasterBind | None = None,
+        stop_early: threading.Event | None = None,
     ) -> None:
         self.profile = profile
         self.master = master  # None: the master on loopback, its workers (if any) beside it
+        self.stop_early = stop_early  # set: end the run now, as if its time were up (the sequential canary judge)
         self.traffic = traffic if traffic is not None else reference_plan(profile.weights)
         self.base_url = base_url.rstrip("/")
         self.locustfile = locustfile
@@ -293,6 +296,13 @@ class LocustRunner:
                             self._spawn(self.worker_argv(port), log, master.pid)
                     deadline = t0 + self.profile.cap_s + (self.master.wait_s if self.master else 0.0)
                     while (code := master.poll()) is None and time.monotonic() < deadline:
+                        if self.stop_early is not None and self.stop_early.is_set():  # ended on purpose
+                            master.send_signal(signal.SIGTERM)  # Locust stops its users, writes its files
+                            try:
+                                code = master.wait(timeout=GRACE_S)
+                            except subprocess.TimeoutExpired:
+                                code = None
+                            break
                         self._pump()
                         time.sleep(0.25)
                 self._pump()

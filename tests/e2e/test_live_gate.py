@@ -259,3 +259,62 @@ def test_prometheus_stopped_mid_run_is_inconclusive_naming_it(tmp_path):
             assert gate["status"] == "error", gate
             assert f"Prometheus {url}" in gate["reason"] and "did not answer" in gate["reason"], gate["reason"]
     assert "Traceback" not in out + err
+
+
+def test_the_sequential_judge_stops_an_error_burst_no_go_early_and_records_when(harness):
+    """judge_mode = sequential on the embedded default's 60 s window: a 5 % chat error burst on the candidate is
+    no-go as soon as the error ratio's e-value passes 1/alpha; the traffic ends there (decision time recorded)."""
+    import json
+
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--baseline",
+        "--suites",
+        "live",
+        timeout=300,
+        ORCHESTRA_FAULTS="error_burst=5",
+        HARNESS_LIVE_JUDGE_MODE="sequential",
+        HARNESS_LIVE_MIN_REQUESTS="200",
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["canary.critical"]["status"] == "fail"
+    assert "error_ratio: High (sequential count" in gates["canary.critical"]["reason"]
+    canary = json.loads((run.reports / "live" / "canary.json").read_text())["sequential"]
+    assert canary["decision"] == "no-go" and canary["stopped_early"]
+    assert canary["window"][1] - canary["window"][0] == 60  # the live profile's 60 s of traffic
+    assert canary["decided_after_s"] < 30, canary  # less than half the window
+    path = canary["metrics"]["error_ratio"]["path"]
+    assert path[-1][1] >= 2 > path[0][1]  # log10 e-value: from below to at least log10(1/alpha)
+    note = next(n for n in run.verdict["notes"] if n.startswith("live: the harness drove the traffic"))
+    assert int(note.split("live, ")[1].split(" s;")[0]) < 45, note  # the traffic stopped with the decision
+
+
+def test_a_watch_with_the_sequential_judge_ends_no_go_at_its_first_significant_result(harness):
+    """--watch between rounds: a significant sequential result is one decisive breach (failure_limit 1 would
+    otherwise need two in a row); the watch ends there, long before its 60 s."""
+    run = harness(
+        "gate",
+        "--phase",
+        "canary-25",
+        "--baseline",
+        "--suites",
+        "live",
+        "--watch",
+        "60s",
+        timeout=300,
+        ORCHESTRA_FAULTS="error_burst=5",
+        HARNESS_LIVE_JUDGE_MODE="sequential",
+        HARNESS_LIVE_INTERVAL="5s",
+        HARNESS_LIVE_MIN_REQUESTS="50",
+    )
+    assert run.code == 1, run.out + run.err
+    gates = _gates(run)
+    assert gates["canary.critical"]["status"] == "fail" and gates["canary.score"]["status"] == "fail"
+    note = next(n for n in run.verdict["notes"] if n.startswith("live watch:"))
+    assert note.startswith("live watch: no-go after ") and "1 breach" in note, note  # one breach was enough
+    assert "BREACH canary.score, canary.critical" in run.err
+    rounds = int(note.split("after ")[1].split(" round")[0])
+    assert rounds < 60 / 5, note

@@ -58,8 +58,18 @@ def candidate_selector(target, live_config: LiveOptions) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_traffic(target, live_config: LiveOptions, pytestconfig: pytest.Config) -> dict[str, Any]:
-    """Drive the live profile when the harness started the stack (or --drive-load); observe only otherwise."""
+def sequential_state() -> dict[str, Any]:
+    """judge_mode = "sequential": the judgement (or the error) the driven traffic or the watch produced."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def live_traffic(
+    target, live_config: LiveOptions, pytestconfig: pytest.Config, sequential_state, request
+) -> dict[str, Any]:
+    """Drive the live profile when the harness started the stack (or --drive-load); observe only otherwise.
+    With judge_mode = "sequential" and a baseline, the canary judge looks every step while the traffic runs
+    and the traffic ends when it decides."""
     out = _reports(pytestconfig)
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
@@ -71,7 +81,10 @@ def live_traffic(target, live_config: LiveOptions, pytestconfig: pytest.Config) 
             pytest.fail(f"live traffic configuration: {exc}", pytrace=False)
         if live_config.watch_s:  # the traffic runs for the whole watch, in the background
             return _background(target, options, live_config, out, notes)
-        traffic = drive(target, options, out / "load")
+        if live_config.judge_mode == "sequential" and request.getfixturevalue("baseline_selector"):
+            traffic = _drive_judging(target, options, live_config, out, sequential_state, request)
+        else:
+            traffic = drive(target, options, out / "load")
         if traffic.errors:
             notes.append("live: the harness's traffic did not run cleanly: " + "; ".join(traffic.errors))
         if traffic.seconds:
@@ -82,6 +95,41 @@ def live_traffic(target, live_config: LiveOptions, pytestconfig: pytest.Config) 
         notes.append("live: observe only (the traffic is the deployment's own users; --drive-load adds Locust users)")
     (out / NOTES_FILE).write_text(json.dumps({"notes": notes}, indent=2))
     return result
+
+
+def _drive_judging(target: Any, options: Any, live_config: LiveOptions, out: Path, state: dict, request) -> Any:
+    """The traffic in a thread while the sequential judge looks every step; a decision ends the traffic."""
+    import threading
+
+    from harness.live.prometheus import PrometheusError
+    from harness.live.sequential import live_sequential_options, run_sequential
+
+    stop = threading.Event()
+    done: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: done.append(drive(target, options, out / "load", stop)), daemon=True, name="live-traffic"
+    )
+    started = time.time()
+    thread.start()
+    try:
+        opts = live_sequential_options(live_config, driven=True)
+        prom = request.getfixturevalue("prometheus")
+        cand, base = request.getfixturevalue("candidate_selector"), request.getfixturevalue("baseline_selector")
+        state["judgement"] = run_sequential(
+            prom, cand, base, started, started + options.profile.duration_s, opts, stop=lambda: not thread.is_alive()
+        )
+    except (HarnessError, PrometheusError) as exc:
+        state["error"] = str(exc)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    return done[0] if done else drive_failed(started)
+
+
+def drive_failed(started: float) -> Any:
+    from harness.live.traffic import Traffic
+
+    return Traffic(started=started, ended=time.time(), errors=["the traffic thread did not finish"])
 
 
 def _background(target: Any, options: Any, opts: LiveOptions, out: Path, notes: list[str]) -> dict[str, Any]:
@@ -105,7 +153,14 @@ def _background(target: Any, options: Any, opts: LiveOptions, out: Path, notes: 
 
 @pytest.fixture(scope="session")
 def live_readings(
-    prometheus: Prometheus, candidate_selector: str, live_config: LiveOptions, live_traffic, live_dir, pytestconfig
+    prometheus: Prometheus,
+    candidate_selector: str,
+    live_config: LiveOptions,
+    live_traffic,
+    live_dir,
+    pytestconfig,
+    sequential_state,
+    request,
 ):
     """One look at every live measurement (a driven run's window is the traffic's own span), or with --watch
     one look every interval for the watch's duration, decided by the consecutive-breach rule."""
@@ -114,10 +169,49 @@ def live_readings(
         window = min(window, live_traffic["seconds"] + SCRAPE_SETTLE_S)
     if not live_config.watch_s:
         return read_live(prometheus, candidate_selector, window, live_config.min_requests)
-    return _watch(prometheus, candidate_selector, live_config, live_dir, harness_settings(pytestconfig))
+    canary = None
+    if live_config.judge_mode == "sequential" and request.getfixturevalue("baseline_selector"):
+        canary = _sequential_rounds(live_config, live_traffic, sequential_state, request)
+    return _watch(prometheus, candidate_selector, live_config, live_dir, harness_settings(pytestconfig), canary)
 
 
-def _watch(prometheus: Prometheus, selector: str, opts: LiveOptions, out: Path, settings: Any) -> dict[str, Any]:
+def _sequential_rounds(live_config: LiveOptions, live_traffic: dict, state: dict, request) -> Any:
+    """--watch with the sequential judge: each round updates it over the watch so far; a significant result
+    is a breach that ends the watch at once (its error rate holds however many rounds look)."""
+    from harness.live.prometheus import PrometheusError
+    from harness.live.sequential import SCRAPE_LAG_S, live_sequential_options, sequential_judge
+
+    try:
+        opts = live_sequential_options(live_config, driven=bool(live_traffic.get("driven")))
+    except HarnessError as exc:
+        state["error"] = str(exc)
+        return None
+    prom = request.getfixturevalue("prometheus")
+    cand, base = request.getfixturevalue("candidate_selector"), request.getfixturevalue("baseline_selector")
+    start = time.time()
+    end = start + (live_config.watch_s or 0.0)
+
+    def canary() -> list[str]:
+        upto = time.time() - SCRAPE_LAG_S
+        if upto < start + opts.step_s:  # not one step of data yet
+            return []
+        try:
+            got = sequential_judge(prom, cand, base, start, end, opts, upto=upto)
+        except PrometheusError as exc:  # this round could not look; a later one may
+            state["error"] = str(exc)
+            return []
+        state.pop("error", None)
+        state["judgement"] = got
+        if got.final and got.decision == "no-go":
+            return ["canary.score", *(["canary.critical"] if got.critical_failed else [])]
+        return []
+
+    return canary
+
+
+def _watch(
+    prometheus: Prometheus, selector: str, opts: LiveOptions, out: Path, settings: Any, canary: Any = None
+) -> dict[str, Any]:
     """The watch's deciding readings: the breaching round's on no-go, the last clean round's on go."""
     from harness.live.gates import Reading
     from harness.live.watch import Round, run_watch
@@ -138,7 +232,8 @@ def _watch(prometheus: Prometheus, selector: str, opts: LiveOptions, out: Path, 
         ]
         unknown = [g.id for m, g in gates.items() if m in readings and not readings[m].ok]
         values = ", ".join(f"{m} {readings[m].value:g}" for m in gates if m in readings and readings[m].ok)
-        rnd = Round(time.time(), breached, unknown, values)
+        significant = canary() if canary is not None else []
+        rnd = Round(time.time(), breached + significant, unknown, values, decisive=bool(significant))
         seen["last"] = readings
         if not breached and not unknown:
             seen["clean"] = readings

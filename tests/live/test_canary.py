@@ -24,12 +24,18 @@ NO_DATA_HINT = (
 
 
 @pytest.fixture(scope="session")
-def judgement(prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir):
+def judgement(
+    prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir, request
+):
     if baseline_selector is None:
         not_run(
             "no baseline to compare the candidate with; to check it: --baseline (a stack the harness starts), or "
             "baseline_selector in [tool.harness.live] (a deployment), or drop canary.score and canary.critical "
             "in a team policy"
+        )
+    if live_config.judge_mode == "sequential":
+        return _sequential(
+            prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_dir, request
         )
     try:
         step = live_config.step_s
@@ -113,3 +119,38 @@ def test_canary_critical_metrics(judgement, coverage):
             + f" ({NO_DATA_HINT})"
         )
     coverage(critical_metrics=sum(m.critical for m in judgement.metrics))  # none configured: missing, never pass
+
+
+def _sequential(prometheus, candidate, baseline, live_config, live_traffic, out, request):
+    """judge_mode = "sequential" (harness/live/sequential.py): the judgement reached while the traffic ran (or
+    during the watch), else looks every step from now for the window; its decision time and each metric's
+    statistic path go to reports/live/canary.json."""
+    from harness.live.sequential import counter_queries, live_sequential_options, run_sequential, sequential_judge
+
+    state = request.getfixturevalue("sequential_state")
+    if "error" in state:
+        check_error(f"canary judge (sequential): {state['error']}")
+    result = state.get("judgement")
+    try:
+        opts = live_sequential_options(live_config, driven=bool(live_traffic.get("driven")))
+    except HarnessError as exc:
+        pytest.fail(f"canary judge configuration: {exc}", pytrace=False)
+    try:
+        if live_traffic.get("background") and result is not None and not result.final:  # a watch ran to its end
+            result = sequential_judge(prometheus, candidate, baseline, result.window[0], time.time(), opts)
+        elif result is None:
+            start = time.time()
+            result = run_sequential(prometheus, candidate, baseline, start, start + live_config.window_s, opts)
+    except PrometheusError as exc:
+        check_error(f"canary judge (sequential): {exc}")
+    lines = [m.line() for m in result.metrics]
+    queries = counter_queries(candidate) + counter_queries(baseline)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"score": result.score, "decision": result.decision, "metrics": lines, "queries": queries}
+    (out / "canary.json").write_text(json.dumps({**doc, "sequential": result.document()}, indent=2))
+    notes_file = out / "notes.json"
+    notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
+    notes.append(f"canary judge: {result.summary()} ({result.decision}); " + "; ".join(lines))
+    notes_file.write_text(json.dumps({"notes": notes}, indent=2))
+    result.queries = queries
+    return result

@@ -263,3 +263,15 @@ def test_no_alert_firing_over_a_quiet_window_is_missing_but_a_firing_alert_still
     assert gone["alerts_firing"].status == "missing" and "request count unknown" in gone["alerts_firing"].reason
     busy = read_live(FakeClient(answers(requests=900, alerts=0)), "{}", 60, 500)
     assert busy["alerts_firing"].ok and busy["alerts_firing"].value == 0
+
+
+def test_the_judge_mode_is_fixed_by_default_sequential_on_request_and_anything_else_is_refused():
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.live.options import live_options
+
+    settings = load_settings({})
+    assert live_options(settings, env={}).judge_mode == "fixed"
+    assert live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequential"}).judge_mode == "sequential"
+    with pytest.raises(ConfigError, match="judge_mode = 'sequental' is not one of fixed, sequential"):
+        live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequental"})

@@ -80,3 +80,15 @@ def test_an_interrupt_ends_it_inconclusive_with_the_rounds_seen(exc, said):
     watch = run_watch(evaluate, 600, 60, 1, clock=t.clock, sleep=t.sleep)
     assert watch.decision == "inconclusive" and len(watch.rounds) == 2
     assert said in watch.note() and "2 clean" in watch.note()
+
+
+def test_a_decisive_breach_ends_the_watch_at_once_whatever_the_failure_limit():
+    """The sequential canary judge's significant result is one breach that decides (its error rate already
+    holds over every look), unlike a live gate's bad interval that needs failure_limit + 1 in a row."""
+    from harness.live.watch import Round, Watch
+
+    w = Watch(failure_limit=3)
+    assert w.add(Round(1.0, ["live.p95_s"], [])) is None  # an ordinary breach: one of four needed
+    assert w.add(Round(2.0, [], [])) is None and w.decision == "go"
+    assert w.add(Round(3.0, ["canary.score"], [], decisive=True)) == "no-go"
+    assert w.decision == "no-go" and w.in_a_row == 1

@@ -297,3 +297,24 @@ def test_a_canary_judgement_without_data_shows_no_score_and_the_metrics_without_
         "score <strong>none (no metric had data)</strong> (inconclusive; without data: chat_latency_s, error_ratio)"
         in (section)
     )
+
+
+def test_the_live_section_says_when_the_sequential_judge_decided(tmp_path):
+    doc = verdict("no-go")
+    doc["scope"]["evaluated"].append("live")
+    live = tmp_path / "live"
+    live.mkdir(parents=True)
+    sequential = {"alpha": 0.01, "decision": "no-go", "window": [100.0, 160.0], "decided_after_s": 12.0}
+    (live / "canary.json").write_text(
+        json.dumps(
+            {
+                "score": 0.0,
+                "decision": "no-go",
+                "metrics": ["error_ratio: High (sequential count, ...)"],
+                "queries": [],
+                "sequential": {**sequential, "stopped_early": True, "looks": 12},
+            }
+        )
+    )
+    section = render_html(doc, tmp_path, [], None)
+    assert "Sequential mode (alpha 0.01): no-go 12 s into the 60 s window (stopped early, 12 looks)" in section

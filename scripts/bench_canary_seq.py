@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Benchmark the canary judge's two modes, fixed window and sequential, on the same recorded traffic.
+
+Usage:
+  python scripts/bench_canary_seq.py record OUT.json [--windows 100] [--seconds 60] [--conditions a,b,...]
+  python scripts/bench_canary_seq.py replay OUT.json [MORE.json ...] [--seconds 60] [--step 1] [--min-points 20]
+(from the project root, with the project installed; `record` needs PostgreSQL, Redis and Debian's prometheus)
+
+`record` starts one local stack (PostgreSQL, Redis, a candidate and a baseline app of the same build, a
+Prometheus scraping both every second: what `harness gate --baseline` starts). For each condition it switches
+the candidate's faults at run time (the baseline stays clean), drives the `live` Locust profile against both
+without a break for windows x seconds, and then saves, at a 1 s step over that span, every series either
+judge reads: the fixed judge's metric queries (rate over 3 s) and the sequential judge's cumulative counters,
+candidate and baseline. `replay` cuts each condition's span into disjoint windows of --seconds and runs both
+judges (the same functions as the canary gates) on each, through a client that answers their range queries
+from the recording, and prints per condition: decisions, false alarms or detections with a 95 % Wilson
+interval, and the sequential judge's time to decide (median, p95).
+
+Conditions (candidate's faults; expected decision):
+    identical     no fault                              go
+    errors_0.5    error_burst=0.5 (0.5 % of chat 5xx)    no-go (reported; a small share may need > 60 s)
+    errors_1      error_burst=1                          no-go
+    errors_2      error_burst=2                          no-go
+    latency_10    latency_regression=10 (+10 %)          go (inside the allowed +20 %)
+    latency_30    latency_regression=30                  no-go
+    latency_100   latency_regression=100                 no-go
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONDITIONS = {
+    "identical": ("", "go"),
+    "errors_0.5": ("error_burst=0.5", "no-go"),
+    "errors_1": ("error_burst=1", "no-go"),
+    "errors_2": ("error_burst=2", "no-go"),
+    "latency_10": ("latency_regression=10", "go"),
+    "latency_30": ("latency_regression=30", "no-go"),
+    "latency_100": ("latency_regression=100", "no-go"),
+}
+RATE_RANGE = "3s"  # the fixed judge's rate range at a 1 s step (harness/live/judge.py MIN_RATE_RANGE_S)
+
+
+def recorded_queries() -> list[str]:
+    """Every PromQL either judge runs on the default metrics, for both sides."""
+    from harness.live.judge import DEFAULT_METRICS
+    from harness.live.options import HARNESS_BASELINE_SELECTOR, HARNESS_SELECTOR
+    from harness.live.sequential import counter_queries
+
+    out: list[str] = []
+    for sel in (HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR):
+        out += [m.promql(sel, RATE_RANGE) for m in DEFAULT_METRICS]
+        out += counter_queries(sel)
+    return out
+
+
+def record(path: Path, windows: int, seconds: float, wanted: list[str]) -> int:
+    import tempfile
+
+    from harness.config import load_settings
+    from harness.live.prometheus import Prometheus
+    from harness.live.traffic import drive, live_load_options
+    from harness.stack import make_stack, running
+    from harness.stack.admin import set_faults
+
+    settings = replace(load_settings({"stack": "local"}, root=ROOT), with_prometheus=True, baseline=True)
+    doc: dict = {"windows": windows, "seconds": seconds, "recorded": time.strftime("%Y-%m-%d %H:%M"), "conditions": {}}
+    t_all = time.monotonic()
+    with running(make_stack(settings, "local")) as target, tempfile.TemporaryDirectory() as tmp:
+        prom = Prometheus(target.prometheus_url or "", timeout_s=30)
+        load = live_load_options(settings)
+        load = replace(load, profile=replace(load.profile, duration_s=windows * seconds + 4))
+        print(
+            f"stack up: candidate {target.base_url}, baseline {target.baseline_url}, prometheus {prom.url}", flush=True
+        )
+        for cond in wanted:
+            set_faults(target, CONDITIONS[cond][0])
+            time.sleep(4)  # the previous condition's traffic leaves the rate range
+            traffic = drive(target, load, Path(tmp) / cond)
+            time.sleep(2.5)  # the last samples reach the 1 s scrape
+            if traffic.errors:
+                print(f"{cond}: traffic failed: {traffic.errors}", flush=True)
+                return 2
+            series = {}
+            for q in recorded_queries():
+                got = prom.query_range(q, traffic.started, traffic.ended, 1.0)
+                series[q] = got[0].points if len(got) == 1 else []
+            doc["conditions"][cond] = {
+                "faults": CONDITIONS[cond][0],
+                "started": traffic.started,
+                "ended": traffic.ended,
+                "requests": traffic.requests,
+                "series": series,
+            }
+            path.write_text(json.dumps(doc))
+            print(f"{cond}: {traffic.seconds:.0f} s recorded ({traffic.requests})", flush=True)
+        set_faults(target, "")
+    print(f"recorded in {time.monotonic() - t_all:.0f} s -> {path}")
+    return 0
+
+
+class Recorded:
+    """A Prometheus stand-in for replay: range queries answered from one condition's recorded series."""
+
+    url = "recorded"
+
+    def __init__(self, series: dict[str, list]) -> None:
+        self.series = series
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list:
+        from harness.live.prometheus import Series
+
+        if promql not in self.series:
+            raise KeyError(f"not recorded: {promql}")
+        pts = [(t, v) for t, v in self.series[promql] if start - 1e-6 <= t <= end + 1e-6]
+        if step > 1.0:
+            pts = pts[:: int(round(step))]
+        return [Series({}, pts)] if pts else []
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(c - h, 0.0), min(c + h, 1.0))
+
+
+def replay(paths: list[Path], seconds: float, step: float, min_points: int, verbose: bool) -> int:
+    from harness.live.judge import judge, judge_options
+    from harness.live.options import HARNESS_BASELINE_SELECTOR, HARNESS_SELECTOR
+    from harness.live.sequential import sequential_judge, sequential_options
+
+    fixed_opts = judge_options({}, step_s=step, min_points=min_points)
+    seq_opts = sequential_options({}, step_s=step, min_points=min_points)
+    rows: dict[str, tuple[list[str], list[str], list[float]]] = {}
+    for path in paths:  # several recordings of one condition add up (e.g. A/A in blocks of 20 windows)
+        doc = json.loads(path.read_text())
+        for cond, rec in doc["conditions"].items():
+            fixed, seq, times = rows.setdefault(cond, ([], [], []))
+            client = Recorded(rec["series"])
+            for i in range(int((rec["ended"] - rec["started"] - 2) // seconds)):
+                start = rec["started"] + 1 + i * seconds
+                end = start + seconds
+                f, _ = judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, fixed_opts)
+                s = sequential_judge(client, HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, start, end, seq_opts)
+                fixed.append(f.decision)
+                seq.append(s.decision)
+                if s.decision == "no-go":
+                    times.append(s.decided_after_s)
+                if verbose:
+                    print(
+                        f"{cond} #{len(seq)}: fixed {f.decision}; sequential {s.decision} at "
+                        f"{s.decided_after_s:.0f} s: " + "; ".join(m.line() for m in s.metrics)
+                    )
+    print(
+        "| condition | expected | windows | fixed: as expected | sequential: as expected | "
+        "sequential no-go (95 % Wilson interval) | sequential time to no-go, median / p95 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for cond, (fixed, seq, times) in rows.items():
+        expected = CONDITIONS[cond][1]
+        n = len(seq)
+        nogo = sum(d == "no-go" for d in seq)
+        lo, hi = wilson(nogo, n)
+        t = sorted(times)
+        tt = f"{t[len(t) // 2]:.0f} s / {t[min(math.ceil(0.95 * len(t)) - 1, len(t) - 1)]:.0f} s" if t else "-"
+        print(
+            f"| {cond} | {expected} | {n} | {sum(d == expected for d in fixed)}/{n} | "
+            f"{sum(d == expected for d in seq)}/{n} | {nogo}/{n} = {nogo / max(n, 1):.1%} "
+            f"[{lo:.1%}, {hi:.1%}] | {tt} |"
+        )
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("out", type=Path)
+    rec.add_argument("--windows", type=int, default=100)
+    rec.add_argument("--seconds", type=float, default=60)
+    rec.add_argument("--conditions", default=",".join(CONDITIONS))
+    rep = sub.add_parser("replay")
+    rep.add_argument("files", type=Path, nargs="+")
+    rep.add_argument("--seconds", type=float, default=60)
+    rep.add_argument("--step", type=float, default=1.0)
+    rep.add_argument("--min-points", type=int, default=20)
+    rep.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    if args.cmd == "record":
+        wanted = [c.strip() for c in args.conditions.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in CONDITIONS]
+        if unknown:
+            print(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}", file=sys.stderr)
+            return 64
+        return record(args.out, args.windows, args.seconds, wanted)
+    return replay(args.files, args.seconds, args.step, args.min_points, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
