@@ -68,7 +68,8 @@ def test_contract_options_profiles_and_errors(tmp_path):
     )
     opts = contract_options(load_settings({}, env={}, root=tmp_path), env={})
     assert (opts.profile, opts.max_examples, opts.seed) == ("deep", 500, 20261126)
-    assert opts.baseline == tmp_path / "deploy/openapi.baseline.json"
+    # the reference app's profile names the harness's own files (its checkout, or the installed package's)
+    assert opts.baseline == load_settings({}, env={}, root=tmp_path).home / "deploy/openapi.baseline.json"
     assert (
         contract_options(
             load_settings({}, env={}, root=tmp_path), env={"HARNESS_CONTRACT_PROFILE": "quick"}
