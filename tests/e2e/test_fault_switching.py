@@ -245,6 +245,7 @@ PROBES: dict[str, tuple[str, Callable[[Target], bool]]] = {
     "downgrade_delay_s": ("downgrade_delay_s=3", lambda t: _downgrade(t, lambda url, s, ok: ok and s >= 3)),
     "irreversible_migration": ("irreversible_migration", lambda t: _downgrade(t, _content_has_a_default)),
     "fail_first": ("fail_first=1", lambda t: _fails_first_call(t)),
+    "metrics_down": ("metrics_down", lambda t: requests.get(t.url("/metrics"), timeout=T).status_code == 503),
 }
 
 
