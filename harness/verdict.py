@@ -219,6 +219,8 @@ def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
         if said is not None and said.outcome == "not_applicable":
             msg = said.message.removeprefix("not applicable: ")
             return _result(gate, "not_applicable", None, f"{gate.id}: not applicable: {msg}")
+        if said is not None and said.outcome == "not_run":  # could be measured, and this run did not
+            return _result(gate, "not_run", None, f"{gate.id}: {said.message}")
         repro = said.repro if said is not None else None
         return _result(gate, "missing", None, f"{gate.id}: no {gate.metric} measurement was produced{why}", repro)
     rec = completed[-1]

@@ -70,6 +70,7 @@ def test_up_serves_a_stack_that_the_smoke_suite_passes_with_target_and_stops_on_
                 up.url,
                 "--reports-dir",
                 str(reports),
+                "--allow-unsafe",  # a test instance: the chat checks run (without it they are not run: exit 2)
             ],
             cwd=ROOT,
             env=harness_env(HARNESS_TOKEN=up.token),

@@ -428,3 +428,11 @@ def test_a_check_the_team_policy_drops_leaves_the_phase_and_its_gate_judges_the_
     assert evaluate(phase, records, available={"contract"}).verdict == "go"
     kept = Phase("pr", "", "", (gate,))
     assert evaluate(kept, records, available={"contract"}).verdict == "inconclusive"
+
+
+def test_a_metric_gate_whose_check_was_not_run_is_not_run_not_missing():
+    phase = Phase("p", "", "", (Gate("canary.score", "live", metric="canary_score", op=">=", threshold=95),))
+    rec = Evidence("live", "canary.score", "not_run", message=f"not run: no baseline{REMEDY}")
+    d = evaluate(phase, [rec], available={"live"})
+    assert (d.verdict, d.gates[0].status) == ("inconclusive", "not_run")
+    assert d.reasons[0] == f"canary.score: not run: no baseline{REMEDY}"
