@@ -153,7 +153,8 @@ def workers(names: dict[str, str], token: str, tmp_path: Path, run: str) -> dict
 
 def master(names: dict[str, str], url: str, token: str, reports: Path, policy: Path, *extra: str, **env: str):
     argv = [sys.executable, "-m", "harness.cli", "load", "--profile", "smoke", "--target", url, "--allow-remote-load"]
-    argv += ["--reports-dir", str(reports), "--policy-file", str(policy), "--quiet", *extra]
+    # --allow-unsafe: `harness up` is a test instance, so the chat users run (without it the load gates are not run)
+    argv += ["--reports-dir", str(reports), "--policy-file", str(policy), "--quiet", "--allow-unsafe", *extra]
     environ = harness_env(**{**PROFILE, **env}, HARNESS_STACK="auto", HARNESS_TOKEN=token)
     return in_ns(names["mst"], *argv, env=environ, log=reports.parent / f"{reports.name}.log")
 

@@ -94,7 +94,7 @@ def cpu_quota(fraction: float, once: Path) -> Iterator[list[int]]:
 
 def load(policy: Path, reports: Path, url: str, token: str) -> Run:
     argv = [sys.executable, "-m", "harness.cli", "load", "--profile", "smoke", "--reports-dir", str(reports)]
-    argv += ["--policy-file", str(policy), "--target", url, "--quiet"]
+    argv += ["--policy-file", str(policy), "--target", url, "--quiet", "--allow-unsafe"]  # a test instance
     env = harness_env(**PROFILE, HARNESS_STACK="auto", HARNESS_TOKEN=token)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=150, cwd=ROOT, env=env, check=False)
     return Run(done.returncode, done.stdout, done.stderr, reports)

@@ -390,10 +390,13 @@ def test_a_starved_generator_reads_idle_but_waits_for_a_cpu():
     starved = _gen("local", "local", cpu=(10.0, 10.0), ran=(10.0, 9.9), waited=(84.0, 83.0))
     missing, limited, _ = judge_generators(_doc(starved))
     assert missing is None and "local: CPU 10 %, waiting for a CPU 84 % of the time" in limited
+    # starved from the middle of the window on (a quota applied while it ran): the later samples decide
+    late = _gen("local", "local", cpu=(30.0,) * 6, ran=(30, 30, 30, 4, 3, 3), waited=(20, 20, 20, 95, 96, 96))
+    assert "local: CPU 4 %, waiting for a CPU 95 % of the time" in judge_generators(_doc(late))[1]
     busy_machine = _gen("local", "local", cpu=(15.0, 15.0), ran=(15.0, 15.0), waited=(35.0, 50.0))
     assert judge_generators(_doc(busy_machine))[:2] == (None, None)  # it waited, and still had time to spare
     # one crowded 2 s sample on a box the service shares is no starvation: the window's mean decides
-    burst = _gen("local", "local", cpu=(16.0, 16.0, 16.0), ran=(16.0, 16.0, 16.0), waited=(78.0, 40.0, 30.0))
+    burst = _gen("local", "local", cpu=(16.0,) * 4, ran=(16.0,) * 4, waited=(78.0, 40.0, 30.0, 50.0))
     assert judge_generators(_doc(burst))[:2] == (None, None)
 
 
