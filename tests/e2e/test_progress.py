@@ -18,13 +18,14 @@ def test_a_load_run_in_ci_shows_progress_at_least_every_5_seconds(harness, tmp_p
     reports = tmp_path / "reports"
     run = harness("load", "--profile", "pr", "--reports-dir", str(reports), timeout=240, CI="true")
     # the verdict is not the point here (the load phase's throughput gate depends on the machine's cores)
-    assert run.code in (0, 1) and run.verdict["phase"] == "load", run.out + run.err
+    # (and a busy machine's generator may leave throughput unjudged: inconclusive)
+    assert run.code in (0, 1, 2) and run.verdict["phase"] == "load", run.out + run.err
     got = progress_lines(run.err)
     texts = [t for _, t in got]
     joined = "\n".join(texts)
     for what in ("PostgreSQL", "Redis", "migrations", "app"):
         assert re.search(rf"^stack: {what}\b.* ready \(\d+\.\d s\)$", joined, re.M), (what, joined)
-    assert re.search(r"^suite load: started \(3 checks\)$", joined, re.M), joined
+    assert re.search(r"^suite load: started \(\d+ checks\)$", joined, re.M), joined
     assert re.search(r"^suite load: finished in \d+\.\d s: .*\d+ passed", joined, re.M), joined
     load = [t for t in texts if t.startswith("load pr:")]
     assert len(load) >= 2, joined
