@@ -99,17 +99,21 @@ def test_new_vs_known_against_the_last_recorded_run(tmp_path):
     key = history_key("zap", "http://127.0.0.1:4242", ephemeral=True)
     assert key == "zap @ local"
     first = [zap(path="/a"), zap(path="/b")]
-    assert mark_and_record(first, history, key) is None
+    assert mark_and_record(first, history, key, session="run-1") is None
     assert all(f.new for f in first)
+    again = [zap(path="/a"), zap(path="/b")]  # the check re-run in the same session: still new
+    assert mark_and_record(again, history, key, session="run-1") is None and all(f.new for f in again)
     second = [zap(path="/a"), zap(path="/c")]
-    recorded = mark_and_record(second, history, key)
+    recorded = mark_and_record(second, history, key, session="run-2")
     assert recorded is not None
     assert [(f.url.rsplit("/", 1)[1], f.new) for f in second] == [("a", False), ("c", True)]
     third = [zap(path="/b")]  # /b was in the first run, not in the last one: new again
-    mark_and_record(third, history, key)
+    mark_and_record(third, history, key, session="run-3")
     assert third[0].new
     other_target = [zap(path="/a")]
-    mark_and_record(other_target, history, history_key("zap", "https://staging.example", ephemeral=False))
+    mark_and_record(
+        other_target, history, history_key("zap", "https://staging.example", ephemeral=False), session="run-3"
+    )
     assert other_target[0].new
 
 
