@@ -141,14 +141,19 @@ def test_malformed_zap_and_trivy_reports_are_one_line_and_an_error(harness, tmp_
     zap, trivy = tmp_path / "zap.json", tmp_path / "trivy.json"
     zap.write_text('{"site": [{"alerts": [{"alert": "no plugin id"}]}]}')
     trivy.write_text('{"SchemaVersion": 1}')
+    # the ZAP report is the user's input, read before anything starts: one line, exit 64
     run = harness(*GATE, "--policy-file", no_vuln_db, "--zap-report", str(zap), HARNESS_TRIVY_REPORT=str(trivy))
+    assert run.code == 64, run.out + run.err
+    assert f"ZAP report {zap}: site[0].alerts[0] has no pluginid" in run.err and "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    # a malformed trivy report is the tool's output, read in the run: the gate is `error` (could not judge)
+    run = harness(*GATE, "--policy-file", no_vuln_db, HARNESS_TRIVY_REPORT=str(trivy))
     assert run.code == 2, run.out + run.err
     assert "Traceback" not in run.out + run.err
     doc = run.verdict
     got = statuses(doc)
-    assert got["security.zap_fail"] == "error" and got["security.trivy_high_critical"] == "error"
+    assert got["security.trivy_high_critical"] == "error" and got["security.zap_fail"] == "pass"
     assert got["security.auth_failures"] == "pass"
-    assert f"ZAP report {zap}: site[0].alerts[0] has no pluginid" in reason(doc, "security.zap_fail")
     assert f"trivy report {trivy} has SchemaVersion 1, expected 2" in reason(doc, "security.trivy_high_critical")
 
 
