@@ -94,7 +94,21 @@ def fresh_venv(where: Path, wheel: Path) -> Path:
     deps = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     (site / "_harness_deps.pth").write_text("".join(f"{d}\n" for d in deps))
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        # --ignore-installed: through the .pth line pip also sees this environment's (editable) install of the
+        # project and would otherwise call the requirement satisfied and install nothing into the fresh venv
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            str(wheel),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
