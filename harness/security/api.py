@@ -91,6 +91,7 @@ class ApiCheck:
     unjudged: list[Unjudged] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # operations (or the login) actually judged
     candidates: int = 0  # operations the check applies to (judged or not)
+    left_out: list[str] = field(default_factory=list)  # 'METHOD /path: why' it applies to and the scope left out
 
 
 def curl(req: ProbeRequest, creds: Credentials | None) -> str:
@@ -165,7 +166,13 @@ def check_injection(
         parts = creds.parts() if creds.present() else {"headers": {}, "params": {}, "cookies": {}}
         for op in operations(doc):
             params = _string_params(op, doc) if op.method == "GET" else []
-            if not params or scope.excluded(op.method, op.path, op.spec.get("tags") or []):
+            if not params:
+                continue
+            tags = op.spec.get("tags") or []
+            if scope.excluded(op.method, op.path, tags):
+                missed = scope.missed(op.method, op.path, tags)  # None: the team's policy dropped it
+                if missed:
+                    out.left_out.append(f"{op.label}: {missed}")
                 continue
             out.candidates += 1
             values = ids.path_values(op, parts)

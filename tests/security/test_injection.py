@@ -4,13 +4,14 @@ control (the same request with real values: the profile's [examples], a listing'
 source) runs first; a payload is a finding when its answer is a 5xx, or carries a database error, a stack
 trace or the payload's evaluated marker, that the control's did not. GETs only: nothing is written.
 Coverage: the operations judged; operations whose control failed are `unjudged` (coverage 0: `missing`,
-never a pass); no GET with a string parameter at all is N/A."""
+never a pass); no GET with a string parameter at all is N/A; one the scope or the profile leaves out is
+not run."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.checks import not_applicable
+from harness.checks import not_applicable, not_run
 from harness.security.api import check_injection
 
 
@@ -31,8 +32,10 @@ def test_get_parameters_resist_injection(
         timeout_s=security_opts.timeout_s,
         examples=dict(service.examples),
     )
-    if out.candidates == 0:
-        not_applicable("no GET operation the run may call has a string path or query parameter: nothing to inject into")
+    if out.candidates == 0 and not out.left_out:
+        not_applicable("no GET operation of the service has a string path or query parameter: nothing to inject into")
+    if out.candidates == 0:  # there are such operations, and this run left them out: could check, did not
+        not_run(f"the injection probes left out {out.left_out[0]}{_more(out.left_out)}")
     line = reports.finish(
         "injection",
         out.findings,
@@ -49,3 +52,9 @@ def test_get_parameters_resist_injection(
             f"({reports.dir / 'findings' / 'injection.json'})",
             pytrace=False,
         )
+    if out.left_out:  # nothing found on what it probed, but the scope kept operations from the probes: not a pass
+        not_run(f"the injection probes left out {out.left_out[0]}{_more(out.left_out)}")
+
+
+def _more(items: list[str]) -> str:
+    return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
