@@ -44,6 +44,15 @@ def not_run(reason: str) -> None:
     raise NotRun(msg=f"not run: {reason}", pytrace=False)
 
 
+def not_run_if_left_out(what: str, left_out: list[str]) -> None:
+    """After measuring: not run when the run left out part of what the check covers ('METHOD /path: why', the
+    first named, the rest counted); nothing when it left out nothing."""
+    __tracebackhide__ = True
+    if left_out:
+        more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
+        not_run(f"{what} left out {left_out[0]}{more}")
+
+
 class CheckError(Exception):
     """Raised by check_error(): the check could not judge the target; its record is `error`, not `failed`."""
 

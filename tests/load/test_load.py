@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from harness.checks import not_applicable, not_run
+from harness.checks import not_applicable, not_run, not_run_if_left_out
 from harness.load.history import baseline, compare, read_records
 from harness.load.results import LIMITED_METRICS, error_sources_of
 from harness.load.runner import PREFIX
@@ -66,9 +66,7 @@ def _not_run_if_partial(load_run: dict) -> None:
     """After measuring: a run without traffic the service would carry (the safety scope, the profile's
     exclusions) is not run; its numbers may fail a gate, never pass one."""
     left_out = [e for e in (load_run.get("traffic") or {}).get("not_run") or () if not e.startswith("WebSocket ")]
-    if left_out:
-        more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
-        not_run(f"the load left out {left_out[0]}{more}")
+    not_run_if_left_out("the load", left_out)
 
 
 @pytest.mark.check("load.error_ratio")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import not_applicable, not_run
+from harness.checks import not_applicable, not_run_if_left_out
 from harness.security.api import check_injection
 
 
@@ -35,7 +35,7 @@ def test_get_parameters_resist_injection(
     if out.candidates == 0 and not out.left_out:
         not_applicable("no GET operation of the service has a string path or query parameter: nothing to inject into")
     if out.candidates == 0:  # there are such operations, and this run left them out: could check, did not
-        not_run(f"the injection probes left out {out.left_out[0]}{_more(out.left_out)}")
+        not_run_if_left_out("the injection probes", out.left_out)
     line = reports.finish(
         "injection",
         out.findings,
@@ -52,9 +52,4 @@ def test_get_parameters_resist_injection(
             f"({reports.dir / 'findings' / 'injection.json'})",
             pytrace=False,
         )
-    if out.left_out:  # nothing found on what it probed, but the scope kept operations from the probes: not a pass
-        not_run(f"the injection probes left out {out.left_out[0]}{_more(out.left_out)}")
-
-
-def _more(items: list[str]) -> str:
-    return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+    not_run_if_left_out("the injection probes", out.left_out)  # nothing found; what was kept out is not a pass
