@@ -144,10 +144,17 @@ def make_run_dir(root: Path | None = None, kind: str = "local", mode: int = 0o75
 def tool_tmp_env(run_dir: Path) -> dict[str, str]:
     """The environment that puts a child's temporary files (and those of every tool it starts: trivy's raw scan
     output, pytest's tmp_path, Python's tempfile) in `<run_dir>/tmp`: removed with the run dir when the run ends,
-    and by sweep_run_dirs() when the run was killed. TMPDIR is what Go (os.TempDir), Python and libc read."""
+    and by sweep_run_dirs() when the run was killed. TMPDIR is what Go (os.TempDir), Python and libc read.
+    Hypothesis (under the contract suite) keeps a `.hypothesis/` cache in the working directory even with its
+    example database off: HYPOTHESIS_STORAGE_DIRECTORY puts it in the stage too, never in the user's directory."""
     tmp = run_dir / "tmp"
     tmp.mkdir(mode=0o700, exist_ok=True)
-    return {"TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+    return {
+        "TMPDIR": str(tmp),
+        "TMP": str(tmp),
+        "TEMP": str(tmp),
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp / "hypothesis"),
+    }
 
 
 def stale_run_dirs(root: Path | None = None, here: Owner | None = None) -> list[Path]:

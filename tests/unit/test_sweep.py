@@ -25,6 +25,7 @@ from harness.stack.sweep import (
     stale_run_dirs,
     sweep_containers,
     sweep_run_dirs,
+    tool_tmp_env,
 )
 
 
@@ -216,3 +217,34 @@ def test_a_tools_temp_dir_lives_in_the_run_dir_and_goes_with_a_killed_run(tmp_pa
                 os.kill(tool, 9)
             except OSError:
                 pass
+
+
+PROBE = """
+from hypothesis import given, settings, strategies as st
+
+WORD = "a constant of a local module, which hypothesis caches"
+
+
+@settings(database=None, max_examples=5)
+@given(st.text())
+def check(x):
+    pass
+
+
+check()
+"""
+
+
+def test_hypothesis_keeps_its_cache_in_the_run_dir_not_the_working_directory(tmp_path):
+    """Hypothesis writes a `.hypothesis/` cache into the working directory even with its example database off
+    (the contract suite runs it): under tool_tmp_env it goes into the run's stage, the user's directory stays."""
+    stage, cwd = make_run_dir(root=tmp_path, kind="suites", mode=0o700), tmp_path / "user"
+    cwd.mkdir()
+    (cwd / "probe.py").write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    done = subprocess.run(
+        [sys.executable, "probe.py"], cwd=cwd, env={**env, **tool_tmp_env(stage)}, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (stage / "tmp" / "hypothesis").is_dir()  # it did write its cache: there
+    assert [p.name for p in cwd.iterdir()] == ["probe.py"]
