@@ -13,7 +13,7 @@ from harness.config import Settings
 from harness.serve.auth import TOKEN_ENV, server_token
 from harness.serve.metrics import Metrics
 from harness.serve.runs import Runner
-from harness.serve.store import Store
+from harness.serve.store import Store, config_fingerprint
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
     profile_for(settings)  # the service profile every run uses: a bad one is refused now, not in every run
     policy = load_policy(settings.policy_file, suites=available_suites(settings.suites_dir))
     suites = available_suites(settings.suites_dir)
-    store = Store(settings.serve_db, settings.serve_ttl_s)
+    store = Store(settings.serve_db, settings.serve_ttl_s, config_fingerprint(settings))
     holder: dict[str, Metrics] = {}
     runner = Runner(settings, store, on_finish=lambda run, d: holder["m"].finished(run, d))
     metrics = holder["m"] = Metrics(runner.queue_length, runner.running)

@@ -18,12 +18,12 @@ import pytest
 import requests
 import uvicorn
 
-from harness.config import load_settings
+from harness.config import Settings, load_settings
 from harness.errors import ConfigError
 from harness.serve.auth import authorized, server_token
 from harness.serve.metrics import Metrics
 from harness.serve.runs import Run, Runner, _read_verdict, no_verdict
-from harness.serve.store import Store, Stored
+from harness.serve.store import Store, Stored, config_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "unit-test-serve-token-0123456789"
@@ -357,6 +357,54 @@ def test_store_keeps_verdicts_across_restarts_until_the_ttl(tmp_path):
     expired = Store(db, ttl_s=0)
     assert expired.fresh("pr", "local", "abc") is None
     expired.close()
+
+
+def test_a_verdict_is_reused_only_under_the_configuration_it_was_reached_under(tmp_path):
+    """A server restarted with another policy file (or the same file edited), another service profile or other
+    HARNESS_* settings judges again instead of answering with the old configuration's verdict."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[phases.pr]\nreruns = 1\n")
+    settings = Settings(policy_file=policy, serve_db=tmp_path / "serve.db")
+    first = config_fingerprint(settings, env={})
+    assert first == config_fingerprint(settings, env={"HARNESS_TOKEN": "t0ken"})  # secrets are not part of it
+    assert first == config_fingerprint(replace(settings, serve_ttl_s=5), env={})  # the server's own settings neither
+    store = Store(settings.serve_db, 3600, first)
+    store.put(Stored("r1", "pr", "local", "abc", "go", time.time(), verdict_doc("pr", "go")))
+    store.close()
+    policy.write_text("[phases.pr]\nreruns = 0\n")  # the same path, edited
+    others = [
+        config_fingerprint(settings, env={}),
+        config_fingerprint(replace(settings, policy_file=None), env={}),
+        config_fingerprint(replace(settings, service_file=tmp_path / "service.toml"), env={}),
+        config_fingerprint(settings, env={"HARNESS_LOAD_DURATION_S": "5"}),
+    ]
+    assert first not in others and len(set(others)) == len(others)
+    for config in others:
+        again = Store(settings.serve_db, 3600, config)
+        assert again.fresh("pr", "local", "abc") is None and again.by_id("r1") is not None
+        again.close()
+    same = Store(settings.serve_db, 3600, first)
+    assert same.fresh("pr", "local", "abc") is not None
+    same.close()
+
+
+def test_a_serve_db_of_an_earlier_version_is_upgraded_and_its_rows_not_reused(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "serve.db"
+    old = sqlite3.connect(db)
+    old.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, phase TEXT NOT NULL, target TEXT NOT NULL, checksum TEXT NOT NULL,"
+        " verdict TEXT NOT NULL, finished_at REAL NOT NULL, doc TEXT NOT NULL)"
+    )
+    old.execute("INSERT INTO runs VALUES ('r0', 'pr', 'local', 'abc', 'go', ?, '{}')", (time.time(),))
+    old.commit()
+    old.close()
+    store = Store(db, 3600, "a-config")
+    assert store.fresh("pr", "local", "abc") is None and store.by_id("r0") is not None
+    store.put(Stored("r1", "pr", "local", "abc", "go", time.time(), verdict_doc("pr", "go")))
+    assert store.fresh("pr", "local", "abc").run_id == "r1"
+    store.close()
 
 
 def test_an_unusable_serve_db_is_a_config_error(tmp_path):
