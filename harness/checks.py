@@ -7,6 +7,8 @@
                                    baseline, a user's exclusion): the gate is `not_run`, the verdict never `go`
     check_error("why")             the check could not judge (a tool broke, not the product): `error`, never `failed`
     record_property(CURL, "curl ...")  a command that reproduces what the check saw
+    record_property(CAVEAT, "why")     the numbers could only have been made worse by something not the build (a
+                                   busy machine): a metric gate that holds passes, one that does not is `missing`
 
 `measure` and `coverage` are fixtures (harness.plugins.target); `not_applicable`, `not_run` and `check_error`
 are functions. A check may measure first and end `not_run` after: what it measured is kept for the report,
@@ -21,6 +23,7 @@ import pytest
 MEASURE = "harness.measure"
 COVERAGE = "harness.coverage"
 CURL = "harness.curl"
+CAVEAT = "harness.caveat"
 
 
 class NotApplicable(pytest.skip.Exception):  # type: ignore[name-defined,misc]

@@ -34,6 +34,7 @@ class Evidence:
     repro: list[str] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)  # what the check looked at: {"files": 12, ...}
     reruns: int = 0  # how often the check was re-run after a failed attempt (harness.plugins.evidence)
+    caveat: str = ""  # set: what else could have made the numbers worse (a busy machine); a gate may pass, not fail
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> Evidence:

@@ -50,7 +50,8 @@ def build_id(root: Path) -> str | None:
 def history_record(doc: dict[str, Any], result: dict[str, Any] | None, options: LoadOptions, root: Path) -> dict:
     """One history line: when, which build, which profile, the verdict, the load gates and the metrics.
 
-    A run is good when every load gate other than the regression gate passed."""
+    A run is good when every load gate other than the regression gate passed on a machine its neighbours left
+    alone (a contended run's numbers are worse than the build's: no baseline for the nights after)."""
     gates = {g["id"]: g["status"] for g in doc["gates"] if g["suite"] == "load"}
     absolute = {k: v for k, v in gates.items() if k != REGRESSION_GATE}
     summary = (result or {}).get("summary") or {}
@@ -62,9 +63,10 @@ def history_record(doc: dict[str, Any], result: dict[str, Any] | None, options: 
         "phase": doc["phase"],
         "profile": options.profile.name,
         "verdict": doc["verdict"],
-        "good": bool(absolute) and all(v == "pass" for v in absolute.values()),
+        "good": bool(absolute) and all(v == "pass" for v in absolute.values()) and not summary.get("contended"),
         "gates": gates,
         "metrics": summary.get("measurements") or {},
+        **({"contended": summary["contended"]} if summary.get("contended") else {}),
     }
 
 

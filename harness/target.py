@@ -27,6 +27,7 @@ class Target:
     admin_token: str | None = field(default=None, repr=False)  # the app's admin endpoint (stack/admin.py)
     prometheus_url: str | None = None  # a Prometheus the stack started, scraping its apps (label track)
     baseline_url: str | None = None  # a baseline app the stack started beside the candidate (same DB and Redis)
+    host_pid: int | None = None  # local stack: the harness process that started it here (load/machine.py)
 
     @property
     def ws_url(self) -> str:

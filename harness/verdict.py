@@ -233,6 +233,15 @@ def _metric_gate(gate: Gate, recs: list[Evidence]) -> GateResult:
     if gate.holds(value):  # a check that recorded how to reproduce its number (a query) says it on a pass too
         how = f" (reproduce: {rec.repro[-1]})" if len(rec.repro) > 1 else ""
         return _result(gate, "pass", value, f"{gate.id}: {value:g} {gate.threshold_text()}{how}", rec.repro, cov)
+    if rec.caveat:  # something not the build could only have made the number worse: no blame on it
+        return _result(
+            gate,
+            "missing",
+            value,
+            f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}, not judged: {rec.caveat}",
+            rec.repro,
+            cov,
+        )
     return _result(
         gate, "fail", value, f"{gate.id}: observed {value:g}, threshold {gate.threshold_text()}{why}", rec.repro, cov
     )

@@ -70,6 +70,8 @@ class LoadSummary:
     auth: dict[str, int] = field(default_factory=dict)  # logins, login_failures, retries_401 (not load traffic)
     generators: dict[str, object] = field(default_factory=dict)  # judge_generators(): CPU, users, heartbeats
     limited: str | None = None  # set: the generator was the limit; throughput and latency are not judged
+    contended: str | None = None  # set: the neighbours took the machine (load/machine.py); a fail is not judged
+    machine: dict[str, object] = field(default_factory=dict)  # judge_machine()'s summary: busy/ours/foreign %
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -78,6 +80,8 @@ class LoadSummary:
             "auth": self.auth,
             "missing": self.missing,
             "limited": self.limited,
+            "contended": self.contended,
+            "machine": self.machine,
             "generators": self.generators,
             "endpoints": [{**asdict(e), "error_ratio": e.error_ratio} for e in self.endpoints],
             "failures": [asdict(f) for f in self.failures],

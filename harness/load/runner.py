@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.errors import ExitCode, HarnessError
+from harness.load.machine import MachineSampler, apply_machine
 from harness.load.profiles import MasterBind, Profile
 from harness.load.results import (
     GENERATORS,
@@ -132,8 +135,10 @@ class LocustRunner:
         traffic: dict[str, Any] | None = None,
         master: MasterBind | None = None,
         stop_early: threading.Event | None = None,
+        machine_root: int | None = None,
     ) -> None:
         self.profile = profile
+        self.machine_root = machine_root  # set (a local stack): sample the neighbours' CPU share (load/machine.py)
         self.master = master  # None: the master on loopback, its workers (if any) beside it
         self.stop_early = stop_early  # set: end the run now, as if its time were up (the sequential canary judge)
         self.traffic = traffic if traffic is not None else reference_plan(profile.weights)
@@ -286,9 +291,11 @@ class LocustRunner:
         t0 = time.monotonic()
         code: int | None = None
         log_path = self.out_dir / f"{PREFIX}.log"  # where the redacted log will be
+        sampler: MachineSampler | None = None
         with handling_signals():  # SIGTERM/SIGHUP raise Terminated, once; the stop is never cut short
             try:
                 with open(self.stage / log_path.name, "ab") as log:
+                    sampler = self._sampler()
                     with shielded():  # a signal now must not lose a handle
                         master = self._spawn(self.master_argv(port), log, 0)
                         self.pgid = master.pid
@@ -308,6 +315,7 @@ class LocustRunner:
                 self._pump()
             finally:
                 cleanup(self.stop)
+                machine = sampler.stop() if sampler is not None else None
         seconds = time.monotonic() - t0
         if code is None:
             raise LoadError(
@@ -325,5 +333,15 @@ class LocustRunner:
             raise LoadError(f"Locust exited with status {code} (log {log_path}: {log_tail(log_path)})")
         summary = summarize_files(self.out_dir / PREFIX, self.profile.min_requests)
         summary.auth = read_auth_log(self.out_dir / AUTH_LOG)
-        apply_generators(summary, read_generators(self.out_dir / GENERATORS))
+        generators = read_generators(self.out_dir / GENERATORS)
+        apply_generators(summary, generators)
+        apply_machine(summary, machine, generators)
         return LocustRun(self.out_dir, code, seconds, summary)
+
+    def _sampler(self) -> MachineSampler | None:
+        if self.machine_root is None:
+            return None
+        try:
+            return MachineSampler(self.machine_root).start()
+        except psutil.Error:  # the process that started the stack is gone: nothing to tell ours from theirs
+            return None

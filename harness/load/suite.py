@@ -118,6 +118,7 @@ def _run(
         secrets=run_secrets(target),
         traffic=traffic,
         master=options.master,
+        machine_root=target.host_pid,  # only a local stack sets it: its neighbours' CPU share is sampled
     )
     try:
         run = runner.run()

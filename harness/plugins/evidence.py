@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness.atomic import write_atomic
-from harness.checks import COVERAGE, CURL, MEASURE, CheckError, NotApplicable, NotRun
+from harness.checks import CAVEAT, COVERAGE, CURL, MEASURE, CheckError, NotApplicable, NotRun
 from harness.evidence import Evidence, EvidenceFile
 from harness.http import Stalled
 from harness.plugins.keys import CURRENT_TARGET
@@ -146,6 +146,8 @@ class EvidenceCollector:
                 rec.measurements.update(value)
             elif key == CURL:
                 rec.repro[1:] = [value]
+            elif key == CAVEAT:
+                rec.caveat = str(value)
         if report.when == "call":
             self._coverage(rec, report.user_properties)
             if report.passed:

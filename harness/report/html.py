@@ -188,6 +188,7 @@ def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
         "result": result,
         "summary": (result.get("summary") or {}).get("measurements") or {},
         "limited": (result.get("summary") or {}).get("limited"),
+        "contended": (result.get("summary") or {}).get("contended"),
         "missing": (result.get("summary") or {}).get("missing"),
         "generators": (result.get("summary") or {}).get("generators") or {},
         "table": table,

@@ -212,6 +212,7 @@ class LocalStack:
             admin_token=admin_token,
             prometheus_url=prometheus_url,
             baseline_url=baseline_url,
+            host_pid=os.getpid(),  # its app, database and cache are this process's descendants
         )
 
     def _start_prometheus(self, apps: dict[str, str]) -> str:

@@ -262,3 +262,37 @@ def test_nightly_distributed_run_records_history_and_calls_a_regression(load, tm
     assert tonight["profile"] == "smoke" and tonight["verdict"] == "no-go" and tonight["good"] is True
     assert tonight["metrics"]["p95_ms"] > 1 and tonight["gates"]["load.regression"] == "fail"
     assert "history: appended" in run.err
+
+
+BURN = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: pass\n"
+
+
+def test_a_busy_machine_leaves_a_failing_throughput_missing_never_a_fail(load, tmp_path):
+    """Neighbours (CPU burners outside the harness's process tree, one per CPU) take the machine while a local
+    stack is under load: a throughput that misses its threshold (here one nothing can meet) measured them, not the
+    build. load.rps is `missing` with their share in the reason and the verdict inconclusive, never no-go."""
+    unreachable = tmp_path / "unreachable.toml"
+    unreachable.write_text(POLICY.replace("threshold = 50", "threshold = 1000000000"))
+    burners = []
+    for _ in range(os.cpu_count() or 1):  # through a shell that exits at once: re-parented, not our descendants
+        code = BURN.format(s=90)
+        done = subprocess.run(
+            ["sh", "-c", f'{sys.executable} -c "$0" >/dev/null 2>&1 & echo $!', code], capture_output=True, text=True
+        )
+        burners.append(int(done.stdout.strip()))
+    try:
+        run = load("--policy-file", str(unreachable))
+    finally:
+        for pid in burners:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    assert run.code == 2, run.out + run.err
+    doc = run.verdict
+    validate_verdict(doc)
+    rps = {g["id"]: g for g in doc["gates"]}["load.rps"]
+    assert rps["status"] == "missing" and rps["observed"] > 0, rps
+    assert "other processes on this machine used" in rps["reason"] and "not the build" in rps["reason"], rps
+    machine = json.loads((run.reports / "load" / "endpoints.json").read_text())["machine"]
+    assert machine["foreign_pct"] > 25 and machine["samples"] > 0, machine

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from harness.checks import not_applicable, not_run, not_run_if_left_out
+from harness.checks import CAVEAT, not_applicable, not_run, not_run_if_left_out
 from harness.load.history import baseline, compare, read_records
 from harness.load.results import LIMITED_METRICS, error_sources_of
 from harness.load.runner import PREFIX
@@ -91,20 +91,24 @@ def _generators(summary: dict, measure) -> None:
         measure(generator_cpu_max_pct=max(peaks))
 
 
-def _honest(load_run: dict) -> dict:
-    """The summary, when the generator was not the limit; else skip with why (the gate is `missing`)."""
+def _honest(load_run: dict, record_property) -> dict:
+    """The summary, when the generator was not the limit; else skip with why (the gate is `missing`). On a busy
+    machine (a local stack's neighbours took its CPUs: harness/load/machine.py) the numbers carry that caveat: a
+    gate they meet passes, one they miss is `missing`, never a fail."""
     summary = _summary(load_run)
     if summary.get("limited"):
         pytest.skip(summary["limited"])
+    if summary.get("contended"):
+        record_property(CAVEAT, summary["contended"])
     return summary
 
 
 @pytest.mark.check("load.rps")
-def test_throughput(load_run, measure, coverage):
+def test_throughput(load_run, measure, coverage, record_property):
     """Throughput, judged only when the generator was not the limit: every generator stayed at or below
     Locust's 90 % CPU in the judged window and every user of the profile ran. Otherwise the throughput says
     how fast the generator was, not the service: `missing` with the generator's CPU, never a fail."""
-    summary = _honest(load_run)
+    summary = _honest(load_run, record_property)
     m = summary["measurements"]
     assert m.get("rps") is not None, "the run produced no throughput figure"
     measure(rps=m["rps"], http_rps=m.get("http_rps", m["rps"]))
@@ -113,10 +117,10 @@ def test_throughput(load_run, measure, coverage):
 
 
 @pytest.mark.check("load.p95_ms")
-def test_latency(load_run, measure, coverage):
+def test_latency(load_run, measure, coverage, record_property):
     """Latency percentiles (the slowest endpoint's, and Locust's aggregate), judged only when the generator
     was not the limit: a saturated generator's event loop delays its own timings."""
-    summary = _honest(load_run)
+    summary = _honest(load_run, record_property)
     timed = {k: v for k, v in summary["measurements"].items() if k in LIMITED_METRICS and k not in ("rps", "http_rps")}
     assert "p95_ms" in timed, "the run timed no request"
     measure(**timed)
@@ -140,10 +144,10 @@ def test_websocket_connects(load_run):
 
 
 @pytest.mark.check("load.regression")
-def test_no_regression_against_the_last_good_runs(load_run, load_config, measure, coverage):
+def test_no_regression_against_the_last_good_runs(load_run, load_config, measure, coverage, record_property):
     """Tonight vs the median of the last N good runs of the same profile (reports/history/load.jsonl).
     Unreadable history lines are counted and said, never dropped silently."""
-    summary = _honest(load_run)  # throughput and latency of a saturated generator are no baseline nor a night
+    summary = _honest(load_run, record_property)  # a saturated generator's numbers are no baseline nor a night
     profile, reg = load_config.profile.name, load_config.regression
     records, bad = read_records(load_config.history_file)
     skipped = f"; {bad} unreadable line(s) in it were left out" if bad else ""
@@ -157,5 +161,7 @@ def test_no_regression_against_the_last_good_runs(load_run, load_config, measure
     measure(history_unreadable_lines=bad, **{f"baseline_{c.metric}": c.median for c in comparisons})
     coverage(baseline_runs=len(runs))
     worse = [c for c in comparisons if c.regressed]
+    if worse and summary.get("contended"):  # the neighbours could only have made tonight worse: no blame on it
+        pytest.skip("not judged: " + "; ".join(c.describe(profile) for c in worse) + f": {summary['contended']}")
     if worse:
         pytest.fail("regression: " + "; ".join(c.describe(profile) for c in worse) + skipped, pytrace=False)

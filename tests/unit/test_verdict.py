@@ -173,6 +173,17 @@ def test_metric_gate_compares_with_threshold(value, status):
 LOAD_P95 = Phase("p", "", "", (Gate("load.p95_ms", "load", metric="p95_ms", op="<", threshold=2000),))
 
 
+@pytest.mark.parametrize(("value", "status", "verdict"), [(1999.0, "pass", "go"), (2450.0, "missing", "inconclusive")])
+def test_a_number_with_a_caveat_may_pass_never_fail(value, status, verdict):
+    """A busy machine could only have made the number worse: one that holds passes, one that does not is
+    `missing` with the caveat in the reason (no blame on the build), never `fail`."""
+    busy = "other processes on this machine used 60 % of its 2 CPUs during the load run"
+    rec = Evidence("load", "load.p95_ms", "passed", measurements={"p95_ms": value}, caveat=busy)
+    d = evaluate(LOAD_P95, [rec], available={"load"})
+    assert (d.gates[0].status, d.gates[0].observed, d.verdict) == (status, value, verdict)
+    assert (busy in d.gates[0].reason) == (status == "missing")
+
+
 @pytest.mark.parametrize("outcome", ["error", "skipped"])
 def test_a_passing_number_from_a_check_that_did_not_complete_is_never_go(outcome):
     rec = Evidence("load", "load.run", outcome, message="worker crashed", measurements={"p95_ms": 10.0})
