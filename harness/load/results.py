@@ -421,6 +421,44 @@ def judge_generators(doc: dict[str, object] | None) -> tuple[str | None, str | N
     return None, None, record
 
 
+def judged_when_limited(summary: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """The measurements load.run records from a LoadSummary.to_dict(), and {metric: why} for those it withholds.
+
+    Throughput and latency of a run whose generator was the limit are the generator's (LIMITED_METRICS: the
+    load.rps and load.p95_ms checks say so). Its failure ratios stay judged: every answer it got is the service's,
+    so an HTTP 5xx counts whatever the generator's CPU. Only failures the service never answered (Locust's
+    status 0, the locustfile's "no answer": timeouts, resets) cannot be told from the starved generator's own:
+    with such failures in a limited run, error_ratio (and ws_connect_ratio, when WebSocket connects went
+    unanswered) are withheld (the gates are `missing`), never a fail that blames the build nor a pass: a starved
+    generator reads an answer too late for its timeout, or leaves a keep-alive connection idle until the server
+    closes it."""
+    m = summary.get("measurements") or {}
+    kept = {k: v for k, v in m.items() if k not in LIMITED_METRICS}
+    limited = summary.get("limited")
+    if not limited:
+        return kept, {}
+    unanswered = [f for f in summary.get("failures") or () if NO_ANSWER in str(f.get("error", ""))]
+    withheld: dict[str, str] = {}
+    total = sum(int(f.get("occurrences") or 0) for f in unanswered)
+    if total:
+        requests, failures = int(m.get("requests") or 0), int(m.get("failures") or 0)
+        answered = failures - total
+        withheld["error_ratio"] = (
+            f"{limited}; {total} of the {failures} failed requests got no answer (timeouts, resets), which a "
+            f"starved generator can cause itself: the error ratio is not judged (the service answered "
+            f"{answered} of the {requests} requests with an error; re-run with more generator capacity)"
+        )
+    connects = sum(
+        int(f.get("occurrences") or 0) for f in unanswered if f.get("method") == WS and f.get("name") == "connect"
+    )
+    if connects and "ws_connect_ratio" in kept:
+        withheld["ws_connect_ratio"] = (
+            f"{limited}; {connects} WebSocket connects got no answer, which a starved generator can cause itself: "
+            "the connect ratio is not judged (re-run with more generator capacity)"
+        )
+    return {k: v for k, v in kept.items() if k not in withheld}, withheld
+
+
 def apply_generators(summary: LoadSummary, doc: dict[str, object] | None) -> LoadSummary:
     """The generators' verdict on a summary: a lost worker makes the whole run missing; a saturated generator
     (or too few users) leaves throughput and latency unjudged (summary.limited)."""

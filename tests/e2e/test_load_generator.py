@@ -1,5 +1,5 @@
-"""The load gate knows whether it measured the service or itself: a real Locust generator held to a tenth of
-a core by a CPU quota (a cgroup the test creates and removes) against a real stack.
+"""The load gate knows whether it measured the service or itself: a real Locust generator held to 3 % of a core
+by a CPU quota (a cgroup the test creates and removes) against a real stack.
 
 The starved generator reads ~10 % CPU to psutil (Locust's own figure) but waits for a CPU most of the time
 (/proc/self/schedstat): load.rps and load.p95_ms are `missing` with its CPU in the reason, never a fail
@@ -8,6 +8,7 @@ that blames the build, never a pass. The same profile unthrottled, on the same s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,11 +44,21 @@ def _cpu_cgroup() -> tuple[Path, str, str] | None:
     return None
 
 
+def _ended(generators: Path) -> bool:
+    """Whether the locustfile's generators.json says the users were asked to stop (the judged window is over)."""
+    try:
+        return json.loads(generators.read_text()).get("ended_at_s") is not None
+    except (OSError, ValueError):
+        return False
+
+
 @contextmanager
 def cpu_quota(fraction: float, once: Path) -> Iterator[list[int]]:
     """Every Locust process this test starts goes into a fresh cgroup limited to `fraction` of a core, once the
     file `once` exists (Locust's first progress line: its start-up, imports and all, is not throttled, or it
-    would take a minute); the cgroup is removed afterwards. Yields the pids moved."""
+    would take a minute), until the run's judged window is over (generators.json beside it says the users were
+    asked to stop: stopping them and writing the reports need not crawl); the cgroup is removed afterwards.
+    Yields the pids moved."""
     found = _cpu_cgroup()
     if found is None:
         pytest.fail("this test needs a writable cgroup CPU controller (/sys/fs/cgroup, v1 or v2)", pytrace=False)
@@ -63,11 +74,21 @@ def cpu_quota(fraction: float, once: Path) -> Iterator[list[int]]:
     moved: list[int] = []
     stop = threading.Event()
 
+    def release() -> None:
+        for pid in (group / "cgroup.procs").read_text().split():
+            try:
+                (parent / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass
+
     def mover() -> None:
         while not stop.is_set():
             if not once.is_file():
                 time.sleep(0.05)
                 continue
+            if moved and _ended(once.parent / "generators.json"):
+                release()
+                return
             for pid, cmd in stack_processes().items():
                 if "-m locust" in cmd and pid not in moved:
                     try:
@@ -84,11 +105,7 @@ def cpu_quota(fraction: float, once: Path) -> Iterator[list[int]]:
     finally:
         stop.set()
         thread.join(timeout=5)
-        for pid in (group / "cgroup.procs").read_text().split():
-            try:
-                (parent / "cgroup.procs").write_text(pid)
-            except OSError:
-                pass
+        release()
         group.rmdir()
 
 

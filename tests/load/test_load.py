@@ -14,7 +14,7 @@ import pytest
 
 from harness.checks import CAVEAT, not_applicable, not_run, not_run_if_left_out
 from harness.load.history import baseline, compare, read_records
-from harness.load.results import LIMITED_METRICS, error_sources_of
+from harness.load.results import LIMITED_METRICS, error_sources_of, judged_when_limited
 from harness.load.runner import PREFIX
 
 # the load run is bounded by its own hard cap (the profile's cap_s), not by check_timeout_s
@@ -44,7 +44,7 @@ def test_load_run(load_run, load_reports, measure, coverage):
     summary = _summary(load_run)
     head = {"profile": load_run["profile"], "target": load_run["target"], "traffic": load_run.get("traffic")}
     (load_reports / "endpoints.json").write_text(json.dumps({**head, **summary}, indent=2))
-    measure(**{k: v for k, v in summary["measurements"].items() if k not in LIMITED_METRICS})
+    measure(**judged_when_limited(summary)[0])  # a limited generator's throughput and latency are its own
     _generators(summary, measure)
     auth = summary.get("auth") or {}
     if auth:  # the token source's logins in the Locust processes: said, and not part of the load statistics
@@ -73,8 +73,12 @@ def _not_run_if_partial(load_run: dict) -> None:
 def test_the_errors_behind_the_ratio(load_run, load_reports):
     """Measures nothing (load.run does): when requests failed, it says which endpoints and statuses, from
     Locust's failures CSV, so the load.error_ratio gate's reason names them (a skip with that line; a run
-    without failures passes)."""
+    without failures passes). When the generator was the limit and some requests got no answer, load.run
+    withholds the ratio (judged_when_limited) and this skip says why: the gate is `missing`."""
     summary = _summary(load_run)
+    withheld = judged_when_limited(summary)[1].get("error_ratio")
+    if withheld:  # the generator was the limit and some requests got no answer: its own, or the service's?
+        pytest.skip(withheld)
     line = error_sources_of(summary, load_reports / f"{PREFIX}_failures.csv")
     if line:
         pytest.skip(f"the failed requests: {line}")
@@ -139,6 +143,9 @@ def test_websocket_connects(load_run):
             not_run(why)
         not_applicable("the service profile has no WebSocket path (paths.websocket): no WebSocket users ran")
     summary = _summary(load_run)
+    withheld = judged_when_limited(summary)[1].get("ws_connect_ratio")
+    if withheld:
+        pytest.skip(withheld)
     if "ws_connect_ratio" not in summary["measurements"]:
         pytest.skip("the load run tried no WebSocket connect (the load profile weights websocket at 0)")
 

@@ -483,3 +483,84 @@ def test_distributed_options_reach_the_master_argv(tmp_path):
     at = {k: argv[argv.index(k) + 1] for k in ("--master-bind-host", "--master-bind-port", "--expect-workers")}
     assert at == {"--master-bind-host": "198.18.0.2", "--master-bind-port": "5557", "--expect-workers": "3"}
     assert "--master" in argv and argv[argv.index("--expect-workers-max-wait") + 1] == "90"
+
+
+# -- the failure ratios of a run whose generator was the limit (harness.load.results.judged_when_limited) ---------
+HOT = _doc(_gen("local", "local", cpu=(97.0,)))
+NO_ANSWER_ROWS = ["POST,POST /chat/v2/chat,no answer: ReadTimeout,7,0,0", "WS,connect,no answer: TimeoutError,5,0,0"]
+
+
+def _stats(chat: int, connect: int) -> list[str]:
+    """CLEAN with `chat` failed chat requests and `connect` failed WebSocket connects (the Aggregated row agrees)."""
+    rows = [r.replace("8270,4,", f"8270,{chat},").replace("690,5,", f"690,{connect},") for r in CLEAN]
+    return [r.replace("14263,9,", f"14263,{chat + connect},") for r in rows]
+
+
+def _limited(tmp_path, failures, chat=7, connect=5, doc=HOT):
+    from harness.load.results import apply_generators
+
+    return apply_generators(summarize_files(write_run(tmp_path, _stats(chat, connect), failures), 100), doc).to_dict()
+
+
+def test_a_limited_generator_still_has_its_http_errors_judged(tmp_path):
+    """The service's own answers count whatever the generator's CPU: the ratio stays, throughput and latency go."""
+    from harness.load.results import judged_when_limited
+
+    summary = _limited(tmp_path, ["POST,POST /chat/v2/chat,HTTP 500,7,0,0", "WS,connect,HTTP 503,5,0,0"])
+    kept, withheld = judged_when_limited(summary)
+    assert withheld == {}
+    assert kept["error_ratio"] == pytest.approx(12 / 14263, rel=1e-3) and kept["ws_connect_ratio"] < 1
+    assert not {"rps", "http_rps", "p95_ms", "aggregate_p95_ms"} & kept.keys()
+
+
+def test_unanswered_failures_of_a_limited_generator_withhold_the_ratios(tmp_path):
+    from harness.load.results import GENERATOR_LIMIT, judged_when_limited
+
+    kept, withheld = judged_when_limited(_limited(tmp_path, NO_ANSWER_ROWS))
+    assert not {"error_ratio", "ws_connect_ratio"} & kept.keys() and kept["requests"] == 14263
+    why = withheld["error_ratio"]
+    assert why.startswith(GENERATOR_LIMIT) and "local: CPU 97 %" in why
+    assert "12 of the 12 failed requests got no answer" in why and "answered 0 of the 14263" in why
+    assert "5 WebSocket connects got no answer" in withheld["ws_connect_ratio"]
+    # only chat requests went unanswered, the connects failed with an answer: the connect ratio stays judged
+    kept, withheld = judged_when_limited(_limited(tmp_path, [NO_ANSWER_ROWS[0], "WS,connect,HTTP 503,5,0,0"]))
+    assert set(withheld) == {"error_ratio"} and kept["ws_connect_ratio"] < 1
+    assert "7 of the 12 failed requests got no answer" in withheld["error_ratio"]
+
+
+def test_unanswered_failures_without_a_limited_generator_are_the_services(tmp_path):
+    from harness.load.results import judged_when_limited
+
+    kept, withheld = judged_when_limited(_limited(tmp_path, NO_ANSWER_ROWS, doc=_doc(_gen("local", "local"))))
+    assert withheld == {} and kept["error_ratio"] == pytest.approx(12 / 14263, rel=1e-3)
+    assert kept["ws_connect_ratio"] < 1 and not {"rps", "p95_ms"} & kept.keys()  # load.rps, load.p95_ms measure them
+
+
+def test_the_gates_of_a_limited_run(tmp_path):
+    """Through the verdict: the answered 5xx fail load.error_ratio (no-go); unanswered ones leave it missing."""
+    from harness.evidence import Evidence
+    from harness.load.results import judged_when_limited
+    from harness.policy import load_policy
+    from harness.verdict import evaluate
+
+    phase = load_policy().phase("load")
+
+    def gates(failures, chat):
+        summary = _limited(tmp_path, failures, chat=chat, connect=0)
+        kept, withheld = judged_when_limited(summary)
+        records = [
+            Evidence("load", "load.run", "passed", measurements=kept, coverage={"requests": 14263}),
+            Evidence("load", "load.rps", "skipped", message=summary["limited"]),
+            Evidence("load", "load.p95_ms", "skipped", message=summary["limited"]),
+            Evidence("load", "load.error_ratio", "skipped", message=withheld.get("error_ratio", "the failed ...")),
+        ]
+        d = evaluate(phase, records, available={"load"})
+        return d, {g.id: g for g in d.gates}
+
+    d, got = gates(["POST,POST /chat/v2/chat,HTTP 500,30,0,0"], 30)  # 30 / 14263 = 0.21 %: above 0.1 %
+    assert got["load.error_ratio"].status == "fail" and d.verdict == "no-go"
+    assert got["load.rps"].status == got["load.p95_ms"].status == "missing"
+    timeouts = "POST,POST /chat/v2/chat,no answer: ReadTimeout,10,0,0"
+    d, got = gates(["POST,POST /chat/v2/chat,HTTP 500,20,0,0", timeouts], 30)
+    assert got["load.error_ratio"].status == "missing" and d.verdict == "inconclusive"
+    assert "a starved generator can cause itself" in got["load.error_ratio"].reason
