@@ -458,9 +458,35 @@ def service_command(service_file: Path | None, **flags: Any) -> None:
     external = bool(settings.target) or settings.stack == "external"
     baseline = settings.baseline or bool(settings.baseline_image) or bool(_baseline_selector(settings))
     https = str(settings.target or "").startswith("https://") or (not external and settings.app_tls != "off")
-    gaps = forecast(profile, phase, scope_for(settings, not external), baseline=baseline, https=https)
+    gaps = forecast(
+        profile,
+        phase,
+        scope_for(settings, not external),
+        baseline=baseline,
+        https=https,
+        missing=_machine_gaps(settings),
+    )
     where = f"the target {settings.target}" if external else "a stack the harness starts"
     click.echo(describe_gaps(gaps, phase, where))
+
+
+def _machine_gaps(settings: Any) -> dict[str, str]:
+    """Evidence this machine cannot produce, known before anything starts: no trivy vulnerability DB (and no
+    report to ingest, no download allowed) leaves security.trivy_vulns missing."""
+    from harness.security.options import security_options
+    from harness.security.trivy import db_available
+
+    try:
+        opts = security_options(settings)
+    except ConfigError:
+        return {}
+    if opts.trivy_reports or opts.trivy_db_download or db_available(opts.trivy_cache_dir):
+        return {}
+    return {
+        "security.trivy_vulns": f"no trivy vulnerability DB in {opts.trivy_cache_dir}: pass --trivy-cache-dir DIR "
+        "(a DB downloaded where the network allows), set HARNESS_SECURITY_TRIVY_DB_DOWNLOAD=1, ingest a report "
+        "(HARNESS_TRIVY_REPORT), or drop the gate in a team policy"
+    }
 
 
 def _baseline_selector(settings: Any) -> str | None:

@@ -30,11 +30,11 @@ class Gap:
     """One gate that will not be judged as pass/fail here: its status and the one-line reason."""
 
     gate: str
-    status: str  # not_run | not_applicable
+    status: str  # not_run | not_applicable | missing (evidence this machine cannot produce, e.g. no trivy DB)
     why: str
 
     def line(self) -> str:
-        word = "NOT RUN" if self.status == "not_run" else "N/A"
+        word = {"not_run": "NOT RUN", "missing": "MISSING"}.get(self.status, "N/A")
         return f"  {word:<8} {self.gate:<28} {self.why}"
 
 
@@ -65,8 +65,17 @@ def _load_operations(profile: ServiceProfile, doc_ops: list[tuple[str, str]]) ->
     return [(m, p) for m, p in doc_ops if m in ("GET", "HEAD")]  # traffic = "openapi" sends only these
 
 
-def forecast(profile: ServiceProfile, phase: Phase, scope: Scope, *, baseline: bool, https: bool) -> list[Gap]:
-    """The phase's gates that will be not_run or not_applicable, in the phase's order."""
+def forecast(
+    profile: ServiceProfile,
+    phase: Phase,
+    scope: Scope,
+    *,
+    baseline: bool,
+    https: bool,
+    missing: dict[str, str] | None = None,
+) -> list[Gap]:
+    """The phase's gates that will be not_run, not_applicable or (`missing`: gate -> why, evidence the machine
+    cannot produce) missing, in the phase's order."""
     d = profile.data
     gaps: dict[str, Gap] = {}
 
@@ -117,6 +126,8 @@ def forecast(profile: ServiceProfile, phase: Phase, scope: Scope, *, baseline: b
         m, p, why = excluded_load[0]
         for g in LOAD_GATES:
             add(g, "not_run", f"the load leaves out {m} {p}: {why}")
+    for g, why in (missing or {}).items():
+        add(g, "missing", why)
     return [gaps[g.id] for g in phase.gates if g.id in gaps]
 
 
@@ -126,5 +137,7 @@ def describe_gaps(gaps: list[Gap], phase: Phase, where: str) -> str:
     if not gaps:
         return f"{head}; every gate will be judged (none is expected to be not run or N/A)"
     unrun = sum(g.status == "not_run" for g in gaps)
-    tail = " (inconclusive until they run, or a team policy drops them)" if unrun else ""
-    return "\n".join([f"{head}; {unrun} not run{tail}, {len(gaps) - unrun} N/A:", *(g.line() for g in gaps)])
+    absent = sum(g.status == "missing" for g in gaps)
+    tail = " (inconclusive until they run, or a team policy drops them)" if unrun or absent else ""
+    counts = f"{unrun} not run, {absent} missing" if absent else f"{unrun} not run"
+    return "\n".join([f"{head}; {counts}{tail}, {len(gaps) - unrun - absent} N/A:", *(g.line() for g in gaps)])

@@ -44,3 +44,25 @@ def test_the_forecast_reads_as_one_block():
     assert text.splitlines()[0] == (
         "phase canary-25 on x: 7 gate(s); 2 not run (inconclusive until they run, or a team policy drops them), 0 N/A:"
     )
+
+
+def test_evidence_the_machine_cannot_produce_is_forecast_missing(tmp_path):
+    """No trivy vulnerability DB (none cached, none to ingest, no download allowed): security.trivy_vulns will be
+    `missing` on every run of the internal phase, said before anything starts, with how to get the evidence."""
+    from harness.cli import _machine_gaps
+    from harness.config import Settings
+
+    empty = Settings(suite_options={"security": {"trivy_cache_dir": str(tmp_path / "no-db")}})
+    gaps = _machine_gaps(empty)
+    assert list(gaps) == ["security.trivy_vulns"] and "--trivy-cache-dir" in gaps["security.trivy_vulns"]
+    (tmp_path / "db" / "db").mkdir(parents=True)
+    for name in ("trivy.db", "metadata.json"):
+        (tmp_path / "db" / "db" / name).write_text("{}")
+    assert _machine_gaps(Settings(suite_options={"security": {"trivy_cache_dir": str(tmp_path / "db")}})) == {}
+    profile = load_profile(None, {}, ROOT)
+    phase = load_policy().phase("internal")
+    found = forecast(profile, phase, Scope(profile.operations, True, False), baseline=False, https=False, missing=gaps)
+    assert {g.gate: g.status for g in found} == {"security.trivy_vulns": "missing", "security.tls": "not_applicable"}
+    head = describe_gaps(found, phase, "x").splitlines()
+    assert head[0].endswith("0 not run, 1 missing (inconclusive until they run, or a team policy drops them), 1 N/A:")
+    assert head[1].split()[:2] == ["MISSING", "security.trivy_vulns"]
