@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from harness.options import Option, OptionSpec, positive, suite_options
 from harness.progress import step
 from harness.redact import redact_text, run_secrets
 from harness.stack.sweep import Owner, sweep_containers
-from harness.stack.wait import Callback, wait_until
+from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
 
 IMAGE_SETS: dict[str, dict[str, str]] = {
@@ -257,23 +258,31 @@ class ContainersStack:
                 self._migrate(app_image, net, inner_db)
             token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
             self._secrets += [token, admin_token]
-            with step("app container"):
-                target = self._app("app", app_image, net, inner_db, token, admin_token)
+            # the app, the baseline and Prometheus start together, then each is waited on (they start in parallel)
+            app = self._app("app", app_image, net, inner_db, token, admin_token)
             # --baseline-image, or --baseline: the candidate's own image beside it (as the local stack's baseline)
             baseline_image = self.settings.baseline_image or (app_image if self.settings.baseline else None)
+            baseline = None
             if baseline_image:  # its own admin secret: switching the candidate's faults spares it
                 self._secrets.append(baseline_admin := secrets.token_urlsafe(24))
-                with step(f"baseline app container ({baseline_image})"):
-                    self.baseline = self._app(
-                        "app-baseline", baseline_image, net, inner_db, token, baseline_admin, baseline=True
-                    )
-            prometheus_url = None
+                baseline = self._app("app-baseline", baseline_image, net, inner_db, token, baseline_admin, True)
+            prometheus = None
             if self.settings.with_prometheus:
                 apps = {"candidate": f"http://app:{APP_PORT}"}
-                if self.baseline is not None:
+                if baseline is not None:
                     apps["baseline"] = f"http://app-baseline:{APP_PORT}"
+                prometheus = self._prometheus(net, apps)
+            with step("app container"):
+                target = self._app_ready(app, app_image, token, admin_token, "the app container")
+            if baseline is not None:
+                with step(f"baseline app container ({baseline_image})"):
+                    self.baseline = self._app_ready(
+                        baseline, str(baseline_image), token, baseline_admin, "the baseline app container"
+                    )
+            prometheus_url = None
+            if prometheus is not None:
                 with step(f"Prometheus container ({self.opts.prometheus_image})"):
-                    prometheus_url = self._prometheus(net, apps)
+                    prometheus_url = prometheus()
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - docker/testcontainers raise many kinds
@@ -380,31 +389,44 @@ class ContainersStack:
 
     def _app(
         self, role: str, image: str, net: Any, inner_db: str, token: str, admin_token: str, baseline: bool = False
-    ) -> Target:
+    ) -> Any:
+        """Start an app container (not waited on: _app_ready), reachable on the network as `role`."""
         from testcontainers.core.container import DockerContainer
-        from testcontainers.core.wait_strategies import HttpWaitStrategy
 
         app = DockerContainer(image, network=net, network_aliases=[role])
         for key, value in self._env(inner_db, token, admin_token, baseline=baseline).items():
             app.with_env(key, value)
         app.ports[f"{APP_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
-        app.waiting_for(
-            HttpWaitStrategy(APP_PORT, "/health")
-            .for_status_code_matching(lambda status: True)
-            .with_startup_timeout(self.opts.startup_timeout_s)
-        )
-        self._run(role, app)
-        base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
+        return self._run(role, app)
+
+    def _app_ready(self, app: Any, image: str, token: str, admin_token: str, what: str) -> Target:
+        """Wait until the app container answers HTTP on /health (any status) through its mapped port."""
         from harness.stack.local import _version
 
+        base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
+        ready = HttpAnswers(f"{base}/health", what=f"{what} ({image})")
+        wait_until(ready, self.opts.startup_timeout_s, alive=self._exited(app))
         return Target(
             base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True, admin_token=admin_token
         )
 
-    def _prometheus(self, net: Any, apps: dict[str, str]) -> str:
-        """A Prometheus container on the network scraping `apps` (track -> URL on the network) every second, with
-        the files the local stack's Prometheus reads (harness/stack/prometheus.py) copied in before it starts; its
-        port mapped on 127.0.0.1. Ready once it has scraped every app once."""
+    def _exited(self, container: Any) -> Callable[[], str | None]:
+        """For wait_until: None while the container runs; once it has exited, its last log lines (redacted)."""
+
+        def exited() -> str | None:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status not in ("exited", "dead"):
+                return None
+            tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+            return redact_text(tail, self._secrets)[:240] or "no output"
+
+        return exited
+
+    def _prometheus(self, net: Any, apps: dict[str, str]) -> Callable[[], str]:
+        """Start a Prometheus container on the network scraping `apps` (track -> URL on the network) every second,
+        with the files the local stack's Prometheus reads (harness/stack/prometheus.py) copied in before it starts;
+        its port mapped on 127.0.0.1. Returns the wait: its URL once it has scraped every app once."""
         from testcontainers.core.container import DockerContainer
 
         from harness.stack.prometheus import CONFIG, prometheus_files, scraped_tracks
@@ -431,16 +453,12 @@ class ContainersStack:
             if not set(apps) <= tracks:
                 raise RuntimeError(f"not every app scraped yet (up: {sorted(t for t in tracks if t)})")
 
-        def exited() -> str | None:
-            wrapped = prom.get_wrapped_container()
-            wrapped.reload()
-            if wrapped.status not in ("exited", "dead"):
-                return None
-            tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
-            return f"{image}: {redact_text(tail, self._secrets)[:240] or 'no output'}"
+        def ready() -> str:
+            probe = Callback(scraped, f"the Prometheus container ({image})")
+            wait_until(probe, self.opts.startup_timeout_s, alive=self._exited(prom))
+            return url
 
-        wait_until(Callback(scraped, f"the Prometheus container ({image})"), self.opts.startup_timeout_s, alive=exited)
-        return url
+        return ready
 
     def save_logs(self, directory: Path) -> None:
         """Each container's logs, next to the verdict, redacted on their way in (the stack's own secrets and
