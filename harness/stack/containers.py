@@ -403,12 +403,24 @@ class ContainersStack:
         """Wait until the app container answers HTTP on /health (any status) through its mapped port."""
         from harness.stack.local import _version
 
-        base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
+        base = f"http://{self._address(app, APP_PORT, what)}"
         ready = HttpAnswers(f"{base}/health", what=f"{what} ({image})")
         wait_until(ready, self.opts.startup_timeout_s, alive=self._exited(app))
         return Target(
             base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True, admin_token=admin_token
         )
+
+    def _address(self, container: Any, port: int, what: str) -> str:
+        """host:port where a started container's port is mapped; a container that exited instead (testcontainers
+        waits for it to run) is one line naming it, with its last log lines."""
+        try:
+            return f"{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
+        except Exception as exc:  # noqa: BLE001 - testcontainers raises TimeoutError, docker its own kinds
+            died = self._exited(container)()
+            reason = died or redact_text((str(exc).strip().splitlines() or [type(exc).__name__])[0], self._secrets)
+            raise StackError(
+                f"{what} ({container.image}) did not start: {reason} (container logs: {self._logs_dir})"
+            ) from None
 
     def _exited(self, container: Any) -> Callable[[], str | None]:
         """For wait_until: None while the container runs; once it has exited, its last log lines (redacted)."""
@@ -446,7 +458,7 @@ class ContainersStack:
         )
         prom.ports[f"{PROMETHEUS_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
         self._run("prometheus", prom)
-        url = f"http://{prom.get_container_host_ip()}:{prom.get_exposed_port(PROMETHEUS_PORT)}"
+        url = f"http://{self._address(prom, PROMETHEUS_PORT, 'the Prometheus container')}"
 
         def scraped() -> None:
             tracks = scraped_tracks(url)
