@@ -2,8 +2,8 @@
 
 Marked `containers`: `tox -e smoke-containers` runs them (CI starts dockerd and builds the offline images
 first). Without an engine they fail with the reason; they are never skipped to go green.
-The canary runs use short live traffic (20 s, step 1 s, 15 points a side: the judge's figures on this traffic are
-in docs/reference/stacks.md); each starts PostgreSQL, Redis, candidate, baseline and Prometheus containers.
+The canary runs use short live traffic (20 s, step 1 s, 15 points a side; their times are in
+docs/explanations/benchmarks.md); each starts PostgreSQL, Redis, candidate, baseline and Prometheus containers.
 """
 
 from __future__ import annotations
