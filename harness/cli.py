@@ -238,7 +238,8 @@ def cli() -> None:
     "--baseline",
     is_flag=True,
     default=None,
-    help="local: also start a baseline app beside the candidate, for the canary judge [env HARNESS_BASELINE].",
+    help="local or containers: also start a baseline app beside the candidate, for the canary judge "
+    "[env HARNESS_BASELINE].",
 )
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
@@ -308,13 +309,13 @@ def checklist(**flags: Any) -> None:
     "--with-prometheus",
     is_flag=True,
     default=False,
-    help="local: also start a Prometheus scraping the app(s) every second, with the guide's alert rules.",
+    help="local or containers: also start a Prometheus scraping the app(s) every second, with the guide's alert rules.",
 )
 @click.option(
     "--baseline",
     is_flag=True,
     default=None,
-    help="local: also start a baseline app beside the candidate (its faults: ORCHESTRA_BASELINE_FAULTS).",
+    help="local or containers: also start a baseline app beside the candidate (its faults: ORCHESTRA_BASELINE_FAULTS).",
 )
 def up(**flags: Any) -> None:
     """Start a stack, print where it answers, keep it running until Ctrl-C, SIGTERM or SIGHUP."""

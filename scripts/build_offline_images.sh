@@ -5,6 +5,8 @@
 #   harness-offline/postgres:16     stand-in for postgres:16-alpine (POSTGRES_USER/PASSWORD/DB honoured)
 #   harness-offline/redis:7         stand-in for redis:7-alpine
 #   harness-offline/python:3.11     the base the app image (deploy/Dockerfile) builds on
+#   harness-offline/prometheus:2    stand-in for prom/prometheus: the server of Debian's `prometheus` package
+#                                   (apt-get download; the machine's own /usr/bin/prometheus if that fails)
 # Images that already exist are kept (run with --rebuild to start over). Needs root and debootstrap.
 # Then point the harness at them: HARNESS_CONTAINERS_IMAGES=offline (see docs/reference/stacks.md).
 set -euo pipefail
@@ -36,6 +38,20 @@ fi
 have harness-offline/postgres:16 || docker build -q -t harness-offline/postgres:16 -f scripts/offline/postgres.Dockerfile scripts/offline >/dev/null
 have harness-offline/redis:7 || docker build -q -t harness-offline/redis:7 -f scripts/offline/redis.Dockerfile scripts/offline >/dev/null
 have harness-offline/python:3.11 || docker tag harness-offline/base:bookworm harness-offline/python:3.11
+if ! have harness-offline/prometheus:2; then (  # the containers stack's Prometheus (the live phases)
+    ctx=$(mktemp -d /var/tmp/harness-prometheus.XXXXXX)
+    trap 'rm -rf "$ctx"' EXIT
+    if (cd "$ctx" && apt-get download -q prometheus >/dev/null 2>&1) && dpkg-deb -x "$ctx"/prometheus_*.deb "$ctx/deb"; then
+        cp "$ctx/deb/usr/bin/prometheus" "$ctx/prometheus"
+    elif command -v prometheus >/dev/null; then
+        echo "build_offline_images: apt-get download prometheus failed; using $(command -v prometheus)" >&2
+        cp -L "$(command -v prometheus)" "$ctx/prometheus"
+    else
+        echo "build_offline_images: no prometheus package (apt-get download prometheus) nor binary on PATH" >&2; exit 2
+    fi
+    docker build -q -t harness-offline/prometheus:2 -f scripts/offline/prometheus.Dockerfile "$ctx" >/dev/null
+    docker run --rm --network none harness-offline/prometheus:2 --version >/dev/null  # the binary runs in the image
+) fi
 # The app image's Python packages, as wheels in the build context (the image then needs no index).
 # Bookworm's Python is 3.11.2, where redis-py also needs async-timeout (the host's newer 3.11 does not).
 python3 -m pip wheel --quiet --disable-pip-version-check -r app/requirements.txt "async-timeout>=4.0.3" \

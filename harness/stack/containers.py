@@ -2,7 +2,9 @@
 
 configure -> check (engine answers, images present or pullable) -> start (network, databases, app image
 built from deploy/Dockerfile unless given, migrations in a one-off app container, app waited on over
-HTTP) -> stop (logs saved next to the verdict; every container, network and built image removed).
+HTTP; with --baseline (or --baseline-image) a baseline app beside it, and for the live phases a Prometheus
+container scraping both over the network with the local stack's rules) -> stop (logs saved next to the
+verdict; every container and the network removed).
 Every container and the network carry their owner's labels (harness/stack/sweep.py): a start removes
 those whose owner died without stopping them (SIGKILL).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +27,22 @@ from harness.options import Option, OptionSpec, positive, suite_options
 from harness.progress import step
 from harness.redact import redact_text, run_secrets
 from harness.stack.sweep import Owner, sweep_containers
+from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
 
 IMAGE_SETS: dict[str, dict[str, str]] = {
-    "official": {"postgres": "postgres:16-alpine", "redis": "redis:7-alpine", "app_base": "python:3.11-slim"},
+    "official": {
+        "postgres": "postgres:16-alpine",
+        "redis": "redis:7-alpine",
+        "app_base": "python:3.11-slim",
+        "prometheus": "prom/prometheus:v2.53.2",
+    },
     # stand-ins built by scripts/build_offline_images.sh, for machines without an image registry
     "offline": {
         "postgres": "harness-offline/postgres:16",
         "redis": "harness-offline/redis:7",
         "app_base": "harness-offline/python:3.11",
+        "prometheus": "harness-offline/prometheus:2",
     },
 }
 # Every key is also HARNESS_CONTAINERS_<KEY> (HARNESS_CONTAINERS_IMAGES=offline); see harness.options.
@@ -43,11 +53,13 @@ SPEC = OptionSpec(
         Option("postgres_image", str),
         Option("redis_image", str),
         Option("app_base_image", str),
+        Option("prometheus_image", str),
         Option("dockerfile", str, "deploy/Dockerfile"),
         Option("startup_timeout_s", float, 90.0, check=positive("number of seconds"), high=3600),
     ),
 )
-DB_USER, DB_NAME, APP_PORT = "orchestra", "ai_orchestra", 8000
+DB_USER, DB_NAME, APP_PORT, PROMETHEUS_PORT = "orchestra", "ai_orchestra", 8000, 9090
+PROMETHEUS_DIR = "/etc/prometheus"  # where the Prometheus container reads its config and rules (both images have it)
 APP_ENV_PASSTHROUGH = ("ORCHESTRA_FAULTS", "ORCHESTRA_FEATURE_FLAGS", "WEBSOCKET_MAX_CONNECTIONS", "LOG_LEVEL")
 
 
@@ -62,6 +74,7 @@ class ContainerOptions:
     postgres_image: str
     redis_image: str
     app_base_image: str
+    prometheus_image: str
     dockerfile: str
     startup_timeout_s: float
 
@@ -79,6 +92,7 @@ def container_options(settings: Settings, env: dict[str, str] | None = None) -> 
         postgres_image=values["postgres_image"] or chosen["postgres"],
         redis_image=values["redis_image"] or chosen["redis"],
         app_base_image=values["app_base_image"] or chosen["app_base"],
+        prometheus_image=values["prometheus_image"] or chosen["prometheus"],
         dockerfile=values["dockerfile"] or "deploy/Dockerfile",
         startup_timeout_s=float(values["startup_timeout_s"]),
     )
@@ -150,6 +164,7 @@ def why_not_containers(settings: Settings) -> str | None:
     except HarnessError as exc:
         return str(exc).split(";")[0]
     needed = [opts.postgres_image, opts.redis_image, settings.app_image or opts.app_base_image]
+    needed += [opts.prometheus_image] if settings.with_prometheus else []
     missing = [image for image in needed if not image_available(client, image)]
     client.close()
     return f"images not present locally: {', '.join(missing)}" if missing else None
@@ -182,7 +197,7 @@ def _postgres_container(image: str, password: str, net: Any) -> Any:
 
 
 class ContainersStack:
-    """PostgreSQL + Redis + the app (and optionally a baseline app) as containers on one network."""
+    """PostgreSQL + Redis + the app (and optionally a baseline app and a Prometheus) as containers on one network."""
 
     name = "containers"
 
@@ -207,6 +222,7 @@ class ContainersStack:
         wanted = [self.opts.postgres_image, self.opts.redis_image]
         wanted += [self.settings.app_image] if self.settings.app_image else [self.opts.app_base_image]
         wanted += [self.settings.baseline_image] if self.settings.baseline_image else []
+        wanted += [self.opts.prometheus_image] if self.settings.with_prometheus else []
         for image in wanted:
             if image_available(client, image):
                 continue
@@ -242,12 +258,31 @@ class ContainersStack:
                 self._migrate(app_image, net, inner_db)
             token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
             self._secrets += [token, admin_token]
-            with step("app container"):
-                target = self._app("app", app_image, net, inner_db, token, admin_token)
-            if self.settings.baseline_image:  # its own admin secret: switching the candidate's faults spares it
-                baseline = self.settings.baseline_image
+            # the app, the baseline and Prometheus start together, then each is waited on (they start in parallel)
+            app = self._app("app", app_image, net, inner_db, token, admin_token)
+            # --baseline-image, or --baseline: the candidate's own image beside it (as the local stack's baseline)
+            baseline_image = self.settings.baseline_image or (app_image if self.settings.baseline else None)
+            baseline = None
+            if baseline_image:  # its own admin secret: switching the candidate's faults spares it
                 self._secrets.append(baseline_admin := secrets.token_urlsafe(24))
-                self.baseline = self._app("app-baseline", baseline, net, inner_db, token, baseline_admin)
+                baseline = self._app("app-baseline", baseline_image, net, inner_db, token, baseline_admin, True)
+            prometheus = None
+            if self.settings.with_prometheus:
+                apps = {"candidate": f"http://app:{APP_PORT}"}
+                if baseline is not None:
+                    apps["baseline"] = f"http://app-baseline:{APP_PORT}"
+                prometheus = self._prometheus(net, apps)
+            with step("app container"):
+                target = self._app_ready(app, app_image, token, admin_token, "the app container")
+            if baseline is not None:
+                with step(f"baseline app container ({baseline_image})"):
+                    self.baseline = self._app_ready(
+                        baseline, str(baseline_image), token, baseline_admin, "the baseline app container"
+                    )
+            prometheus_url = None
+            if prometheus is not None:
+                with step(f"Prometheus container ({self.opts.prometheus_image})"):
+                    prometheus_url = prometheus()
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - docker/testcontainers raise many kinds
@@ -263,6 +298,8 @@ class ContainersStack:
             redis_url=f"redis://{host}:{redis.get_exposed_port(6379)}/0",
             ephemeral=True,
             admin_token=admin_token,
+            prometheus_url=prometheus_url,
+            baseline_url=self.baseline.base_url if self.baseline is not None else None,
         )
 
     def _run(self, role: str, container: Any) -> Any:
@@ -317,7 +354,9 @@ class ContainersStack:
             client.close()
         return tag
 
-    def _env(self, inner_db: str, token: str, admin_token: str) -> dict[str, str]:
+    def _env(self, inner_db: str, token: str, admin_token: str, baseline: bool = False) -> dict[str, str]:
+        """The app container's environment; a baseline's faults come from ORCHESTRA_BASELINE_FAULTS, never from
+        ORCHESTRA_FAULTS (the candidate's), as on the local stack."""
         env = {
             "DATABASE_URL": inner_db,
             "REDIS_URL": "redis://cache:6379/0",
@@ -327,6 +366,12 @@ class ContainersStack:
             "LOG_LEVEL": "WARNING",
         }
         env.update({k: os.environ[k] for k in APP_ENV_PASSTHROUGH if k in os.environ})
+        if baseline:
+            from harness.stack.local import BASELINE_FAULTS_ENV
+
+            env.pop("ORCHESTRA_FAULTS", None)
+            if os.environ.get(BASELINE_FAULTS_ENV):
+                env["ORCHESTRA_FAULTS"] = os.environ[BASELINE_FAULTS_ENV]
         return env
 
     def _migrate(self, image: str, net: Any, inner_db: str) -> None:
@@ -342,26 +387,90 @@ class ContainersStack:
                 f"migrations failed in the app container ({image}): {redact_text(last[0], self._secrets)[:200]}"
             )
 
-    def _app(self, role: str, image: str, net: Any, inner_db: str, token: str, admin_token: str) -> Target:
+    def _app(
+        self, role: str, image: str, net: Any, inner_db: str, token: str, admin_token: str, baseline: bool = False
+    ) -> Any:
+        """Start an app container (not waited on: _app_ready), reachable on the network as `role`."""
         from testcontainers.core.container import DockerContainer
-        from testcontainers.core.wait_strategies import HttpWaitStrategy
 
         app = DockerContainer(image, network=net, network_aliases=[role])
-        for key, value in self._env(inner_db, token, admin_token).items():
+        for key, value in self._env(inner_db, token, admin_token, baseline=baseline).items():
             app.with_env(key, value)
         app.ports[f"{APP_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
-        app.waiting_for(
-            HttpWaitStrategy(APP_PORT, "/health")
-            .for_status_code_matching(lambda status: True)
-            .with_startup_timeout(self.opts.startup_timeout_s)
-        )
-        self._run(role, app)
-        base = f"http://{app.get_container_host_ip()}:{app.get_exposed_port(APP_PORT)}"
+        return self._run(role, app)
+
+    def _app_ready(self, app: Any, image: str, token: str, admin_token: str, what: str) -> Target:
+        """Wait until the app container answers HTTP on /health (any status) through its mapped port."""
         from harness.stack.local import _version
 
+        base = f"http://{self._address(app, APP_PORT, what)}"
+        ready = HttpAnswers(f"{base}/health", what=f"{what} ({image})")
+        wait_until(ready, self.opts.startup_timeout_s, alive=self._exited(app))
         return Target(
             base_url=base, stack=self.name, token=token, version=_version(base), ephemeral=True, admin_token=admin_token
         )
+
+    def _address(self, container: Any, port: int, what: str) -> str:
+        """host:port where a started container's port is mapped; a container that exited instead (testcontainers
+        waits for it to run) is one line naming it, with its last log lines."""
+        try:
+            return f"{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
+        except Exception as exc:  # noqa: BLE001 - testcontainers raises TimeoutError, docker its own kinds
+            died = self._exited(container)()
+            reason = died or redact_text((str(exc).strip().splitlines() or [type(exc).__name__])[0], self._secrets)
+            raise StackError(
+                f"{what} ({container.image}) did not start: {reason} (container logs: {self._logs_dir})"
+            ) from None
+
+    def _exited(self, container: Any) -> Callable[[], str | None]:
+        """For wait_until: None while the container runs; once it has exited, its last log lines (redacted)."""
+
+        def exited() -> str | None:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status not in ("exited", "dead"):
+                return None
+            tail = wrapped.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
+            return redact_text(tail, self._secrets)[:240] or "no output"
+
+        return exited
+
+    def _prometheus(self, net: Any, apps: dict[str, str]) -> Callable[[], str]:
+        """Start a Prometheus container on the network scraping `apps` (track -> URL on the network) every second,
+        with the files the local stack's Prometheus reads (harness/stack/prometheus.py) copied in before it starts;
+        its port mapped on 127.0.0.1. Returns the wait: its URL once it has scraped every app once."""
+        from testcontainers.core.container import DockerContainer
+
+        from harness.stack.prometheus import CONFIG, prometheus_files, scraped_tracks
+
+        image = self.opts.prometheus_image
+        prom = DockerContainer(image, network=net, network_aliases=["prometheus"])
+        for name, text in prometheus_files(apps, self.settings.home, PROMETHEUS_DIR).items():
+            prom.with_copy_into_container(text.encode(), f"{PROMETHEUS_DIR}/{name}")
+        prom.with_command(
+            [
+                f"--config.file={PROMETHEUS_DIR}/{CONFIG}",
+                "--storage.tsdb.path=/prometheus",  # the images' own data dir, writable by their user
+                f"--web.listen-address=0.0.0.0:{PROMETHEUS_PORT}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ]
+        )
+        prom.ports[f"{PROMETHEUS_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]  # loopback only
+        self._run("prometheus", prom)
+        url = f"http://{self._address(prom, PROMETHEUS_PORT, 'the Prometheus container')}"
+
+        def scraped() -> None:
+            tracks = scraped_tracks(url)
+            if not set(apps) <= tracks:
+                raise RuntimeError(f"not every app scraped yet (up: {sorted(t for t in tracks if t)})")
+
+        def ready() -> str:
+            probe = Callback(scraped, f"the Prometheus container ({image})")
+            wait_until(probe, self.opts.startup_timeout_s, alive=self._exited(prom))
+            return url
+
+        return ready
 
     def save_logs(self, directory: Path) -> None:
         """Each container's logs, next to the verdict, redacted on their way in (the stack's own secrets and

@@ -1,6 +1,7 @@
-"""A throwaway Prometheus for a stack the harness started: free loopback port, temp storage, a 1 s scrape
-of every app the stack started (label track="candidate" / "baseline"), and the alert rules of
-deploy/prometheus/alerts.yml with short `for:` durations so that they can fire within a local run."""
+"""A throwaway Prometheus for a stack the harness started: a 1 s scrape of every app the stack started (label
+track="candidate" / "baseline"), and the alert rules of deploy/prometheus/alerts.yml with short `for:` durations
+so that they can fire within a run. The local stack runs the binary on a free loopback port with temp storage
+(prometheus_service); the containers stack runs an image on its network with the same files (prometheus_files)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ INSTALL = "apt-get install -y --no-install-recommends prometheus"
 ALERTS = Path("deploy/prometheus/alerts.yml")
 RULE_FOR = "2s"  # the local copy's `for:`: long enough to need two evaluations, short enough for a 60 s run
 EVAL_INTERVAL = "1s"
+CONFIG, RULES = "prometheus.yml", "alerts.local.yml"
 
 
 def find_prometheus(name: str) -> str:
@@ -57,7 +59,7 @@ def per_track(expr: str) -> str:
     return re.sub(r"\bsum\s*\(", "sum by (track) (", expr)
 
 
-def config(apps: dict[str, str], rules_file: Path | None, ca_file: str | None = None) -> dict[str, Any]:
+def config(apps: dict[str, str], rules_file: str | Path | None) -> dict[str, Any]:
     """prometheus.yml scraping each app (track -> host:port URL) every second."""
     jobs = []
     for track, url in apps.items():
@@ -89,17 +91,26 @@ def scraped_tracks(url: str) -> set[str]:
     return {str(r.get("metric", {}).get("track")) for r in body["data"]["result"]}
 
 
+def prometheus_files(apps: dict[str, str], project_root: Path, directory: str | Path) -> dict[str, str]:
+    """The files of a Prometheus that reads them from `directory`, by name: its config (CONFIG) scraping `apps`
+    (track -> URL), and the local copy of the project's alert rules (RULES) when the project has them."""
+    files: dict[str, str] = {}
+    source = project_root / ALERTS
+    rules = None
+    if source.is_file():
+        rules = f"{directory}/{RULES}"
+        files[RULES] = yaml.safe_dump(local_rules(source), sort_keys=False)
+    files[CONFIG] = yaml.safe_dump(config(apps, rules), sort_keys=False)
+    return files
+
+
 def prometheus_service(binary: str, workdir: Path, apps: dict[str, str], project_root: Path, port: int) -> Service:
     """The Prometheus Service (not started) with its config and rules written into workdir/prometheus/."""
     home = workdir / "prometheus"
     (home / "data").mkdir(parents=True)
-    source = project_root / ALERTS
-    rules = None
-    if source.is_file():
-        rules = home / "alerts.local.yml"
-        rules.write_text(yaml.safe_dump(local_rules(source), sort_keys=False))
-    cfg = home / "prometheus.yml"
-    cfg.write_text(yaml.safe_dump(config(apps, rules), sort_keys=False))
+    for name, text in prometheus_files(apps, project_root, home).items():
+        (home / name).write_text(text)
+    cfg = home / CONFIG
     return Service(
         "prometheus",
         [

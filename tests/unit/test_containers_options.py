@@ -50,3 +50,47 @@ def test_the_app_image_tag_follows_its_inputs(tmp_path):
     assert first != app_image_hash(tmp_path, "Dockerfile", "sha256:other-base")
     (tmp_path / "app" / "main.py").write_text("x = 2\n")
     assert first != app_image_hash(tmp_path, "Dockerfile", "sha256:base")
+
+
+def test_the_prometheus_image_follows_the_image_set(tmp_path):
+    assert container_options(settings(tmp_path), env={}).prometheus_image == "prom/prometheus:v2.53.2"
+    offline = container_options(settings(tmp_path), env={"HARNESS_CONTAINERS_IMAGES": "offline"})
+    assert offline.prometheus_image == "harness-offline/prometheus:2"
+    custom = container_options(settings(tmp_path), env={"HARNESS_CONTAINERS_PROMETHEUS_IMAGE": "registry.local/prom:3"})
+    assert custom.prometheus_image == "registry.local/prom:3"
+
+
+def test_the_prometheus_container_scrapes_by_network_name_with_the_local_stacks_rules(tmp_path):
+    """The files copied into the Prometheus container: the apps by their names on the stack's network, and the
+    rules file the local stack's Prometheus loads, named where the container reads it."""
+    import yaml
+
+    from harness.stack.containers import PROMETHEUS_DIR
+    from harness.stack.prometheus import CONFIG, RULES, local_rules, prometheus_files
+
+    root = Path(__file__).parents[2]
+    apps = {"candidate": "http://app:8000", "baseline": "http://app-baseline:8000"}
+    files = prometheus_files(apps, root, PROMETHEUS_DIR)
+    assert set(files) == {CONFIG, RULES}
+    config = yaml.safe_load(files[CONFIG])
+    assert config["rule_files"] == [f"{PROMETHEUS_DIR}/{RULES}"]
+    scraped = {
+        j["static_configs"][0]["labels"]["track"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]
+    }
+    assert scraped == {"candidate": ["app:8000"], "baseline": ["app-baseline:8000"]}
+    assert yaml.safe_load(files[RULES]) == local_rules(root / "deploy/prometheus/alerts.yml")
+    bare = prometheus_files({"candidate": "http://app:8000"}, tmp_path, PROMETHEUS_DIR)  # a project without rules
+    assert set(bare) == {CONFIG} and "rule_files" not in yaml.safe_load(bare[CONFIG])
+
+
+def test_a_baseline_container_gets_the_baseline_faults_never_the_candidates(tmp_path, monkeypatch):
+    from harness.stack.containers import ContainersStack
+
+    stack = ContainersStack(settings(tmp_path))
+    monkeypatch.setenv("ORCHESTRA_FAULTS", "latency_regression=100")
+    monkeypatch.delenv("ORCHESTRA_BASELINE_FAULTS", raising=False)
+    assert stack._env("db", "t", "a")["ORCHESTRA_FAULTS"] == "latency_regression=100"
+    assert "ORCHESTRA_FAULTS" not in stack._env("db", "t", "a", baseline=True)
+    monkeypatch.setenv("ORCHESTRA_BASELINE_FAULTS", "chat_5xx")
+    assert stack._env("db", "t", "a", baseline=True)["ORCHESTRA_FAULTS"] == "chat_5xx"
+    assert stack._env("db", "t", "a")["ORCHESTRA_FAULTS"] == "latency_regression=100"
