@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -26,7 +27,7 @@ from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
 from harness.options import Option, OptionSpec, positive, suite_options
 from harness.progress import step
 from harness.redact import redact_text, run_secrets
-from harness.stack.sweep import Owner, sweep_containers
+from harness.stack.sweep import Owner, make_run_dir, sweep_containers
 from harness.stack.wait import Callback, HttpAnswers, wait_until
 from harness.target import Target
 
@@ -154,6 +155,38 @@ def app_image_hash(root: Path, dockerfile: str, base_id: str) -> str:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def build_root(settings: Settings, dockerfile: str) -> Path | None:
+    """The build context of the app image: the project (a team's own Dockerfile and app/) or the harness's
+    checkout; None from an installed wheel, whose files stage_build_context() gathers."""
+    for root in (settings.project_root, settings.home):
+        if (root / dockerfile).is_file() and (root / "app").is_dir():
+            return root
+    return None
+
+
+def stage_build_context(home: Path, dockerfile: str) -> Path:
+    """A private run dir holding what deploy/Dockerfile copies, from an installed harness: the Dockerfile and
+    alembic.ini from its home, the offline wheels if any, and the installed `app` package (requirements.txt
+    included). Removed after the build (and swept if the run is killed)."""
+    import app
+
+    stage = make_run_dir(kind="appctx", mode=0o700)
+    if not (home / dockerfile).is_file():
+        shutil.rmtree(stage, ignore_errors=True)
+        raise StackError(f"the app image's {dockerfile} is not in {home}: set containers.dockerfile or --app-image")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    (stage / dockerfile).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(home / dockerfile, stage / dockerfile)
+    if (home / "alembic.ini").is_file():
+        shutil.copy2(home / "alembic.ini", stage / "alembic.ini")
+    wheels = stage / "deploy" / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    for whl in sorted((home / "deploy" / "wheels").glob("*.whl")):
+        shutil.copy2(whl, wheels / whl.name)
+    shutil.copytree(Path(app.__file__).resolve().parent, stage / "app", ignore=skip)
+    return stage
 
 
 def why_not_containers(settings: Settings) -> str | None:
@@ -329,15 +362,17 @@ class ContainersStack:
         """Build deploy/Dockerfile once per content: the tag is a hash of the Dockerfile, the app's files and
         the base image, so a warm run reuses it (built images are a cache, kept; containers never are)."""
         client = docker_client(timeout_s=600)  # a build's requests may take minutes
+        staged: Path | None = None
         try:
+            root = build_root(self.settings, self.opts.dockerfile)
+            if root is None:  # an installed wheel: the reference service's files, staged as the Dockerfile wants
+                staged = root = stage_build_context(self.settings.home, self.opts.dockerfile)
             base_id = client.images.get(self.opts.app_base_image).id
-            tag = (
-                f"ai-orchestra-harness/app:{app_image_hash(self.settings.project_root, self.opts.dockerfile, base_id)}"
-            )
+            tag = f"ai-orchestra-harness/app:{app_image_hash(root, self.opts.dockerfile, base_id)}"
             if image_available(client, tag):
                 return tag
             client.images.build(
-                path=str(self.settings.project_root),
+                path=str(root),
                 dockerfile=self.opts.dockerfile,
                 tag=tag,
                 rm=True,
@@ -352,6 +387,8 @@ class ContainersStack:
             raise StackError(f"building {self.opts.dockerfile} failed: {str(exc).splitlines()[0][:200]}") from None
         finally:
             client.close()
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
         return tag
 
     def _env(self, inner_db: str, token: str, admin_token: str, baseline: bool = False) -> dict[str, str]:

@@ -33,7 +33,7 @@ from typing import Any
 from harness.atomic import write_atomic
 
 PREFIX = "harness-local-"
-KINDS = ("local", "suites", "locust")  # the stack's dir; the private staging dirs of raw (unredacted) output
+KINDS = ("local", "suites", "locust", "appctx")  # the stack's dir; private staging dirs (raw output, a build context)
 OWNER_FILE = "owner.json"
 LABEL = "org.ai-orchestra.owner"  # org.ai-orchestra.owner.pid, .start, .boot, .pidns, .host
 _DIR_NAME = re.compile(rf"harness-(?:{'|'.join(KINDS)})-(\d+)-[A-Za-z0-9_]+")

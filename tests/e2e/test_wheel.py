@@ -76,7 +76,13 @@ def test_the_wheel_carries_every_suite_the_reference_service_and_its_files(wheel
     assert "pyproject.toml" in home  # pytest's settings for the suites (import mode, markers), nothing else
     migrations = {n for n in names if n.startswith("app/migrations/versions/") and n.endswith(".py")}
     assert migrations == {p.relative_to(ROOT).as_posix() for p in (ROOT / "app/migrations/versions").glob("*.py")}
-    assert {"app/main.py", "app/migrations/env.py", "harness/policy.toml", "harness/cli.py"} <= names
+    assert {
+        "app/main.py",
+        "app/requirements.txt",
+        "app/migrations/env.py",
+        "harness/policy.toml",
+        "harness/cli.py",
+    } <= names
 
 
 def fresh_venv(where: Path, wheel: Path) -> Path:

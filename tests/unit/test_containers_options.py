@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def test_a_baseline_container_gets_the_baseline_faults_never_the_candidates(tmp_
     monkeypatch.setenv("ORCHESTRA_BASELINE_FAULTS", "chat_5xx")
     assert stack._env("db", "t", "a", baseline=True)["ORCHESTRA_FAULTS"] == "chat_5xx"
     assert stack._env("db", "t", "a")["ORCHESTRA_FAULTS"] == "latency_regression=100"
+
+
+def test_the_app_image_builds_from_the_project_the_checkout_or_a_staged_copy_of_an_installed_harness(tmp_path):
+    """From a directory that is not the project (an installed wheel), the build context is staged from the
+    harness's home and the installed app package: the same files, so the same content hash (the same image)."""
+    from harness.config import Settings
+    from harness.stack.containers import app_image_hash, build_root, stage_build_context
+
+    root = Path(__file__).resolve().parents[2]
+    assert build_root(Settings(project_root=root, home=root), "deploy/Dockerfile") == root
+    assert build_root(Settings(project_root=tmp_path, home=root), "deploy/Dockerfile") == root  # the checkout
+    assert build_root(Settings(project_root=tmp_path, home=tmp_path), "deploy/Dockerfile") is None
+    stage = stage_build_context(root, "deploy/Dockerfile")
+    try:
+        assert (stage / "deploy" / "Dockerfile").is_file() and (stage / "app" / "requirements.txt").is_file()
+        assert (stage / "alembic.ini").is_file() and not list(stage.rglob("__pycache__"))
+        assert app_image_hash(stage, "deploy/Dockerfile", "base") == app_image_hash(root, "deploy/Dockerfile", "base")
+    finally:
+        shutil.rmtree(stage)
+    assert not stage.exists()
