@@ -327,3 +327,12 @@ class LocustRunner:
         summary.auth = read_auth_log(self.out_dir / AUTH_LOG)
         apply_generators(summary, read_generators(self.out_dir / GENERATORS))
         return LocustRun(self.out_dir, code, seconds, summary)
+
+
+def progress_tail(settings: Any, folder: Path) -> tuple[Path, Callable[[dict[str, Any]], str]]:
+    """The registry's progress hook of the load suite: the file the Locust run writes its numbers to (in the
+    suite's reports folder) and how one line of it reads on the console."""
+    from harness.load.profiles import load_options_for
+
+    profile = load_options_for(settings).profile
+    return folder / PROGRESS, lambda line: progress_text(line, profile)
