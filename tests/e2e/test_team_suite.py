@@ -86,9 +86,8 @@ def test_a_broken_entry_point_is_one_line_naming_the_distribution_and_exit_64(tm
     (site / "bad_suite-1.0.dist-info").mkdir(parents=True)
     (site / "bad_suite-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-suite\nVersion: 1.0\n")
     (site / "bad_suite-1.0.dist-info" / "entry_points.txt").write_text(f"[harness.suites]\n{entry}\n")
-    (site / "bad_suite.py").write_text(
-        "from harness.registry import Suite\nSUITE = Suite(id='bad_field', order=5000)\nSMOKE_AGAIN = Suite(id='smoke')\n"
-    )
+    module = "from harness.registry import Suite\nSUITE = Suite(id='bad_field', order=5000)\n"
+    (site / "bad_suite.py").write_text(module + "SMOKE_AGAIN = Suite(id='smoke')\n")
     argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", "pr", "--reports-dir", str(tmp_path / "r")]
     done = subprocess.run(
         argv, cwd=ROOT, env=harness_env(PYTHONPATH=str(site)), capture_output=True, text=True, timeout=60
