@@ -42,6 +42,7 @@ LIVE = Suite(
     template="live.html.j2",
     order=50,
     flags=("prometheus_url", "drive_load", "watch"),
+    needs=("prometheus",),
 )
 ROLLBACK = Suite(
     id="rollback", destructive="the rollback rehearsal downgrades the database and empties caches", order=60

@@ -31,6 +31,7 @@ _PACKAGE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*")
 _TEMPLATE = re.compile(r"[a-z0-9_-]+\.html\.j2")
 MAX_ORDER = 1000
 MAX_FLAGS = 16
+NEEDS = ("prometheus",)  # what a suite may ask a stack the harness starts to bring
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,8 @@ class Suite:
     order: int = 500  # where its section stands in report.html (lower first)
     lists_checks: bool = False  # its section shows every check of it (else they go to 'Other checks' too)
     flags: tuple[str, ...] = ()  # `harness gate` flags this suite owns: handed down in Settings.suite_flags[id]
-    progress: str | None = None  # "module:function", (Settings) -> (path, callback): a JSON-lines progress file
+    progress: str | None = None  # "module:function", (Settings, folder) -> (path, text): its live numbers
+    needs: tuple[str, ...] = ()  # what a stack the harness starts must bring for it: "prometheus"
     source: str = "built-in"  # filled in by the registry: the distribution and entry point that declared it
 
     @property
@@ -108,7 +110,7 @@ def validate(raw: Any, where: str, name: str | None = None) -> Suite:
             raise _bad(where, unknown[0], f"is not a suite field (fields: {', '.join(sorted(known))})")
         if "id" not in raw:
             raise _bad(where, "id", "is missing")
-        raw = Suite(**{k: tuple(v) if k == "flags" and isinstance(v, list) else v for k, v in raw.items()})
+        raw = Suite(**{k: tuple(v) if k in ("flags", "needs") and isinstance(v, list) else v for k, v in raw.items()})
     if not isinstance(raw, Suite):
         raise ConfigError(
             f"{where}: the entry point's object is a {type(raw).__name__}, not a harness.registry.Suite (or a table of "
@@ -140,6 +142,8 @@ def validate(raw: Any, where: str, name: str | None = None) -> Suite:
         raise _bad(where, "lists_checks", f"is {s.lists_checks!r}, not true or false")
     if isinstance(s.order, bool) or not isinstance(s.order, int) or not 0 <= s.order <= MAX_ORDER:
         raise _bad(where, "order", f"is {s.order!r}, not a whole number from 0 to {MAX_ORDER}")
+    if not isinstance(s.needs, tuple) or not set(s.needs) <= set(NEEDS):
+        raise _bad(where, "needs", f"is {s.needs!r}: a list of {', '.join(repr(n) for n in NEEDS)}")
     flags = s.flags
     if not isinstance(flags, tuple) or len(flags) > MAX_FLAGS or not all(isinstance(f, str) for f in flags):
         raise _bad(where, "flags", f"must be a list of at most {MAX_FLAGS} flag names")
