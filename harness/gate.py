@@ -180,7 +180,7 @@ def run_gate(settings: Settings) -> GateRun:
 
     if phase.dropped_operations:  # the suites leave them out, and do not count them as not run
         settings = replace(settings, dropped_operations=phase.dropped_operations)
-    if any("prometheus" in registry.get(s).needs for s in wanted):  # a stack the harness starts brings its own
+    if registry.any_needs(wanted, "prometheus"):  # a stack the harness starts brings its own for the live gates
         settings = replace(settings, with_prometheus=True)
     reports = settings.reports_dir
     prepare_reports(reports)

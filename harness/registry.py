@@ -188,6 +188,11 @@ def destructive() -> set[str]:
     return {s.id for s in suites().values() if s.destructive}
 
 
+def any_needs(suite_ids: Any, what: str) -> bool:
+    """Whether one of these suites needs `what` from a stack the harness starts (its `needs` field)."""
+    return any(what in get(s).needs for s in suite_ids)
+
+
 def ids() -> tuple[str, ...]:
     return tuple(suites())
 
