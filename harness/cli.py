@@ -243,27 +243,16 @@ def cli() -> None:
 )
 def gate(**flags: Any) -> None:
     """Run the phase's suites and write reports/verdict.json; exit 0 go, 1 no-go, 2 inconclusive."""
+    from harness import registry
     from harness.gate import run_gate
+    from harness.live.watch import console_tail
     from harness.report.markdown import render_console
 
-    security = {"zap_report": flags.pop("zap_report"), "trivy_cache_dir": flags.pop("trivy_cache_dir")}
+    suite_flags = registry.claim_flags(flags)  # --zap-report, --prometheus, ...: to the suite that declares them
     quiet = flags.pop("quiet")
-    live = {
-        "prometheus_url": flags.pop("prometheus_url"),
-        "drive_load": flags.pop("drive_load"),
-        "watch": flags.pop("watch"),
-    }
     _CONTEXT["verdict"] = True  # an interrupt outside the run leaves an inconclusive verdict
-    settings = _settings(suite_flags={"security": security, "live": live}, **flags)
-    tail = None
-    if live["watch"]:  # each round on the console as the suite writes it
-        from harness.live.watch import WatchTail
-
-        (settings.reports_dir / "live" / "watch.jsonl").unlink(missing_ok=True)
-        tail = WatchTail(
-            settings.reports_dir / "live" / "watch.jsonl", lambda line: _echo(f"harness: {line}", err=True)
-        )
-        tail.start()
+    settings = _settings(suite_flags=suite_flags, **flags)
+    tail = console_tail(settings, lambda line: _echo(f"harness: {line}", err=True))  # --watch: each round
     try:
         with _progress(quiet):
             run = run_gate(settings)
@@ -289,6 +278,7 @@ def gate(**flags: Any) -> None:
 @click.option("--policy-file", type=click.Path(path_type=Path), default=None, help="Team policy override.")
 def checklist(**flags: Any) -> None:
     """The guide's pre-deployment checklist: each item's state and evidence; exit 0 all hold, 1 not."""
+    from harness.checklist.options import SPEC as CHECKLIST
     from harness.checklist.report import render
     from harness.gate import run_gate
 
@@ -296,7 +286,7 @@ def checklist(**flags: Any) -> None:
     for key in ("zap_report", "trivy_cache_dir"):
         flags.pop(key, None)
     _CONTEXT["verdict"] = True
-    settings = _settings(suite_flags={"checklist": attestations}, **{**flags, "phase": "checklist"})
+    settings = _settings(suite_flags={CHECKLIST.suite: attestations}, **{**flags, "phase": "checklist"})
     run = run_gate(settings)
     _echo(render(run.reports_dir))
     _echo(f"verdict: {run.doc['verdict']}  ({run.reports_dir / 'verdict.json'})")
@@ -619,6 +609,7 @@ def _write_html(doc: dict[str, Any], reports: Path, history_file: Path | None) -
 @QUIET
 def load_command(**flags: Any) -> None:
     """Run the load suite (Locust, headless, bounded) and judge it; exit 0 go, 1 no-go, 2 inconclusive."""
+    from harness.load.profiles import SPEC as LOAD
     from harness.load_gate import run_load
     from harness.report.markdown import render_console
 
@@ -628,7 +619,7 @@ def load_command(**flags: Any) -> None:
     load = {names.get(k, k): flags.pop(k) for k in (*load_only, "history_file")}
     quiet = flags.pop("quiet")
     _CONTEXT["verdict"] = True
-    settings = _settings(suite_flags={"load": load}, **flags)
+    settings = _settings(suite_flags={LOAD.suite: load}, **flags)
     with _progress(quiet):
         outcome = run_load(settings, lambda line: _echo(line, err=True))
     for note in outcome.run.doc["notes"] + outcome.notes:

@@ -18,18 +18,15 @@ from harness.redact import check_user_secrets, has_userinfo, strip_userinfo
 
 STACKS = ("auto", "local", "containers", "external")
 APP_TLS = ("off", "valid", "expired")  # the local stack's app: plain http, or https with a throwaway CA's cert
-# [tool.harness.<suite>] sub-tables
-SUITE_TABLES = (
-    "smoke",
-    "contract",
-    "load",
-    "security",
-    "containers",
-    "service",
-    "flags",
-    "checklist",
-    "live",
-)
+# [tool.harness.<table>] sub-tables besides those of the registered suites ([tool.harness.<suite id>])
+OTHER_TABLES = ("containers", "service")
+
+
+def suite_tables() -> tuple[str, ...]:
+    """The sub-tables a project file may hold: every registered suite's (harness/registry.py), and the others."""
+    from harness.registry import ids
+
+    return (*ids(), *OTHER_TABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,14 +244,15 @@ def load_settings(
     table, where = _read_file(root)
     values: dict[str, Any] = {}
     suite_options: dict[str, dict[str, Any]] = {}
+    tables = suite_tables()
     for key, value in table.items():
-        if key in SUITE_TABLES and isinstance(value, dict):
+        if key in tables and isinstance(value, dict):
             suite_options[key] = value
             continue
         if key in NOT_FROM_FILE:
             raise ConfigError(f"{where}: {key} is not taken from a file; say it for one run: --allow-unsafe")
         if key not in FILE_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS + SUITE_TABLES)}")
+            raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, FILE_KEYS + tables)}")
         values[key] = _coerce(key, value, where)
     for key in _TYPES:
         name = f"HARNESS_{key.upper()}"

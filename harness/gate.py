@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness import registry
 from harness.config import Settings
 from harness.credentials import credentials_problem
 from harness.errors import ConfigError, HarnessError, StackError, did_you_mean
@@ -137,16 +138,10 @@ def prepare_reports(reports: Path) -> None:
         ) from None
 
 
-DESTRUCTIVE = {"rollback"}  # suites that change the database: never on a target the harness did not start
-
-
 def check_suite_options(settings: Settings, wanted: list[str]) -> None:
     """Validate the options of every suite this run will start, here, before anything starts (a bad value is
     one line and exit 64, not a check that fails later in the child); refuse a suite's flags when that suite
-    is not part of the run (they would be ignored silently)."""
-    from harness.contract.options import contract_options
-    from harness.load.profiles import load_options_for
-    from harness.security.options import security_options
+    is not part of the run (they would be ignored silently). Each suite's loader is the one the registry names."""
     from harness.service import profile_for
 
     profile_for(settings)  # a bad service profile is one line now, not a check that fails later
@@ -157,45 +152,20 @@ def check_suite_options(settings: Settings, wanted: list[str]) -> None:
                 f"{names}: option(s) of the {suite} suite, which this run does not include "
                 f"(suites: {', '.join(wanted) or 'none'}); drop the flag or run the {suite} suite"
             )
-    if DESTRUCTIVE & set(settings.suites or ()) and (settings.target or settings.stack == "external"):
-        names = ",".join(sorted(DESTRUCTIVE & set(settings.suites or ())))
+    destructive = [registry.get(s) for s in settings.suites or () if registry.get(s).destructive]
+    if destructive and (settings.target or settings.stack == "external"):
+        names = ",".join(sorted(s.id for s in destructive))
+        what = "; ".join(s.changes for s in destructive)
         raise ConfigError(
-            f"--suites {names}: the rollback rehearsal downgrades the database and empties caches, so it runs "
-            "only on a stack the harness starts; drop --target (in a phase run on a target its gates are not run)"
+            f"--suites {names}: {what}, so it runs only on a stack the harness starts; drop --target (in a phase "
+            "run on a target its gates are not run)"
         )
-    from harness.checklist.options import checklist_options
-    from harness.flags.options import flags_options
-    from harness.live.options import live_options
-
-    loaders = {
-        "contract": contract_options,
-        "security": security_options,
-        "load": load_options_for,
-        "flags": flags_options,
-        "checklist": checklist_options,
-        "live": live_options,
-    }
-    loaded = {suite: loaders[suite](settings) for suite in wanted if suite in loaders}
-    if "security" in loaded:  # a file the user named must be there: say so now, not as a check that fails later
-        sec = loaded["security"]
-        named = [("zap_report", sec.zap_report), ("rules_file", sec.rules_file), ("tls_ca_file", sec.tls_ca_file)]
-        named += [("trivy_reports", p) for p in sec.trivy_reports]
-        for key, file in named:
-            if file is not None and not file.is_file():
-                raise ConfigError(f"security option {key}: {file} does not exist (or is not a file)")
-        if sec.zap_report is not None:  # read now (bounded): a report that is no ZAP JSON is bad input, not a scan
-            from harness.security.errors import ZapReportError
-            from harness.security.zap_report import read_report
-
-            try:
-                read_report(sec.zap_report)
-            except ZapReportError as exc:
-                raise ConfigError(f"--zap-report: {exc}") from None
-    if "live" in loaded and settings.stack == "external" and not loaded["live"].prometheus_url:
-        raise ConfigError(
-            f"phase {settings.phase} reads live metrics: give the deployment's Prometheus with --prometheus URL "
-            "(or HARNESS_PROMETHEUS_URL, [tool.harness.live] prometheus_url)"
-        )
+    for suite in map(registry.get, wanted):
+        if suite.options is not None:
+            options = suite.call("options", settings)
+            check = getattr(options, "check_before_start", None)  # what the suite can say before anything starts
+            if callable(check):
+                check(settings)
 
 
 def run_gate(settings: Settings) -> GateRun:
@@ -210,7 +180,7 @@ def run_gate(settings: Settings) -> GateRun:
 
     if phase.dropped_operations:  # the suites leave them out, and do not count them as not run
         settings = replace(settings, dropped_operations=phase.dropped_operations)
-    if "live" in wanted:  # a stack the harness starts brings its own Prometheus for the live gates
+    if registry.any_needs(wanted, "prometheus"):  # a stack the harness starts brings its own for the live gates
         settings = replace(settings, with_prometheus=True)
     reports = settings.reports_dir
     prepare_reports(reports)

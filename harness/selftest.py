@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import registry
 from harness.atomic import write_atomic
 from harness.config import Settings
 from harness.errors import ConfigError, ExitCode, HarnessError, StackError, did_you_mean
@@ -222,7 +223,7 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
         settings,
         app_workers=1,
         stack="local" if settings.stack == "auto" else settings.stack,
-        with_prometheus="live" in phase.suites,  # the live gates read the stack's own Prometheus
+        with_prometheus=registry.any_needs(phase.suites, "prometheus"),  # the live gates read the stack's own
         baseline=settings.baseline or any(g.id.startswith("canary.") for g in phase.gates),  # the judge's baseline
     )
     runner = Runner(settings, phase, known, out)

@@ -12,9 +12,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import registry
 from harness.config import Settings
 from harness.errors import ReportError
 from harness.evidence import Evidence, read_evidence
@@ -33,8 +35,22 @@ MAX_RERUNS_PER_RUN = 10  # re-runs a whole session may spend (pytest-rerunfailur
 
 
 def available_suites(suites_dir: Path) -> set[str]:
-    """Validation suites present in this build: tests/<name>/ with test files, minus the harness's own."""
-    return {d.name for d in suite_dirs(suites_dir)}
+    """Validation suites present in this build: every registered suite whose test files are there (its folder in
+    the suites dir, or its own package's), and any other folder of the suites dir with test files (a suite no entry
+    point declares: the registry's defaults apply to it)."""
+    found = {d.name for d in suite_dirs(suites_dir)}
+    for suite in registry.suites().values():
+        if suite.tests is None:
+            continue  # a suite of the home: present when its folder is (above)
+        where = suite.tests_dir(suites_dir)
+        if where is not None and where.is_dir() and any(where.glob("test_*.py")):
+            found.add(suite.id)
+    return found
+
+
+def suite_path(suite_id: str, suites_dir: Path) -> Path:
+    """The folder pytest collects for a suite."""
+    return registry.get(suite_id).tests_dir(suites_dir) or suites_dir / suite_id
 
 
 @dataclass(slots=True)
@@ -67,7 +83,7 @@ def run_suites(
         sys.executable,
         "-m",
         "pytest",
-        *(str(settings.suites_dir / s) for s in suites),
+        *(str(suite_path(s, settings.suites_dir)) for s in suites),
         "-p",
         "harness.plugins.target",
         "-p",
@@ -158,19 +174,16 @@ def _progress_tails(suites_file: Path, suites: list[str], settings: Settings) ->
     if current() is None:
         return []
     tails = [JsonlTail(suites_file, suite_event)]
-    if "load" in suites:
-        from harness.load.profiles import load_options_for
-        from harness.load.runner import PROGRESS, progress_text
-        from harness.load.suite import load_dir
-
-        profile = load_options_for(settings).profile
-        path = load_dir(settings.reports_dir) / PROGRESS
+    for suite in map(registry.get, suites):  # a suite with live numbers of its own (the load run's)
+        if suite.progress is None:
+            continue
+        path, text = suite.call("progress", settings, settings.reports_dir / suite.folder)
         path.unlink(missing_ok=True)  # an earlier run's numbers are not this one's
 
-        def show(line: dict) -> None:
+        def show(line: dict, text: Callable[[dict], str] = text) -> None:
             progress = current()
             if progress is not None:
-                progress.update(progress_text(line, profile))
+                progress.update(text(line))
 
         tails.append(JsonlTail(path, show))
     return tails

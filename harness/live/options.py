@@ -134,6 +134,15 @@ class LiveOptions:
     judge_mode: str = "fixed"  # fixed: one Mann-Whitney look at the end (judge.py); sequential: sequential.py
     prometheus_url_from: str = "[tool.harness.live]"
 
+    def check_before_start(self, settings: Settings) -> None:
+        """The gate's check before anything starts (harness/gate.py): on a target the harness did not start, the
+        live gates need the deployment's Prometheus."""
+        if settings.stack == "external" and not self.prometheus_url:
+            raise ConfigError(
+                f"phase {settings.phase} reads live metrics: give the deployment's Prometheus with --prometheus URL "
+                "(or HARNESS_PROMETHEUS_URL, [tool.harness.live] prometheus_url)"
+            )
+
 
 def live_options(settings: Settings, env: dict[str, str] | None = None) -> LiveOptions:
     values = suite_options(SPEC, settings, env)

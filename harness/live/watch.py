@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -145,3 +146,18 @@ class WatchTail(threading.Thread):
     def stop(self) -> None:
         self.done.set()
         self.join(timeout=2)
+
+
+def console_tail(settings: Any, echo: Callable[[str], None]) -> WatchTail | None:
+    """With `harness gate --watch`: print each round on the console as the suite writes it (started; the caller
+    stops it). None without --watch."""
+    from harness.live.options import SPEC
+    from harness.registry import get
+
+    if not settings.suite_flags.get(SPEC.suite, {}).get("watch"):
+        return None
+    path = settings.reports_dir / get(SPEC.suite).folder / "watch.jsonl"
+    path.unlink(missing_ok=True)
+    tail = WatchTail(path, echo)
+    tail.start()
+    return tail

@@ -345,3 +345,12 @@ class LocustRunner:
             return MachineSampler(self.machine_root).start()
         except psutil.Error:  # the process that started the stack is gone: nothing to tell ours from theirs
             return None
+
+
+def progress_tail(settings: Any, folder: Path) -> tuple[Path, Callable[[dict[str, Any]], str]]:
+    """The registry's progress hook of the load suite: the file the Locust run writes its numbers to (in the
+    suite's reports folder) and how one line of it reads on the console."""
+    from harness.load.profiles import load_options_for
+
+    profile = load_options_for(settings).profile
+    return folder / PROGRESS, lambda line: progress_text(line, profile)

@@ -21,6 +21,18 @@ def _suite(nodeid: str) -> str:
     return parts[-2] if len(parts) >= 2 else parts[0]
 
 
+def _packaged() -> dict[str, Path]:
+    """{suite id: folder} of the registered suites in a package of their own (harness/registry.py)."""
+    from harness import registry
+
+    try:
+        found = [s for s in registry.suites().values() if s.tests is not None]
+    except Exception:  # noqa: BLE001 - progress never breaks a run (the gate says what is broken)
+        return {}
+    dirs = {s.id: s.tests_dir(Path()) for s in found}
+    return {sid: d.resolve() for sid, d in dirs.items() if d is not None}
+
+
 class SuiteProgress:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -29,6 +41,7 @@ class SuiteProgress:
         self.counts: dict[str, Counter[str]] = {}
         self.started: dict[str, float] = {}
         self.finished: set[str] = set()
+        self.by_node: dict[str, str] = {}  # nodeid -> suite, where its folder does not say it
 
     def _emit(self, **record: object) -> None:
         try:
@@ -37,14 +50,22 @@ class SuiteProgress:
         except OSError:
             pass  # progress never breaks a run
 
+    def _suite(self, nodeid: str) -> str:
+        return self.by_node.get(nodeid) or _suite(nodeid)
+
     def _collected(self, nodeids: list[str]) -> None:
         if self.total:
             return
-        self.total = dict(Counter(_suite(n) for n in nodeids))
+        self.total = dict(Counter(self._suite(n) for n in nodeids))
         self._emit(event="collected", suites=self.total)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if session.items:  # with xdist the controller collects nothing: the nodes' lists come below
+            packaged = _packaged()
+            for item in session.items:  # a team's suite lives in its own package: named by the registry
+                owner = next((sid for sid, d in packaged.items() if d in item.path.parents), None)
+                if owner is not None:
+                    self.by_node[item.nodeid] = owner
             self._collected([i.nodeid for i in session.items])
 
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
@@ -57,10 +78,10 @@ class SuiteProgress:
             self._emit(event="started", suite=suite, checks=self.total.get(suite, 0))
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        self._start(_suite(nodeid))
+        self._start(self._suite(nodeid))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        suite = _suite(report.nodeid)
+        suite = self._suite(report.nodeid)
         self._start(suite)
         outcome = None
         if report.when == "call" or (report.when == "setup" and not report.passed):

@@ -116,13 +116,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         provider.close()
 
 
+def _packaged_suite_dirs() -> list[Path]:
+    """The folders of the registered suites that live in a package of their own (harness/registry.py)."""
+    from harness import registry
+
+    try:
+        found = registry.suites().values()
+    except Exception:  # noqa: BLE001 - a broken entry point is said by the gate before this session starts
+        return []
+    dirs = [s.tests_dir(Path()) for s in found if s.tests is not None]
+    return [d.resolve() for d in dirs if d is not None]
+
+
 def _runs_validation_suites(config: pytest.Config) -> bool:
     """Whether the session's paths include a validation suite (tests/<suite>, not unit/e2e)."""
     tests_dirs = {Path(str(config.rootpath)) / "tests", harness_home() / "tests"}
     if config.getoption("harness_settings", None):  # `harness gate`: its suites_dir, wherever that is
         tests_dirs.add(harness_settings(config).suites_dir)
+    packaged = _packaged_suite_dirs()  # a team's suite: its own package's folder
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
+        if any(path == d or d in path.parents for d in packaged):
+            return True
         for tests_dir in tests_dirs:
             if path == tests_dir.resolve():
                 return True

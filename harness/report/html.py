@@ -1,30 +1,34 @@
 """reports/report.html: one self-contained page with the whole decision, rendered by Jinja2.
 
-Built only from what the run already wrote, redacted, into reports/: the verdict document, evidence.json,
-security/findings.json, load/locust_stats.csv + locust_stats_history.csv, and the nightly history
-(reports/history/load.jsonl). Every document read here is redacted once more with the run's secrets before it
-reaches the template, and the template escapes every value. Inline CSS and inline SVG (harness/report/charts.py):
-no script, stylesheet, font or image is loaded from anywhere when the file is opened.
+Built only from what the run already wrote, redacted, into reports/: the verdict document, evidence.json, each
+suite's section (the suite registry names its function and template: harness/registry.py; the built-in ones are
+in report/sections.py: security/findings.json, load/locust_stats.csv + locust_stats_history.csv, live/canary.json)
+and the nightly history (reports/history/load.jsonl). Every document read here is redacted once more with the
+run's secrets before it reaches the template, and the template escapes every value. Inline CSS and inline SVG
+(harness/report/charts.py): no script, stylesheet, font or image is loaded from anywhere when the file is opened.
+A suite of a team (no template of the harness) gets a plain table: its function returns {"rows": [[...]],
+"columns": [...], "note": "..."}, every cell escaped.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from harness import registry
 from harness.atomic import write_atomic
+from harness.errors import ConfigError
 from harness.redact import redact_data
-from harness.report.charts import Series, labelled_line_chart, line_chart
+from harness.report.charts import Series, labelled_line_chart
 from harness.report.markdown import HEADLINE, ICON, coverage_text
+from harness.report.sections import _json, _num
 
 REPORT = "report.html"
-PERCENTILES = ("50%", "95%", "99%")
+TABLE = "table.html.j2"  # a section with no template of the harness's own
+MAX_ROWS = 500  # a team section's rows shown (the rest counted)
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("harness.report", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -34,167 +38,9 @@ _ENV = jinja2.Environment(
 )
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
-    except (OSError, csv.Error):
-        return []
-
-
-def _num(text: str | None) -> float | None:
-    try:
-        value = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return value if value == value else None  # NaN is no value
-
-
 def _observed(g: dict[str, Any]) -> str:
     value = g["observed"]
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-# -- per-suite sections ------------------------------------------------------------------------------------
-def smoke_section(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("suite") == "smoke"]
-
-
-_OPERATION = re.compile(r"\[(.+)\]$")
-
-
-def contract_section(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Failed contract checks by operation: each failure's schemathesis codes and its curl lines."""
-    contract = [r for r in records if r.get("suite") == "contract"]
-    failed: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in contract:
-        if r.get("outcome") not in ("failed", "error"):
-            continue
-        m = _OPERATION.search(r["id"])
-        operation = m.group(1) if m else r["id"]
-        label, _, detail = r.get("message", "").partition(": ")
-        items = [x.strip() for x in detail.split(";")] if detail and label.strip() == operation else []
-        codes = [x.split(" ", 1)[0] for x in items if x and not x.startswith("(")]
-        curls = [line for line in r.get("repro", []) if line.startswith("curl ")]
-        failed[operation].append({**r, "codes": codes, "curls": curls})
-    counts = {o: sum(r.get("outcome") == o for r in contract) for o in ("passed", "failed", "error", "not_applicable")}
-    return {"checks": len(contract), "counts": counts, "failed": dict(failed)}
-
-
-def security_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
-    doc = _json(reports / "security" / "findings.json")
-    if not isinstance(doc, dict):
-        doc = {"missing": True}
-    doc = redact_data(doc, secrets)
-    findings = [f for f in doc.get("findings", []) if isinstance(f, dict)]
-    rank = {"FAIL": 0, "WARN": 1, "INFO": 2}
-    findings.sort(key=lambda f: (not f.get("blocking"), rank.get(f.get("level"), 3), str(f.get("rule_id"))))
-    by_rule: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for f in findings:
-        by_rule[f"{f.get('source')} {f.get('rule_id')}"].append(f)
-    return {
-        "checks": doc.get("checks", {}),
-        "by_rule": dict(by_rule),
-        "total": len(findings),
-        "new": sum(bool(f.get("new")) for f in findings),
-        "waived": sum(bool(f.get("waiver")) for f in findings),
-        "blocking": sum(bool(f.get("blocking")) for f in findings),
-        "missing": bool(doc.get("missing")),
-    }
-
-
-def _endpoint(row: dict[str, str]) -> str:
-    """'GET /health' (Locust's Type and Name, the type once), or 'all endpoints' for the Aggregated row."""
-    name, kind = row.get("Name") or "?", row.get("Type") or ""
-    if name == "Aggregated":
-        return "all endpoints"
-    return name if not kind or name.startswith(f"{kind} ") else f"{kind} {name}"
-
-
-def _history_series(rows: list[dict[str, str]]) -> tuple[dict[str, dict[str, list]], float]:
-    """{endpoint: {"50%": [(t, ms)], ..., "rps": [(t, req/s)]}} from Locust's stats history; t in s from start."""
-    stamps = [_num(r.get("Timestamp")) for r in rows]
-    t0 = min((s for s in stamps if s is not None), default=0.0)
-    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for r, ts in zip(rows, stamps, strict=True):
-        if ts is None:
-            continue
-        name = _endpoint(r)
-        for key in PERCENTILES:
-            value = _num(r.get(key))
-            if value is not None:
-                out[name][key].append((ts - t0, value))
-        rps = _num(r.get("Requests/s"))
-        if rps is not None:
-            out[name]["rps"].append((ts - t0, rps))
-    span = max((s for s in stamps if s is not None), default=t0) - t0
-    return out, span
-
-
-def _generator_series(points: list[dict[str, Any]]) -> list[Series]:
-    """Each generator's CPU (Locust's figure) and its wait for a CPU (schedstat) over the run."""
-    lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for point in points:
-        t = _num(str(point.get("t"))) if isinstance(point, dict) else None
-        if t is None:
-            continue
-        for key, label in (("cpu", "CPU"), ("wait", "waiting")):
-            for name, value in (point.get(key) or {}).items():
-                v = _num(str(value))
-                if v is not None:
-                    lines[f"{name} {label}"].append((t, v))
-    return [Series(name, pts) for name, pts in lines.items()]
-
-
-def load_section(reports: Path, secrets: list[str]) -> dict[str, Any]:
-    load = reports / "load"
-    result = _json(load / "result.json")
-    stats = _csv(load / "locust_stats.csv")
-    history = _csv(load / "locust_stats_history.csv")
-    result = redact_data(result or {}, secrets)
-    stats = redact_data(stats, secrets)
-    series, span = _history_series(redact_data(history, secrets))
-    charts = []
-    if series:
-        rps = [Series(name, s["rps"]) for name, s in series.items() if name != "all endpoints"]
-        rps += [Series("all endpoints", series["all endpoints"]["rps"])] if "all endpoints" in series else []
-        charts.append(("Requests per second over the run", line_chart("Requests/s", "seconds", "req/s", rps)))
-    generators = ((result.get("summary") or {}).get("generators")) or {}
-    cpu = _generator_series(generators.get("series") or [])
-    if cpu:  # beside the throughput: was it the service or the generator that set the pace?
-        title = "Load generators: CPU and waiting for a CPU (%)"
-        charts.append((title, line_chart("Generators", "seconds", "%", cpu)))
-    for name, s in series.items():
-        lines = [Series(f"p{k.rstrip('%')}", s[k]) for k in PERCENTILES]
-        charts.append((f"Latency percentiles: {name}", line_chart(f"Latency: {name}", "seconds", "ms", lines)))
-    table = [
-        {
-            "name": _endpoint(r),
-            "requests": r.get("Request Count"),
-            "failures": r.get("Failure Count"),
-            "rps": _num(r.get("Requests/s")),
-            **{k: r.get(k) for k in ("50%", "90%", "95%", "99%", "100%")},
-        }
-        for r in stats
-    ]
-    return {
-        "result": result,
-        "summary": (result.get("summary") or {}).get("measurements") or {},
-        "limited": (result.get("summary") or {}).get("limited"),
-        "contended": (result.get("summary") or {}).get("contended"),
-        "missing": (result.get("summary") or {}).get("missing"),
-        "generators": (result.get("summary") or {}).get("generators") or {},
-        "table": table,
-        "charts": charts,
-        "span": span,
-    }
 
 
 def trend_section(history_file: Path | None, secrets: list[str], last: int = 30) -> dict[str, Any] | None:
@@ -221,27 +67,45 @@ def trend_section(history_file: Path | None, secrets: list[str], last: int = 30)
     }
 
 
-def live_section(reports: Path, secrets: list[str]) -> dict[str, Any] | None:
-    """The canary judge's per-metric comparison (reports/live/canary.json) and the watch's rounds
-    (reports/live/watch.jsonl), as the live suite wrote them; None when it wrote neither."""
-    from harness.live.watch import round_text
-
-    live = reports / "live"
-    canary = _json(live / "canary.json")
-    rounds: list[str] = []
-    try:
-        lines = (live / "watch.jsonl").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            rounds.append(round_text(json.loads(line)))
-        except (ValueError, AttributeError):
-            continue
-    if not isinstance(canary, dict) and not rounds:
+def _table(data: Any) -> dict[str, Any] | None:
+    """A team section's table, bounded; None for anything that is not one."""
+    if not isinstance(data, dict):
         return None
-    canary = redact_data(canary, secrets) if isinstance(canary, dict) else None
-    return {"canary": canary, "rounds": redact_data(rounds, secrets)}
+    rows = [[str(c) for c in r] for r in data.get("rows") or [] if isinstance(r, list | tuple)]
+    return {
+        "columns": [str(c) for c in data.get("columns") or []],
+        "rows": rows[:MAX_ROWS],
+        "more": max(len(rows) - MAX_ROWS, 0),
+        "note": str(data.get("note") or ""),
+    }
+
+
+def suite_sections(
+    ran: set[str], records: list[dict[str, Any]], reports: Path, secrets: list[str]
+) -> list[dict[str, Any]]:
+    """The sections of the suites this run evaluated, in the registry's order. A section function that fails
+    costs its section a line saying so, never the report."""
+    out: list[dict[str, Any]] = []
+    for suite in registry.suites().values():
+        if suite.id not in ran or suite.section is None:
+            continue
+        mine = [r for r in records if r.get("suite") == suite.id]
+        try:
+            data = redact_data(suite.call("section", mine, reports / suite.folder, secrets), secrets)
+        except ConfigError as exc:
+            data, error = None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a team's section must not cost the verdict's report
+            data, error = None, f"the section of suite {suite.id!r} failed: {type(exc).__name__}: {exc}"
+        else:
+            error = None
+            if suite.template is None:
+                data = _table(data)
+        if data is None and error is None:
+            continue
+        template = f"sections/{suite.template or TABLE}"
+        title = suite.title or suite.id
+        out.append({"id": suite.id, "title": title, "template": template, "data": data, "error": error})
+    return out
 
 
 # -- the page ----------------------------------------------------------------------------------------------
@@ -254,14 +118,7 @@ def render_html(doc: dict[str, Any], reports: Path, secrets: list[str], history_
         {**g, "observed_text": _observed(g), "coverage_text": coverage_text(g), "label": ICON[g["status"]]}
         for g in doc["gates"]
     ]
-    sections = {
-        "smoke": smoke_section(records) if "smoke" in ran else None,
-        "contract": contract_section(records) if "contract" in ran else None,
-        "security": security_section(reports, secrets) if "security" in ran else None,
-        "load": load_section(reports, secrets) if "load" in ran else None,
-        "live": live_section(reports, secrets) if "live" in ran else None,
-        "trend": trend_section(history_file, secrets),
-    }
+    listed = {s.id for s in registry.suites().values() if s.lists_checks}  # their section shows every check
     counts: dict[str, int] = defaultdict(int)
     for g in gates:
         counts[g["status"]] += 1
@@ -271,8 +128,9 @@ def render_html(doc: dict[str, Any], reports: Path, secrets: list[str], history_
         gates=gates,
         counts=dict(counts),
         failing=[g for g in gates if g["status"] not in ("pass", "not_applicable", "not_run")],
-        sections=sections,
-        other_suites=sorted(s for s in ran if s and s not in ("smoke", "contract", "security", "load")),
+        suite_sections=suite_sections({s for s in ran if s}, records, reports, secrets),
+        trend=trend_section(history_file, secrets),
+        other_suites=sorted(s for s in ran if s and s not in listed),
         records=records,
     )
 

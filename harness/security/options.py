@@ -109,6 +109,23 @@ class SecurityOptions:
     require_https: bool
     project_root: Path
 
+    def check_before_start(self, settings: Settings) -> None:
+        """The gate's check before anything starts (harness/gate.py): a file the user named must be there, and a
+        ZAP report must be one (read now, bounded: bad input, not a scan). One ConfigError line."""
+        named = [("zap_report", self.zap_report), ("rules_file", self.rules_file), ("tls_ca_file", self.tls_ca_file)]
+        named += [("trivy_reports", p) for p in self.trivy_reports]
+        for key, file in named:
+            if file is not None and not file.is_file():
+                raise ConfigError(f"security option {key}: {file} does not exist (or is not a file)")
+        if self.zap_report is not None:
+            from harness.security.errors import ZapReportError
+            from harness.security.zap_report import read_report
+
+            try:
+                read_report(self.zap_report)
+            except ZapReportError as exc:
+                raise ConfigError(f"--zap-report: {exc}") from None
+
 
 def security_options(settings: Settings, env: dict[str, str] | None = None) -> SecurityOptions:
     """Build from [tool.harness.security], then HARNESS_SECURITY_<KEY> and the short aliases, then the
