@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"bench_harness_image: docker {args[0]} {args[1]} failed: {last} (DOCKER_HOST, the image?)")
+    return done.stdout.strip()
 
 
 def start_time(image: str) -> float:
