@@ -47,7 +47,8 @@ def test_clean_pr_gate_is_go_with_tls_not_applicable_and_every_scan_covering_som
         coverage = gates[gid]["coverage"]
         assert set(keys) <= set(coverage) and all(coverage[k] > 0 for k in keys), (gid, coverage)
     assert gates["contract.openapi"]["coverage"]["operations"] == 5  # every operation of the reference app
-    # the Dockerfile + the guide's 2 manifests + the Argo, Flagger, harness-serve and harness-load manifests (5 files)
-    assert gates["security.trivy_high_critical"]["coverage"]["config_files"] == 8
+    # the 2 Dockerfiles (app, harness image) + the guide's 2 manifests + the Argo, Flagger, harness-serve and
+    # harness-load manifests (5 files)
+    assert gates["security.trivy_high_critical"]["coverage"]["config_files"] == 9
     assert gates["security.auth_failures"]["coverage"]["positive_controls"] == 3  # 2 protected ops + the socket
     assert "N/A" in (run.reports / "summary.md").read_text().split("`security.tls`")[1].split("\n")[0]

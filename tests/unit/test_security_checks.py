@@ -160,9 +160,9 @@ def test_nothing_to_probe_is_zero_coverage_and_the_gate_is_missing(auth_api, tmp
 def test_trivy_config_lists_every_config_file_it_judged_clean_or_not(tmp_path):
     run = run_trivy(TRIVY, ["config", "--skip-check-update", str(ROOT / "deploy")], output=tmp_path / "c.json",
                     cache_dir=tmp_path / "cache", timeout_s=120, cwd=ROOT)  # fmt: skip
-    # the Dockerfile, the guide's two k8s manifests, harness-serve.yaml, harness-load.yaml and the Argo/Flagger
-    # manifests (3)
-    assert misconfig_files(run.report) == 8
+    # the two Dockerfiles (the reference service's, the harness image's), the guide's two k8s manifests,
+    # harness-serve.yaml, harness-load.yaml and the Argo/Flagger manifests (3)
+    assert misconfig_files(run.report) == 9
     (tmp_path / "empty").mkdir()
     run = run_trivy(TRIVY, ["config", "--skip-check-update", str(tmp_path / "empty")], output=tmp_path / "e.json",
                     cache_dir=tmp_path / "cache2", timeout_s=120, cwd=ROOT)  # fmt: skip
