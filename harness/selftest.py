@@ -228,7 +228,7 @@ def run_selftest(settings: Settings, echo: Callable[[str], None], only: tuple[st
     )
     runner = Runner(settings, phase, known, out)
     t0 = time.monotonic()
-    echo(f"selftest: phase {phase.name}: the clean run, then {len(chosen)} faults ({policy.source})")
+    echo(f"selftest: phase {phase.name}: the clean run, then {_count(len(chosen), 'fault')} ({policy.source})")
     trials: list[Trial] = []
     secrets = run_secrets()
     with _stack(settings) as target, _prometheus_proxy(target) as proxy:
@@ -312,6 +312,10 @@ def _rooted(options: dict[str, Any], root: Path) -> dict[str, Any]:
     return {k: fix(v) for k, v in options.items()}
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _line(t: Trial) -> str:
     if t.fault == "clean":
         mark = "ok" if t.verdict == "go" else f"NOT GO ({', '.join(g for g, s in t.gates.items() if s != 'pass')})"
@@ -325,7 +329,7 @@ def render_table(result: Selftest, secrets: list[str] | None = None) -> str:
     lines = [
         f"# Selftest: phase `{result.phase}` — {'every fault caught' if result.ok else 'NOT PROVEN'}",
         "",
-        f"- policy: {result.policy}; {len(result.faults)} faults; {result.duration_s:.0f} s",
+        f"- policy: {result.policy}; {_count(len(result.faults), 'fault')}; {result.duration_s:.0f} s",
         f"- clean run: **{result.clean.verdict}**",
         *([f"- gates no fault was caught on: {', '.join(result.unproven)}"] if result.unproven else []),
         "",
