@@ -4,6 +4,7 @@
 Usage:
   python scripts/bench_canary_seq.py record OUT.json [--windows 100] [--seconds 60] [--conditions a,b,...]
   python scripts/bench_canary_seq.py replay OUT.json [MORE.json ...] [--seconds 60] [--step 1] [--min-points 20]
+  python scripts/bench_canary_seq.py resample OUT.json [MORE.json ...] --windows 300 [--block 5] [--seed 0]
 (from the project root, with the project installed; `record` needs PostgreSQL, Redis and Debian's prometheus)
 
 `record` starts one local stack (PostgreSQL, Redis, a candidate and a baseline app of the same build, a
@@ -14,7 +15,12 @@ judge reads: the fixed judge's metric queries (rate over 3 s) and the sequential
 candidate and baseline. `replay` cuts each condition's span into disjoint windows of --seconds and runs both
 judges (the same functions as the canary gates) on each, through a client that answers their range queries
 from the recording, and prints per condition: decisions, false alarms or detections with a 95 % Wilson
-interval, and the sequential judge's time to decide (median, p95).
+interval, and the sequential judge's time to decide (median, p95). The fixed judge gets disjoint windows; the
+sequential one gets them back to back (a window ends at its decision, the next starts there; --disjoint for
+windows of --seconds each). `resample` is NOT real windows: it builds --windows synthetic windows per
+condition from the recorded per-step counter increments (a moving-block bootstrap: blocks of --block
+consecutive steps, all series of a step kept together, drawn with replacement) and runs the sequential judge on
+each; its rates are conditional on the recorded steps and say so.
 
 Conditions (candidate's faults; expected decision):
     identical     no fault                              go
@@ -210,6 +216,55 @@ def replay(
     return 0
 
 
+def resample(paths: list[Path], windows: int, seconds: float, block: int, seed: int, min_points: int) -> int:
+    import numpy as np
+
+    from harness.live.options import HARNESS_BASELINE_SELECTOR, HARNESS_SELECTOR
+    from harness.live.sequential import counter_queries, increments, sequential_judge, sequential_options
+
+    rng = np.random.default_rng(seed)
+    opts = sequential_options({}, step_s=1.0, min_points=min_points)
+    queries = counter_queries(HARNESS_SELECTOR) + counter_queries(HARNESS_BASELINE_SELECTOR)
+    steps: dict[str, list[np.ndarray]] = {}
+    for path in paths:  # each recording's steps: rows of every counter's increment at one time
+        for cond, rec in json.loads(path.read_text())["conditions"].items():
+            inc = [increments(rec["series"][q]) for q in queries]
+            times = sorted(set.intersection(*(set(i) for i in inc)))
+            steps.setdefault(cond, []).append(np.array([[i[t] for i in inc] for t in times]))
+    n_steps = int(seconds)
+    print(
+        "| condition | expected | resampled windows (from recorded steps) | as expected (95 % interval) | "
+        "no-go (95 % interval) | time to no-go, median / p95 |"
+    )
+    print("|---|---|---|---|---|---|")
+    for cond, blocks in steps.items():
+        decisions, times = [], []
+        for _ in range(windows):
+            rows = []
+            while len(rows) < n_steps:
+                src = blocks[rng.integers(len(blocks))]
+                at = rng.integers(len(src) - block)
+                rows += list(src[at : at + block])
+            cum = np.vstack([np.zeros(len(queries)), np.cumsum(np.array(rows[:n_steps]), axis=0)])
+            series = {q: [(1000.0 + k, float(cum[k, j])) for k in range(n_steps + 1)] for j, q in enumerate(queries)}
+            s = sequential_judge(
+                Recorded(series), HARNESS_SELECTOR, HARNESS_BASELINE_SELECTOR, 1000.0, 1000.0 + n_steps, opts
+            )
+            decisions.append(s.decision)
+            if s.decision == "no-go":
+                times.append(s.decided_after_s)
+        expected = CONDITIONS[cond][1]
+        n, k, nogo = len(decisions), sum(d == expected for d in decisions), sum(d == "no-go" for d in decisions)
+        (lo, hi), (nlo, nhi) = wilson(k, n), wilson(nogo, n)
+        t = sorted(times)
+        tt = f"{t[(len(t) - 1) // 2]:.0f} s / {t[min(math.ceil(0.95 * len(t)) - 1, len(t) - 1)]:.0f} s" if t else "-"
+        print(
+            f"| {cond} | {expected} | {n} | {k}/{n} [{lo:.1%}, {hi:.1%}] | {nogo}/{n} [{nlo:.1%}, {nhi:.1%}] | {tt} |",
+            flush=True,
+        )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -229,7 +284,16 @@ def main() -> int:
         action="store_true",
         help="sequential windows of --seconds each (default: back to back, each from where the previous one decided)",
     )
+    res = sub.add_parser("resample")
+    res.add_argument("files", type=Path, nargs="+")
+    res.add_argument("--windows", type=int, default=300)
+    res.add_argument("--seconds", type=float, default=60)
+    res.add_argument("--block", type=int, default=5)
+    res.add_argument("--seed", type=int, default=0)
+    res.add_argument("--min-points", type=int, default=20)
     args = ap.parse_args()
+    if args.cmd == "resample":
+        return resample(args.files, args.windows, args.seconds, args.block, args.seed, args.min_points)
     if args.cmd == "record":
         wanted = [c.strip() for c in args.conditions.split(",") if c.strip()]
         unknown = [c for c in wanted if c.partition(":")[0] not in CONDITIONS]
