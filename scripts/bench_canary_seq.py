@@ -2,7 +2,7 @@
 """Benchmark the canary judge's two modes, fixed window and sequential, on the same recorded traffic.
 
 Usage:
-  python scripts/bench_canary_seq.py record OUT.json [--windows 100] [--seconds 60] [--conditions a,b,...]
+  python scripts/bench_canary_seq.py record OUT.json [--windows 100] [--seconds 60] [--conditions a,b:WINDOWS,...]
   python scripts/bench_canary_seq.py replay OUT.json [MORE.json ...] [--seconds 60] [--step 1] [--min-points 20]
   python scripts/bench_canary_seq.py resample OUT.json [MORE.json ...] --windows 300 [--block 5] [--seed 0]
 (from the project root, with the project installed; `record` needs PostgreSQL, Redis and Debian's prometheus)
@@ -19,7 +19,8 @@ interval, and the sequential judge's time to decide (median, p95). The fixed jud
 sequential one gets them back to back (a window ends at its decision, the next starts there; --disjoint for
 windows of --seconds each). `resample` is NOT real windows: it builds --windows synthetic windows per
 condition from the recorded per-step counter increments (a moving-block bootstrap: blocks of --block
-consecutive steps, all series of a step kept together, drawn with replacement) and runs the sequential judge on
+consecutive steps, all series of a step kept together, drawn with replacement from one recording chosen at
+random per window) and runs the sequential judge on
 each; its rates are conditional on the recorded steps and say so.
 
 Conditions (candidate's faults; expected decision):
@@ -241,8 +242,8 @@ def resample(paths: list[Path], windows: int, seconds: float, block: int, seed: 
         decisions, times = [], []
         for _ in range(windows):
             rows = []
+            src = blocks[rng.integers(len(blocks))]  # one recording per window (its load), blocks from it
             while len(rows) < n_steps:
-                src = blocks[rng.integers(len(blocks))]
                 at = rng.integers(len(src) - block)
                 rows += list(src[at : at + block])
             cum = np.vstack([np.zeros(len(queries)), np.cumsum(np.array(rows[:n_steps]), axis=0)])
