@@ -122,7 +122,11 @@ class CountTest:
 
 # -- the mean test (latency: seconds over requests per step) ------------------------------------------------
 
-_DELTAS = np.geomspace(0.125, 4.0, 6)  # effect sizes mu / sigma of the mixture (each weighted evenly)
+# effect sizes mu / sigma of the mixture (each weighted evenly): where a window of up to a few hundred looks can
+# find them. Below 0.25 an e-value of 1/alpha = 100 needs n delta^2 / 2 > log 100, more than 150 looks even
+# when sigma were known; above 2 the first few looks decide whatever the grid. (0.125-4 before: the same
+# validity, about 2 looks later at +30 % latency in simulation, docs/explanations/benchmarks.md.)
+_DELTAS = np.geomspace(0.25, 2.0, 6)
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(64)  # Gauss-Legendre nodes on [-1, 1]
 
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.config import Settings
@@ -188,18 +189,24 @@ class LocalStack:
             redis_url = self._start_redis()
         with step("migrations"):
             self._migrate(db_url)
-        with step("app"):
-            base_url = self._start_app(db_url, redis_url, token, admin_token, certs)
+        # the app, the baseline app and Prometheus start side by side (each waits only for its own readiness;
+        # Prometheus is ready once it has scraped every app): launched first, then waited for in turn
+        waits = []
+        base_url, ready = self._start_app(db_url, redis_url, token, admin_token, certs)
+        waits.append(("app", ready))
         baseline_url = prometheus_url = None
         if self.settings.baseline:  # its own admin token: run-time fault switches are namespaced by it in Redis
             baseline_admin = secrets.token_urlsafe(24)
             self._secrets.append(baseline_admin)
-            with step("baseline app"):
-                baseline_url = self._start_app(db_url, redis_url, token, baseline_admin, certs, baseline=True)
+            baseline_url, ready = self._start_app(db_url, redis_url, token, baseline_admin, certs, baseline=True)
+            waits.append(("baseline app", ready))
         if self.settings.with_prometheus:
             apps = {"candidate": base_url, **({"baseline": baseline_url} if baseline_url else {})}
-            with step("Prometheus"):
-                prometheus_url = self._start_prometheus(apps)
+            prometheus_url, ready = self._start_prometheus(apps)
+            waits.append(("Prometheus", ready))
+        for what, ready in waits:
+            with step(what):
+                ready()
         return Target(
             base_url=base_url,
             stack=self.name,
@@ -215,8 +222,8 @@ class LocalStack:
             host_pid=os.getpid(),  # its app, database and cache are this process's descendants
         )
 
-    def _start_prometheus(self, apps: dict[str, str]) -> str:
-        """Prometheus on a free loopback port; ready once it has scraped every app once."""
+    def _start_prometheus(self, apps: dict[str, str]) -> tuple[str, Callable[[], None]]:
+        """Prometheus on a free loopback port, launched; the callable waits until it has scraped every app once."""
         from harness.stack.prometheus import prometheus_service, scraped_tracks
 
         assert self.workdir is not None
@@ -230,8 +237,8 @@ class LocalStack:
             if not set(apps) <= tracks:
                 raise RuntimeError(f"not every app scraped yet (up: {sorted(t for t in tracks if t)})")
 
-        wait_until(Callback(scraped, "Prometheus"), max(self.settings.ready_timeout_s, 30), alive=service.exited)
-        return url
+        timeout = max(self.settings.ready_timeout_s, 30)
+        return url, lambda: wait_until(Callback(scraped, "Prometheus"), timeout, alive=service.exited)
 
     def _start_postgres(self) -> str:
         assert self.workdir is not None
@@ -400,9 +407,10 @@ class LocalStack:
         admin_token: str,
         certs: ServerCerts | None,
         baseline: bool = False,
-    ) -> str:
+    ) -> tuple[str, Callable[[], None]]:
         """The candidate app, or (baseline=True) the baseline beside it: same build, same PostgreSQL and Redis,
-        its own port and its own faults (ORCHESTRA_BASELINE_FAULTS)."""
+        its own port and its own faults (ORCHESTRA_BASELINE_FAULTS); launched: the callable waits until it
+        answers /health."""
         assert self.workdir is not None
         port = free_port() if baseline else self.settings.app_port or free_port()
         env = self._app_env(db_url, redis_url, token, admin_token)
@@ -439,8 +447,8 @@ class LocalStack:
         base = f"{'https' if certs else 'http'}://127.0.0.1:{port}"
         what = "the baseline app" if baseline else "the app"
         ready = HttpAnswers(f"{base}/health", what=what, context=unverified_tls() if certs else None)
-        wait_until(ready, self.settings.ready_timeout_s, alive=app.exited)
-        return base
+        timeout = self.settings.ready_timeout_s
+        return base, lambda: wait_until(ready, timeout, alive=app.exited)
 
     def _launch(self, service: Service) -> None:
         self.services.append(service)

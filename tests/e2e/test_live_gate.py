@@ -263,7 +263,8 @@ def test_prometheus_stopped_mid_run_is_inconclusive_naming_it(tmp_path):
 
 def test_the_sequential_judge_stops_an_error_burst_no_go_early_and_records_when(harness):
     """judge_mode = sequential on the embedded default's 60 s window: a 5 % chat error burst on the candidate is
-    no-go as soon as the error ratio's e-value passes 1/alpha; the traffic ends there (decision time recorded)."""
+    no-go as soon as the error ratio's e-value passes 1/alpha; the traffic ends there (decision time recorded),
+    and the live gates that needed the rest of it (more requests than 45 s bring) are not run, saying why."""
     import json
 
     run = harness(
@@ -276,11 +277,14 @@ def test_the_sequential_judge_stops_an_error_burst_no_go_early_and_records_when(
         timeout=300,
         ORCHESTRA_FAULTS="error_burst=5",
         HARNESS_LIVE_JUDGE_MODE="sequential",
-        HARNESS_LIVE_MIN_REQUESTS="200",
+        HARNESS_LIVE_MIN_REQUESTS="2000",  # about 37 requests/s: more than the traffic up to the decision
     )
     assert run.code == 1, run.out + run.err
     gates = _gates(run)
     assert gates["canary.critical"]["status"] == "fail"
+    for gate in ("live.error_rate_5xx", "live.p95_s"):  # not `missing`: the judge stopped the traffic
+        assert gates[gate]["status"] == "not_run", gates[gate]
+        assert "decided no-go" in gates[gate]["reason"] and "stopped there" in gates[gate]["reason"]
     assert "error_ratio: High (sequential count" in gates["canary.critical"]["reason"]
     canary = json.loads((run.reports / "live" / "canary.json").read_text())["sequential"]
     assert canary["decision"] == "no-go" and canary["stopped_early"]

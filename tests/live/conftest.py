@@ -63,6 +63,24 @@ def sequential_state() -> dict[str, Any]:
     return {}
 
 
+def no_go_stop(state: dict[str, Any]) -> str:
+    """Why the driven traffic ended before its window: the sequential canary judge decided no-go early ("" when
+    it did not). The gates that need the window's traffic are then not run, not missing: a no-go needs no more."""
+    got = state.get("judgement")
+    if got is None or not got.final or got.decision != "no-go" or not got.stopped_early:
+        return ""
+    return (
+        f"the sequential canary judge decided no-go {got.decided_after_s:.0f} s into the "
+        f"{got.window[1] - got.window[0]:.0f} s window and the traffic stopped there (a no-go needs no more)"
+    )
+
+
+@pytest.fixture(scope="session")
+def traffic_stopped(sequential_state, live_traffic) -> str:
+    """no_go_stop() of this session (after the traffic ran)."""
+    return no_go_stop(sequential_state)
+
+
 @pytest.fixture(scope="session")
 def live_traffic(
     target, live_config: LiveOptions, pytestconfig: pytest.Config, sequential_state, request
@@ -89,7 +107,8 @@ def live_traffic(
             notes.append("live: the harness's traffic did not run cleanly: " + "; ".join(traffic.errors))
         if traffic.seconds:
             notes.append(traffic.note())
-            time.sleep(SCRAPE_SETTLE_S)
+            if not no_go_stop(sequential_state):  # after an early no-go no gate waits for the last scrape
+                time.sleep(SCRAPE_SETTLE_S)
             result = {"driven": True, "seconds": traffic.seconds, "started": traffic.started, "ended": traffic.ended}
     else:
         notes.append("live: observe only (the traffic is the deployment's own users; --drive-load adds Locust users)")
