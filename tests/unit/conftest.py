@@ -70,3 +70,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         service.stop()
+
+
+@pytest.fixture(autouse=True)
+def _lean_inner_pytest_sessions(request, monkeypatch):
+    """Inner pytest sessions (pytester) run outside the project, so its addopts do not apply: leave out the plugins
+    the suites never use (locust's imports monkey-patch gevent; schemathesis, hypothesis and anyio cost start-up),
+    as the project's addopts do. Several seconds a session, in each xdist worker too."""
+    if "pytester" in request.fixturenames:
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:locust -p no:schemathesis -p no:hypothesispytest -p no:anyio")

@@ -11,6 +11,7 @@ from harness.target import TARGET_ENV, Target
 
 pytest_plugins = ["pytester"]
 
+
 SUITE = """
 import pytest
 
