@@ -252,7 +252,7 @@ class Runner:
         s = self.settings
         reports.mkdir(parents=True, exist_ok=True)
         argv = gate_argv(run, reports, s)
-        env = {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
+        env = gate_env(s)
         log_path = reports.parent / f"{run.id}.log"
         with open(log_path, "ab") as log, self._cond:
             if self._stopping:
@@ -274,9 +274,18 @@ class Runner:
 
 def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
     """The `harness gate` command line of a run: its phase, target and suites, and the server's policy and
-    service profile (`harness serve --policy-file/--service`)."""
+    service profile (`harness serve --policy-file/--service`). What the canary judge needs travels explicitly:
+    - a run on a stack of its own (no target): `--baseline` when the server has `baseline` (`harness serve
+      --baseline`, HARNESS_BASELINE or the file), so that stack starts a baseline app and its Prometheus
+      labels both;
+    - a run on a target: the deployment's Prometheus (gate_env) and its baseline, the series `baseline_selector`
+      picks there (the live options of the file and the HARNESS_LIVE_* environment reach every run as they
+      reach the server); never `--baseline`, which only a stack the harness starts can act on."""
     argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", run.phase, "--reports-dir", str(reports)]
-    if run.target != LOCAL:
+    if run.target == LOCAL:
+        if s.baseline:
+            argv.append("--baseline")
+    else:
         argv += ["--target", run.target]
     if run.suites:
         argv += ["--suites", ",".join(run.suites)]
@@ -285,6 +294,17 @@ def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
     if s.service_file is not None:  # `harness serve --service FILE`: every run gates that service
         argv += ["--service", str(s.service_file)]
     return argv
+
+
+def gate_env(s: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A run's environment: the server's (HARNESS_ALLOW_UNSAFE, HARNESS_LIVE_*, ... reach every run) less
+    CHILD_ENV_DROP, and `harness serve --prometheus URL` as HARNESS_PROMETHEUS_URL (an environment variable, not
+    the flag: a phase without the live suite would refuse the flag, and ignores the variable)."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in CHILD_ENV_DROP}
+    prometheus = s.suite_flags.get("live", {}).get("prometheus_url")
+    if prometheus:
+        env["HARNESS_PROMETHEUS_URL"] = str(prometheus)
+    return env
 
 
 def _read_verdict(run: Run, reports: Path, code: int | None, log_path: Path, timeout_s: float) -> dict[str, Any]:
