@@ -130,6 +130,13 @@ def _common(fn: Any) -> Any:
             help="Test this deployment instead of starting one [env HARNESS_TARGET]; token from HARNESS_TOKEN.",
         ),
         click.option(
+            "--baseline-target",
+            metavar="URL",
+            default=None,
+            help="With --target: the deployment's baseline (blue/green), which --drive-load drives too "
+            "[env HARNESS_BASELINE_TARGET].",
+        ),
+        click.option(
             "--app-image",
             default=None,
             metavar="IMAGE",
@@ -725,6 +732,13 @@ def selftest(**flags: Any) -> None:
     metavar="URL",
     default=None,
     help="Runs on a target read the live gates from this Prometheus [env HARNESS_PROMETHEUS_URL].",
+)
+@click.option(
+    "--baseline-target",
+    metavar="URL",
+    default=None,
+    help="With --target: the deployment's baseline (blue/green), handed to the runs on that target "
+    "[env HARNESS_BASELINE_TARGET].",
 )
 def serve(host: str, port: int, **flags: Any) -> None:
     """The gate as an HTTP service for Argo Rollouts, Flagger and CI (token: HARNESS_SERVE_TOKEN); runs until

@@ -32,7 +32,14 @@ from harness.process import log_tail, spawn, stop_group
 from harness.serve.store import Store, Stored
 
 LOCAL = "local"  # the target key of runs on a stack the harness starts itself
-CHILD_ENV_DROP = ("HARNESS_SERVE_TOKEN", "HARNESS_PHASE", "HARNESS_SUITES", "HARNESS_REPORTS_DIR", "HARNESS_TARGET")
+CHILD_ENV_DROP = (
+    "HARNESS_SERVE_TOKEN",
+    "HARNESS_PHASE",
+    "HARNESS_SUITES",
+    "HARNESS_REPORTS_DIR",
+    "HARNESS_TARGET",
+    "HARNESS_BASELINE_TARGET",  # the default target's baseline only: gate_argv passes it for that target's runs
+)
 KEEP_RUNS = 500  # finished runs kept in memory for GET /runs/{id} (older ones are read from the store)
 
 
@@ -278,15 +285,19 @@ def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
     - a run on a stack of its own (no target): `--baseline` when the server has `baseline` (`harness serve
       --baseline`, HARNESS_BASELINE or the file), so that stack starts a baseline app and its Prometheus
       labels both;
-    - a run on a target: the deployment's Prometheus (gate_env) and its baseline, the series `baseline_selector`
-      picks there (the live options of the file and the HARNESS_LIVE_* environment reach every run as they
-      reach the server); never `--baseline`, which only a stack the harness starts can act on."""
+    - a run on a target: the deployment's Prometheus (gate_env); for the server's own --target, its
+      `baseline_target` (`--baseline-target`: the traffic --drive-load drives goes to both); the baseline's
+      series are what `baseline_selector` picks in that Prometheus (the live options of the file and of the
+      HARNESS_LIVE_* environment reach every run as they reach the server); never `--baseline`, which only a
+      stack the harness starts can act on."""
     argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", run.phase, "--reports-dir", str(reports)]
     if run.target == LOCAL:
         if s.baseline:
             argv.append("--baseline")
     else:
         argv += ["--target", run.target]
+        if s.baseline_target and s.target and run.target == s.target.rstrip("/"):
+            argv += ["--baseline-target", s.baseline_target]  # its baseline: --drive-load drives both
     if run.suites:
         argv += ["--suites", ",".join(run.suites)]
     if s.policy_file is not None:

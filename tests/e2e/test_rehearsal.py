@@ -7,15 +7,15 @@
   Service; the team's policy (policies/rehearsal.toml) is mounted read-only as a ConfigMap would be. Every run
   gates the deployment (`--target`, the AnalysisTemplate's `target` arg): the live gates read the stack's
   Prometheus (`harness serve --prometheus`) with the candidate's and the baseline's selectors (the canary judge).
-- The users: threads of this test send chat and health requests to both apps for the whole rehearsal (a rollout
-  controller splits real users; the gate only observes a deployment it did not start).
+- The users: each live phase's run drives Locust users at both sides (`--drive-load` with `--baseline-target`: the
+  server's HARNESS_LIVE_DRIVE_LOAD and HARNESS_BASELINE_TARGET), and the canary judge compares them over that span.
 - Argo Rollouts' analysis is replayed with tests/e2e/test_serve.py's replay: the AnalysisTemplate's own web
   provider URL (deploy/argo/analysis-template.yaml, its args substituted), its successCondition and
   failureCondition as Argo evaluates them, a 503 retried until a final verdict; at each of the guide's steps
   pr -> internal -> beta -> canary-10 -> 25 -> 50 -> 75 -> full.
 - (a) a clean build: Successful at every step; (b) a build that regresses at canary-25: when the rehearsal reaches
-  canary-25 the candidate (only) gets `latency_regression` through the app's run-time fault switch, one judge
-  window passes (the step's pause), and the analysis is Failed naming canary.score; Flagger's rollback hook then
+  canary-25 the candidate (only) gets `latency_regression` through the app's run-time fault switch, and the analysis
+  is Failed naming canary.score; Flagger's rollback hook then
   answers 200 ("roll back now").
 
 Marked `rehearsal`: not in `tox -e test` nor `smoke-containers` (CI's budget); `tox -e rehearsal` runs it. Its wall
@@ -27,11 +27,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -47,19 +45,35 @@ from .test_serve import argo_analysis, flagger_hook, manifest_metric, manifest_w
 pytestmark = pytest.mark.rehearsal
 STEPS = ("pr", "internal", "beta", "canary-10", "canary-25", "canary-50", "canary-75", "full")
 POLICY = "/etc/harness/policy.toml"  # where the container sees policies/rehearsal.toml
-WINDOW_S = 30  # the live gates' look-back (HARNESS_LIVE_WINDOW): what a step's analysis judges
 FAULT = "latency_regression=100"  # the candidate's chat takes twice as long
-# short runs: a few seconds of load for pr/internal, the live gates over the last WINDOW_S of the users' traffic
+# short runs: 20 s of load (pr, internal) and of live traffic (each live phase: Locust users split between the
+# candidate and the baseline, the canary judge over that span, one point a second)
 RUN_ENV = {
-    "HARNESS_LOAD_DURATION_S": "8",
+    "HARNESS_LOAD_DURATION_S": "20",
     "HARNESS_LOAD_MIN_REQUESTS": "200",
-    "HARNESS_LIVE_WINDOW": f"{WINDOW_S}s",
-    "HARNESS_LIVE_MIN_REQUESTS": "100",
+    "HARNESS_LIVE_DRIVE_LOAD": "1",  # a deployment the gate did not start: observe only unless told
+    "HARNESS_LIVE_MIN_REQUESTS": "150",
     "HARNESS_LIVE_STEP": "1s",
     "HARNESS_LIVE_MIN_POINTS": "15",
     "HARNESS_LIVE_CANDIDATE_SELECTOR": '{track="candidate"}',
     "HARNESS_LIVE_BASELINE_SELECTOR": '{track="baseline"}',
     "HARNESS_ALLOW_UNSAFE": "1",  # the rehearsal's deployment is a throwaway one: chat, contract fuzzing, load
+}
+# what the team gives its server, read-only (a ConfigMap, a checkout): its policy and the checklist's inputs (the
+# repository's examples: its CI's JUnit and coverage, its latest internal verdict, attestations, runbook, change log)
+MOUNTS = {
+    "policies/rehearsal.toml": POLICY,
+    "examples/checklist": "/etc/harness/checklist",
+    "deploy/runbook.md": "/etc/harness/runbook.md",
+    "CHANGELOG.md": "/etc/harness/CHANGELOG.md",
+}
+CHECKLIST = {
+    "HARNESS_CHECKLIST_JUNIT": "/etc/harness/checklist/junit.xml",
+    "HARNESS_CHECKLIST_COVERAGE": "/etc/harness/checklist/coverage.xml",
+    "HARNESS_CHECKLIST_VERDICT": "/etc/harness/checklist/verdict.json",
+    "HARNESS_CHECKLIST_ATTESTATIONS": "/etc/harness/checklist/attestations.toml",
+    "HARNESS_CHECKLIST_RUNBOOK": "/etc/harness/runbook.md",
+    "HARNESS_CHECKLIST_CHANGELOG": "/etc/harness/CHANGELOG.md",
 }
 
 
@@ -83,41 +97,6 @@ def deployment(engine) -> Iterator[Deployment]:  # noqa: F811 - the fixture impo
         yield Deployment(p["base_url"], p["baseline"], p["prometheus"], up.token, p["HARNESS_ADMIN_TOKEN"])
 
 
-@dataclass
-class Users:
-    """Chat and health requests to both apps from a few threads, until stopped: the deployment's traffic."""
-
-    deployment: Deployment
-    stop: threading.Event = field(default_factory=threading.Event)
-    sent: dict[str, int] = field(default_factory=lambda: {"candidate": 0, "baseline": 0})
-
-    def run(self, name: str, url: str) -> None:
-        session = requests.Session()
-        headers = {"Authorization": f"Bearer {self.deployment.token}"}
-        while not self.stop.is_set():
-            try:
-                body = {"message": "hello", "session_id": f"reh-{uuid.uuid4().hex[:10]}"}
-                session.post(f"{url}/chat/v2/chat", json=body, headers=headers, timeout=10)
-                session.get(f"{url}/health", timeout=10)
-                self.sent[name] += 2
-            except requests.RequestException:
-                time.sleep(0.2)
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def users(deployment) -> Iterator[Users]:
-    u = Users(deployment)
-    apps = {"candidate": deployment.candidate, "baseline": deployment.baseline}
-    threads = [threading.Thread(target=u.run, args=item, daemon=True) for item in apps.items() for _ in range(2)]
-    for t in threads:
-        t.start()
-    yield u
-    u.stop.set()
-    for t in threads:
-        t.join(timeout=15)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +111,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(engine, image, deployment, users) -> Iterator[Server]:  # noqa: F811
+def server(engine, image, deployment) -> Iterator[Server]:  # noqa: F811
     """The harness image's `harness serve`, gating the deployment for every request."""
     token, port = secrets.token_hex(16), _free_port()
     command = ["harness", "serve", "--host", "127.0.0.1", "--port", str(port), "--prometheus", deployment.prometheus]
@@ -144,14 +123,16 @@ def server(engine, image, deployment, users) -> Iterator[Server]:  # noqa: F811
         user=USER,
         network_mode="host",
         tmpfs={"/data": "uid=10001,gid=10001", "/tmp": ""},
-        volumes={str(ROOT / "policies/rehearsal.toml"): {"bind": POLICY, "mode": "ro"}},
+        volumes={str(ROOT / src): {"bind": dst, "mode": "ro"} for src, dst in MOUNTS.items()},
         environment={
             "HARNESS_SERVE_TOKEN": token,
             "HARNESS_POLICY_FILE": POLICY,
-            "HARNESS_SERVE_TARGETS": deployment.candidate,
+            "HARNESS_TARGET": deployment.candidate,  # every run gates the deployment (the template's target arg)
+            "HARNESS_BASELINE_TARGET": deployment.baseline,  # its stable side: the live traffic goes to both
             "HARNESS_SERVE_RUN_TIMEOUT_S": "300",
             "HARNESS_TOKEN": deployment.token,  # the app's token, for the gate runs' authenticated calls
             **RUN_ENV,
+            **CHECKLIST,
         },
     )
     base = f"http://127.0.0.1:{port}"
@@ -195,7 +176,7 @@ def _failing(step: Step) -> dict[str, str]:
     return {g["id"]: f"{g['status']}: {g.get('reason')}" for g in step.body["gates"] if g["status"] != "pass"}
 
 
-def test_a_clean_build_is_successful_at_every_step(server, deployment, users):
+def test_a_clean_build_is_successful_at_every_step(server, deployment):
     checksum = f"clean-{secrets.token_hex(4)}"
     steps = []
     for phase in STEPS:
@@ -209,14 +190,16 @@ def test_a_clean_build_is_successful_at_every_step(server, deployment, users):
         judged = {g["id"]: g for g in s.body["gates"]}
         assert judged["canary.score"]["status"] == "pass" and judged["canary.score"]["observed"] >= 95, s.phase
     assert gates["smoke.chat_api"]["status"] == "pass"  # an authenticated, unsafe call made on the deployment
-    print({s.phase: round(s.seconds, 1) for s in steps}, users.sent)
+    print(
+        {s.phase: round(s.seconds, 1) for s in steps},
+    )
     rollback, r = flagger_hook(
         server.url, "rollback", checksum, server.token, phase="full", target=deployment.candidate
     )
     assert not rollback and r.status_code == 404  # go: Flagger is not told to roll back
 
 
-def test_a_build_that_regresses_at_canary_25_fails_there_and_flagger_rolls_back(server, deployment, users):
+def test_a_build_that_regresses_at_canary_25_fails_there_and_flagger_rolls_back(server, deployment):
     checksum = f"regress-{secrets.token_hex(4)}"
     candidate = Target(base_url=deployment.candidate, admin_token=deployment.admin_token)
     seen = []
@@ -224,7 +207,6 @@ def test_a_build_that_regresses_at_canary_25_fails_there_and_flagger_rolls_back(
         for phase in STEPS:
             if phase == "canary-25":  # setWeight 25: the new build's regression shows with more users on it
                 set_faults(candidate, FAULT)
-                time.sleep(WINDOW_S + 5)  # the step's pause: one judge window of the regressed candidate's traffic
             step = analysis_step(server, deployment, phase, checksum)
             seen.append((phase, step.outcome, round(step.seconds, 1)))
             if phase != "canary-25":
@@ -239,7 +221,9 @@ def test_a_build_that_regresses_at_canary_25_fails_there_and_flagger_rolls_back(
     finally:
         set_faults(candidate, "")
     assert [s[0] for s in seen] == list(STEPS[:5]), seen
-    print(seen, users.sent)
+    print(
+        seen,
+    )
     rollback, r = flagger_hook(
         server.url, "rollback", checksum, server.token, phase="canary-25", target=deployment.candidate
     )
