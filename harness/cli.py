@@ -130,6 +130,13 @@ def _common(fn: Any) -> Any:
             help="Test this deployment instead of starting one [env HARNESS_TARGET]; token from HARNESS_TOKEN.",
         ),
         click.option(
+            "--baseline-target",
+            metavar="URL",
+            default=None,
+            help="With --target: the deployment's baseline (blue/green), which --drive-load drives too "
+            "[env HARNESS_BASELINE_TARGET].",
+        ),
+        click.option(
             "--app-image",
             default=None,
             metavar="IMAGE",
@@ -712,12 +719,35 @@ def selftest(**flags: Any) -> None:
     help="The service profile (service.toml) every gate run uses [env HARNESS_SERVICE_FILE; "
     "default: [tool.harness.service], else the reference app's]. Read and checked before the server listens.",
 )
+@click.option(
+    "--baseline",
+    is_flag=True,
+    default=None,
+    help="Runs on a stack of their own also start a baseline app, for the canary judge [env HARNESS_BASELINE]; "
+    "on a target the baseline is baseline_selector in its Prometheus.",
+)
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    metavar="URL",
+    default=None,
+    help="Runs on a target read the live gates from this Prometheus [env HARNESS_PROMETHEUS_URL].",
+)
+@click.option(
+    "--baseline-target",
+    metavar="URL",
+    default=None,
+    help="With --target: the deployment's baseline (blue/green), handed to the runs on that target "
+    "[env HARNESS_BASELINE_TARGET].",
+)
 def serve(host: str, port: int, **flags: Any) -> None:
     """The gate as an HTTP service for Argo Rollouts, Flagger and CI (token: HARNESS_SERVE_TOKEN); runs until
     Ctrl-C, SIGTERM or SIGHUP, then stops every gate run it started."""
+    from harness import registry
     from harness.serve.server import serve as run_server
 
-    settings = _settings(**flags)
+    suite_flags = registry.claim_flags(flags)  # --prometheus: the live suite's, handed to every run on a target
+    settings = _settings(suite_flags=suite_flags, **flags)
     try:
         run_server(settings, host, port, lambda line: _echo(line, err=True))
     except KeyboardInterrupt:  # SIGINT, SIGTERM or SIGHUP: the runs are stopped already

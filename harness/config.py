@@ -40,6 +40,9 @@ class Settings:
     dropped_operations: tuple[str, ...] = ()
     stack: str = "auto"
     target: str | None = None
+    # an external target's baseline deployment (blue/green: the stable one), for the live traffic the harness drives
+    # (--drive-load: its users split between both); the canary judge still reads it through baseline_selector
+    baseline_target: str | None = None
     token: str | None = field(default=None, repr=False)  # only from HARNESS_TOKEN, never from a file
     reports_dir: Path = Path("reports")
     suites_dir: Path = Path("tests")  # given: relative to the project; default: the harness's own (home/tests)
@@ -119,6 +122,7 @@ _TYPES: dict[str, type] = {
     "suites": tuple,
     "stack": str,
     "target": str,
+    "baseline_target": str,
     "reports_dir": Path,
     "suites_dir": Path,
     "policy_file": Path,
@@ -287,6 +291,15 @@ def _validated(s: Settings, explicit_stack: bool = True) -> Settings:
         s = replace(s, stack="external")  # a target given anywhere wins over a stack from file or environment
     elif s.stack == "external":
         raise ConfigError("--stack external needs --target URL (or HARNESS_TARGET)")
+    if s.baseline_target:
+        if has_userinfo(s.baseline_target):
+            raise ConfigError("--baseline-target: credentials in the URL (user:password@) are not accepted")
+        _check_url(s.baseline_target, "baseline_target")
+        if not s.target:
+            raise ConfigError(
+                "--baseline-target names a deployment's baseline, so it needs --target URL (a stack the harness "
+                "starts has its own: --baseline)"
+            )
     if s.app_tls not in APP_TLS:
         raise ConfigError(f"app_tls {s.app_tls!r} is not one of {', '.join(APP_TLS)}{did_you_mean(s.app_tls, APP_TLS)}")
     for url in s.serve_targets:

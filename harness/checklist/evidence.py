@@ -261,6 +261,8 @@ def runbook(ctx: Context) -> Result:
 
     if ctx.options.runbook is None:
         return _unset("runbook")
+    if not ctx.options.alerts.is_file():
+        return Result("fail", f"{ctx.options.alerts} does not exist: no alerts to look for in the runbook")
     rules = yaml.safe_load(ctx.options.alerts.read_text()) or {}
     alerts = [r["alert"] for g in rules.get("groups", []) for r in g.get("rules", []) if "alert" in r]
     text = ctx.options.runbook.read_text()

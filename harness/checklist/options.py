@@ -1,5 +1,7 @@
 """[tool.harness.checklist] options (HARNESS_CHECKLIST_<KEY>): where the checklist's inputs are. A path
-that is configured must exist (one line, exit 64, before anything starts); one left unset fails its item."""
+that is configured must exist (one line, exit 64, before anything starts); one left unset fails its item. The default
+alerts file and manifests are the project's, else the harness home's (the reference service's own, e.g. in the
+harness image); a default change log the project lacks stays as it is, and its item fails saying so."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ SPEC = OptionSpec(
         Option("manifests", Path, Path("deploy")),  # Kubernetes manifests: probes and resource limits
     ),
 )
+HOME_DEFAULTS = ("alerts", "manifests")  # the reference service's deploy files, which the harness home carries
 FILES = ("junit", "coverage", "verdict", "attestations", "runbook", "alerts", "changelog")
 
 
@@ -46,10 +49,16 @@ def checklist_options(settings: Settings) -> ChecklistOptions:
     got = suite_options(SPEC, settings)
     values = {o.key: got[o.key] for o in SPEC.options}
     for key in (*FILES, "manifests"):
-        values[key] = absolute(values[key], settings.project_root)
+        path = absolute(values[key], settings.project_root)
+        if path is not None and key in HOME_DEFAULTS and not got.given(key) and not path.exists():
+            # a default the project does not have (an installed harness run from another directory, the image):
+            # the reference service's own file in the harness home, else the path as it is (its item fails)
+            home = absolute(values[key], settings.home)
+            path = home if home is not None and home.exists() else path
+        values[key] = path
     for key in FILES:
         path = values[key]
-        if path is not None and not path.is_file():
+        if path is not None and got.given(key) and not path.is_file():
             raise ConfigError(f"checklist {key}: {path} does not exist (from {got.where(key)}); fix the path")
     _validate(values)
     return ChecklistOptions(**values)

@@ -32,7 +32,14 @@ from harness.process import log_tail, spawn, stop_group
 from harness.serve.store import Store, Stored
 
 LOCAL = "local"  # the target key of runs on a stack the harness starts itself
-CHILD_ENV_DROP = ("HARNESS_SERVE_TOKEN", "HARNESS_PHASE", "HARNESS_SUITES", "HARNESS_REPORTS_DIR", "HARNESS_TARGET")
+CHILD_ENV_DROP = (
+    "HARNESS_SERVE_TOKEN",
+    "HARNESS_PHASE",
+    "HARNESS_SUITES",
+    "HARNESS_REPORTS_DIR",
+    "HARNESS_TARGET",
+    "HARNESS_BASELINE_TARGET",  # the default target's baseline only: gate_argv passes it for that target's runs
+)
 KEEP_RUNS = 500  # finished runs kept in memory for GET /runs/{id} (older ones are read from the store)
 
 
@@ -252,7 +259,7 @@ class Runner:
         s = self.settings
         reports.mkdir(parents=True, exist_ok=True)
         argv = gate_argv(run, reports, s)
-        env = {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
+        env = gate_env(s)
         log_path = reports.parent / f"{run.id}.log"
         with open(log_path, "ab") as log, self._cond:
             if self._stopping:
@@ -274,10 +281,23 @@ class Runner:
 
 def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
     """The `harness gate` command line of a run: its phase, target and suites, and the server's policy and
-    service profile (`harness serve --policy-file/--service`)."""
+    service profile (`harness serve --policy-file/--service`). What the canary judge needs travels explicitly:
+    - a run on a stack of its own (no target): `--baseline` when the server has `baseline` (`harness serve
+      --baseline`, HARNESS_BASELINE or the file), so that stack starts a baseline app and its Prometheus
+      labels both;
+    - a run on a target: the deployment's Prometheus (gate_env); for the server's own --target, its
+      `baseline_target` (`--baseline-target`: the traffic --drive-load drives goes to both); the baseline's
+      series are what `baseline_selector` picks in that Prometheus (the live options of the file and of the
+      HARNESS_LIVE_* environment reach every run as they reach the server); never `--baseline`, which only a
+      stack the harness starts can act on."""
     argv = [sys.executable, "-m", "harness.cli", "gate", "--phase", run.phase, "--reports-dir", str(reports)]
-    if run.target != LOCAL:
+    if run.target == LOCAL:
+        if s.baseline:
+            argv.append("--baseline")
+    else:
         argv += ["--target", run.target]
+        if s.baseline_target and s.target and run.target == s.target.rstrip("/"):
+            argv += ["--baseline-target", s.baseline_target]  # its baseline: --drive-load drives both
     if run.suites:
         argv += ["--suites", ",".join(run.suites)]
     if s.policy_file is not None:
@@ -285,6 +305,17 @@ def gate_argv(run: Run, reports: Path, s: Settings) -> list[str]:
     if s.service_file is not None:  # `harness serve --service FILE`: every run gates that service
         argv += ["--service", str(s.service_file)]
     return argv
+
+
+def gate_env(s: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A run's environment: the server's (HARNESS_ALLOW_UNSAFE, HARNESS_LIVE_*, ... reach every run) less
+    CHILD_ENV_DROP, and `harness serve --prometheus URL` as HARNESS_PROMETHEUS_URL (an environment variable, not
+    the flag: a phase without the live suite would refuse the flag, and ignores the variable)."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in CHILD_ENV_DROP}
+    prometheus = s.suite_flags.get("live", {}).get("prometheus_url")
+    if prometheus:
+        env["HARNESS_PROMETHEUS_URL"] = str(prometheus)
+    return env
 
 
 def _read_verdict(run: Run, reports: Path, code: int | None, log_path: Path, timeout_s: float) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
     from harness.suites import available_suites
 
     token = server_token(host, dict(os.environ if env is None else env))
+    _check_baseline(settings)
     profile_for(settings)  # the service profile every run uses: a bad one is refused now, not in every run
     policy = load_policy(settings.policy_file, suites=available_suites(settings.suites_dir))
     suites = available_suites(settings.suites_dir)
@@ -45,6 +46,23 @@ def build(settings: Settings, host: str, env: dict[str, str] | None = None) -> S
     metrics = holder["m"] = Metrics(runner.queue_length, runner.running)
     app = create_app(settings, runner, metrics, list(policy.phases), suites, token)
     return Server(app, runner, store, token)
+
+
+def _check_baseline(settings: Settings) -> None:
+    """`baseline` asks every run's own stack for a baseline app; a server whose runs all gate a target (--target)
+    starts no stack: there the canary judge's baseline is `baseline_selector`, and without one `baseline` would
+    be a promise no run keeps (canary.score not run at every canary step)."""
+    if not (settings.baseline and settings.target):
+        return
+    from harness.errors import ConfigError
+    from harness.live.options import live_options
+
+    if not live_options(settings).baseline_selector:
+        raise ConfigError(
+            f"harness serve --baseline with --target {settings.target}: a deployment's baseline is not started by "
+            "the harness; name its series with baseline_selector (HARNESS_LIVE_BASELINE_SELECTOR, e.g. "
+            '{track="baseline"}) and its Prometheus with --prometheus, or drop --baseline'
+        )
 
 
 def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None]) -> None:

@@ -52,6 +52,7 @@ class ExternalStack:
             version=_version(self.base_url, context=self._context(), health=self.health),
             ephemeral=False,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,  # e.g. the one `harness up` printed
+            baseline_url=self.settings.baseline_target.rstrip("/") if self.settings.baseline_target else None,
         )
 
     def _context(self) -> ssl.SSLContext | None:

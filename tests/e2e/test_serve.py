@@ -57,6 +57,22 @@ def manifest_metric() -> tuple[str, str, str]:
     return metric["provider"]["web"].get("jsonPath", "{$}"), metric["successCondition"], metric["failureCondition"]
 
 
+def manifest_web_url(server: str, **args: str) -> str:
+    """The AnalysisTemplate's own web provider URL (deploy/argo/analysis-template.yaml) with its `{{args.X}}`
+    substituted as Argo substitutes them (the raw text, no encoding) and the in-cluster server address replaced
+    by `server`; every arg the URL names must be given."""
+    doc = yaml.safe_load((ROOT / "deploy/argo/analysis-template.yaml").read_text())
+    [metric] = doc["spec"]["metrics"]
+    url = metric["provider"]["web"]["url"]
+    named = set(re.findall(r"\{\{args\.(\w+)\}\}", url))
+    assert named <= set(args), f"the template's URL needs args {sorted(named - set(args))}"
+    for name in named:
+        url = url.replace("{{args." + name + "}}", args[name])
+    parts = re.match(r"(https?://[^/]+)(/.*)", url)
+    assert parts, url
+    return server.rstrip("/") + parts.group(2)
+
+
 def json_path(path: str, body: Any) -> Any:
     """The k8s JSONPath forms `{$}` and `{$.a.b}`; None when nothing matches (Argo: an Error)."""
     m = re.fullmatch(r"\{\$((?:\.\w+)*)\}", path)
@@ -106,12 +122,19 @@ class Analysis:
     last: requests.Response | None
 
 
-def argo_analysis(url: str, token: str, *, error_limit: int = 120, retry_s: float = 0.5) -> Analysis:
+def argo_analysis(
+    url: str,
+    token: str,
+    *,
+    error_limit: int = 120,
+    retry_s: float = 0.5,
+    metric: tuple[str, str, str] = BRIEF,
+) -> Analysis:
     """One metric with neither count nor interval: measured until a non-Error outcome, an Error retried until
     there are more than `error_limit` in a row (Argo: DefaultErrorRetryInterval 10 s, here retry_s)."""
     errors: list[int | None] = []
     while True:
-        outcome, r = argo_measure(url, token)
+        outcome, r = argo_measure(url, token, metric)
         if outcome != "Error":
             return Analysis(outcome, errors, r)
         errors.append(r.status_code if r is not None else None)

@@ -106,3 +106,24 @@ def test_a_configured_input_that_is_missing_is_one_line(tmp_path):
     settings = Settings(project_root=tmp_path, suite_options={"checklist": {"junit": "ci/junit.xml"}})
     with pytest.raises(ConfigError, match=r"checklist junit: .*ci/junit.xml does not exist"):
         checklist_options(settings)
+
+
+def test_default_paths_fall_back_to_the_harness_home_and_a_given_one_must_exist(tmp_path):
+    """From a directory that is no project (an installed harness, the image's /data): the default alerts file and
+    manifests are the harness home's (the reference service's own), the absent default change log stays as it is
+    (its item fails), and nothing is refused; a path the user gives that is not there is one line."""
+    from dataclasses import replace as _replace
+
+    from harness.checklist.options import checklist_options
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.home import harness_home
+
+    settings = _replace(load_settings({}, env={}, root=tmp_path), project_root=tmp_path)
+    opts = checklist_options(settings)
+    assert opts.alerts == harness_home() / "deploy/prometheus/alerts.yml" and opts.alerts.is_file()
+    assert opts.manifests == harness_home() / "deploy"
+    assert opts.changelog == tmp_path / "CHANGELOG.md" and not opts.changelog.exists()
+    given = _replace(settings, suite_options={"checklist": {"alerts": "nowhere/alerts.yml"}})
+    with pytest.raises(ConfigError, match="checklist alerts: .*nowhere/alerts.yml does not exist"):
+        checklist_options(given)

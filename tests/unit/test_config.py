@@ -86,3 +86,19 @@ def test_suite_tables_are_kept_for_their_suites(tmp_path):
     assert s.options("contract") == {}
     with pytest.raises(ConfigError, match="did you mean 'load'"):
         load_settings({}, env={}, root=project(tmp_path, '[tool.harness.lod]\nprofile = "x"\n'))
+
+
+def test_baseline_target_needs_a_target_and_is_a_plain_url():
+    """baseline_target names a deployment's baseline: only beside --target, an http(s) URL without credentials."""
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+
+    ok = load_settings({"target": "http://127.0.0.1:8000", "baseline_target": "http://127.0.0.1:8001"}, env={})
+    assert ok.baseline_target == "http://127.0.0.1:8001" and ok.stack == "external"
+    for flags, words in (
+        ({"baseline_target": "http://127.0.0.1:8001"}, "needs --target"),
+        ({"target": "http://127.0.0.1:8000", "baseline_target": "ftp://x"}, "http:// or https://"),
+        ({"target": "http://127.0.0.1:8000", "baseline_target": "http://u:p@h"}, "credentials"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            load_settings(flags, env={})

@@ -489,3 +489,41 @@ def test_serve_service_profile_is_checked_before_listening_and_reaches_every_run
     argv = gate_argv(Run("r1", "pr", "http://allowed.example:8000", "c"), tmp_path / "r1", settings)
     assert argv[argv.index("--service") + 1] == str(ledger) and argv[argv.index("--target") + 1] == ALLOWED
     assert "--service" not in gate_argv(Run("r2", "pr", ALLOWED, "c"), tmp_path / "r2", settings_for(tmp_path))
+
+
+def test_a_run_gets_what_the_canary_judge_needs_baseline_on_its_own_stack_prometheus_on_a_target(tmp_path):
+    """`harness serve --baseline`: a run on a stack of its own starts a baseline (--baseline), a run on a target
+    never gets the flag (only a stack the harness starts can act on it); `harness serve --prometheus URL` reaches
+    every run as HARNESS_PROMETHEUS_URL (a phase without the live suite ignores it); the server's token never."""
+    from harness.serve.runs import LOCAL, gate_argv, gate_env
+
+    plain = settings_for(tmp_path)
+    with_baseline = settings_for(tmp_path, baseline=True, suite_flags={"live": {"prometheus_url": "http://p:9090"}})
+    assert "--baseline" in gate_argv(Run("a", "canary-25", LOCAL, "c"), tmp_path / "a", with_baseline)
+    assert "--baseline" not in gate_argv(Run("b", "canary-25", LOCAL, "c"), tmp_path / "b", plain)
+    on_target = gate_argv(Run("c", "canary-25", ALLOWED, "c"), tmp_path / "c", with_baseline)
+    assert "--baseline" not in on_target and on_target[on_target.index("--target") + 1] == ALLOWED
+    assert "--prometheus" not in on_target  # an environment variable: `--phase pr` would refuse the flag
+    environ = {"HARNESS_SERVE_TOKEN": "s3cret-token", "HARNESS_LIVE_BASELINE_SELECTOR": '{track="baseline"}'}
+    env = gate_env(with_baseline, environ)
+    assert env["HARNESS_PROMETHEUS_URL"] == "http://p:9090" and "HARNESS_SERVE_TOKEN" not in env
+    assert env["HARNESS_LIVE_BASELINE_SELECTOR"] == '{track="baseline"}'
+    assert "HARNESS_PROMETHEUS_URL" not in gate_env(plain, environ)
+
+
+def test_serve_baseline_with_a_target_needs_a_baseline_selector(tmp_path, monkeypatch, capsys):
+    """Every run of a server with --target gates that deployment: --baseline there is refused (one line, 64)
+    unless baseline_selector names the baseline's series; with it the server builds."""
+    from harness.cli import main
+    from harness.serve.server import build
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_SERVE_DB", str(tmp_path / "serve.db"))
+    monkeypatch.delenv("HARNESS_LIVE_BASELINE_SELECTOR", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", str(_free_port()), "--baseline", "--target", ALLOWED])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 64 and err.strip().count("\n") == 0, err
+    assert "baseline_selector" in err and "HARNESS_LIVE_BASELINE_SELECTOR" in err, err
+    ok = settings_for(tmp_path, baseline=True, target=ALLOWED, suite_options={"live": {"baseline_selector": '{a="b"}'}})
+    build(ok, "127.0.0.1", env={}).close()
