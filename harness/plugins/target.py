@@ -99,6 +99,12 @@ class TargetProvider:
     def _start(self) -> Target:
         flags = {"target": self.config.getoption("target"), "stack": self.config.getoption("stack")}
         settings = load_settings(flags, root=Path(str(self.config.rootpath)))
+        # the stack keeps its logs in the reports dir (containers/, stack/): a dir of the harness's own, claimed and
+        # listed as `harness gate` does, so a gate run after these suites may use (and clean) it
+        from harness.reports_dir import claim, finish
+
+        if claim(settings.reports_dir):
+            self._exit.callback(finish, settings.reports_dir)  # after the stack stopped and saved its logs
         return self._exit.enter_context(running(make_stack(settings)))
 
     def close(self) -> None:

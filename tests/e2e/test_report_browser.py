@@ -13,7 +13,8 @@ import pytest
 from .conftest import ROOT
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
-KEPT = ROOT / "reports" / "e2e-browser"  # the checked pages and their screenshots, kept for CI's artefacts
+# the checked pages and screenshots, kept for CI's artefacts (not in reports/, which is the gate's own)
+KEPT = ROOT / "build" / "e2e-browser"
 PR_GATE = ("gate", "--phase", "pr")
 
 
@@ -38,7 +39,7 @@ def browser():
 
 
 def keep(reports: Path, name: str) -> None:
-    """The report and its screenshot outlive the test's temp dir: reports/e2e-browser/<name>/."""
+    """The report and its screenshot outlive the test's temp dir: build/e2e-browser/<name>/."""
     dest = KEPT / name
     dest.mkdir(parents=True, exist_ok=True)
     for f in ("report.html", "report.png"):
