@@ -443,7 +443,7 @@ def phase_json(p: Any) -> dict[str, Any]:
 def service_command(service_file: Path | None, **flags: Any) -> None:
     """Validate a service profile and show what the harness will do with it, and which gates of the phase
     will be not run or N/A on the target, and why, before anything starts (exit 0, or 64 with one line)."""
-    from harness.forecast import describe_gaps, forecast
+    from harness.forecast import describe_gaps, forecast, machine_gaps
     from harness.gate import gate_policy
     from harness.service import profile_for, scope_for
     from harness.service.describe import describe_profile
@@ -462,29 +462,10 @@ def service_command(service_file: Path | None, **flags: Any) -> None:
         scope_for(settings, not external),
         baseline=baseline,
         https=https,
-        missing=_machine_gaps(settings),
+        missing=machine_gaps(settings),
     )
     where = f"the target {settings.target}" if external else "a stack the harness starts"
     click.echo(describe_gaps(gaps, phase, where))
-
-
-def _machine_gaps(settings: Any) -> dict[str, str]:
-    """Evidence this machine cannot produce, known before anything starts: no trivy vulnerability DB (and no
-    report to ingest, no download allowed) leaves security.trivy_vulns missing."""
-    from harness.security.options import security_options
-    from harness.security.trivy import db_available
-
-    try:
-        opts = security_options(settings)
-    except ConfigError:
-        return {}
-    if opts.trivy_reports or opts.trivy_db_download or db_available(opts.trivy_cache_dir):
-        return {}
-    return {
-        "security.trivy_vulns": f"no trivy vulnerability DB in {opts.trivy_cache_dir}: pass --trivy-cache-dir DIR "
-        "(a DB downloaded where the network allows), set HARNESS_SECURITY_TRIVY_DB_DOWNLOAD=1, ingest a report "
-        "(HARNESS_TRIVY_REPORT), or drop the gate in a team policy"
-    }
 
 
 def _baseline_selector(settings: Any) -> str | None:

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config import Settings
+from harness.errors import ConfigError
 from harness.load.traffic import REFERENCE
 from harness.policy import Phase
 from harness.service.operations import Scope
@@ -129,6 +131,25 @@ def forecast(
     for g, why in (missing or {}).items():
         add(g, "missing", why)
     return [gaps[g.id] for g in phase.gates if g.id in gaps]
+
+
+def machine_gaps(settings: Settings) -> dict[str, str]:
+    """Evidence this machine cannot produce, known before anything starts: no trivy vulnerability DB (and no
+    report to ingest, no download allowed) leaves security.trivy_vulns missing."""
+    from harness.security.options import security_options
+    from harness.security.trivy import db_available
+
+    try:
+        opts = security_options(settings)
+    except ConfigError:
+        return {}
+    if opts.trivy_reports or opts.trivy_db_download or db_available(opts.trivy_cache_dir):
+        return {}
+    return {
+        "security.trivy_vulns": f"no trivy vulnerability DB in {opts.trivy_cache_dir}: pass --trivy-cache-dir DIR "
+        "(a DB downloaded where the network allows), set HARNESS_SECURITY_TRIVY_DB_DOWNLOAD=1, ingest a report "
+        "(HARNESS_TRIVY_REPORT), or drop the gate in a team policy"
+    }
 
 
 def describe_gaps(gaps: list[Gap], phase: Phase, where: str) -> str:

@@ -96,14 +96,12 @@ class Store:
         return _stored(row) if row else None
 
 
-_SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "KEY", "CREDENTIAL")
-
-
 def config_fingerprint(settings: Settings, env: dict[str, str] | None = None) -> str:
     """What a verdict depends on besides (phase, target, checksum): the run's settings (less the server's own),
     the policy and service profile files' contents (a file edited in place counts), the HARNESS_* environment the
     suites read (secrets left out) and the harness's version. A hex digest; nothing of it is stored in clear."""
     from harness import __version__
+    from harness.redact import user_secrets
 
     raw = json.loads(settings.to_json())
     for name in [k for k in raw if k.startswith("serve_") or k == "reports_dir"]:
@@ -116,9 +114,8 @@ def config_fingerprint(settings: Settings, env: dict[str, str] | None = None) ->
             except OSError:
                 files[str(path)] = "unreadable"
     environ = os.environ if env is None else env
-    harness_env = {
-        k: v for k, v in sorted(environ.items()) if k.startswith("HARNESS_") and not any(w in k for w in _SECRET_WORDS)
-    }
+    secret = {name for name, _ in user_secrets(environ)}  # a rotated token is the same configuration
+    harness_env = {k: v for k, v in sorted(environ.items()) if k.startswith("HARNESS_") and k not in secret}
     text = json.dumps({"settings": raw, "files": files, "env": harness_env, "version": __version__}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

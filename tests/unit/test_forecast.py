@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.forecast import describe_gaps, forecast
+from harness.forecast import describe_gaps, forecast, machine_gaps
 from harness.policy import load_policy
 from harness.service.operations import Scope
 from harness.service.profile import load_profile
@@ -49,16 +49,15 @@ def test_the_forecast_reads_as_one_block():
 def test_evidence_the_machine_cannot_produce_is_forecast_missing(tmp_path):
     """No trivy vulnerability DB (none cached, none to ingest, no download allowed): security.trivy_vulns will be
     `missing` on every run of the internal phase, said before anything starts, with how to get the evidence."""
-    from harness.cli import _machine_gaps
     from harness.config import Settings
 
     empty = Settings(suite_options={"security": {"trivy_cache_dir": str(tmp_path / "no-db")}})
-    gaps = _machine_gaps(empty)
+    gaps = machine_gaps(empty)
     assert list(gaps) == ["security.trivy_vulns"] and "--trivy-cache-dir" in gaps["security.trivy_vulns"]
     (tmp_path / "db" / "db").mkdir(parents=True)
     for name in ("trivy.db", "metadata.json"):
         (tmp_path / "db" / "db" / name).write_text("{}")
-    assert _machine_gaps(Settings(suite_options={"security": {"trivy_cache_dir": str(tmp_path / "db")}})) == {}
+    assert machine_gaps(Settings(suite_options={"security": {"trivy_cache_dir": str(tmp_path / "db")}})) == {}
     profile = load_profile(None, {}, ROOT)
     phase = load_policy().phase("internal")
     found = forecast(profile, phase, Scope(profile.operations, True, False), baseline=False, https=False, missing=gaps)
