@@ -42,6 +42,7 @@ from harness.target import Target
 from harness.verdict import evaluate
 
 REPORT, TABLE = "selftest.json", "selftest.md"
+MAX_REASONS, REASON_CHARS = 20, 2000  # each trial's verdict reasons in selftest.json, bounded
 NOT_RUN = "not run"  # a fault that cannot trip yet (its `needs`)
 
 
@@ -61,6 +62,7 @@ class Trial:
     why: str = ""  # what went wrong when a fault was not caught
     gates: dict[str, str] = field(default_factory=dict)  # every gate's status
     expect: str = "fail"  # what the expected gates must say (missing/error: a gate that cannot fail, absent evidence)
+    reasons: list[str] = field(default_factory=list)  # the trial's verdict reasons, as the gate would print them
 
 
 @dataclass(slots=True)
@@ -172,6 +174,7 @@ class Runner:
             round(time.monotonic() - t0, 2),
             gates=statuses,
             why=why,
+            reasons=[r[:REASON_CHARS] for r in decision.reasons[:MAX_REASONS]],
         )
 
     def _why(self, expected: list[str], statuses: dict[str, str], verdict: str, expect: str) -> str:

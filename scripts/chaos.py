@@ -1,4 +1,4 @@
-"""Chaos check of the harness's lifecycle (not a test; tests/e2e/test_chaos.py runs it for about a minute).
+"""Chaos check of the harness's lifecycle (not a test; tests/e2e/test_chaos.py runs it for about 40 s).
 
 Starts short gates (`harness gate --phase smoke --policy-file policies/smoke-only.toml`, local stack), each
 in its own session, and sends SIGINT, SIGTERM, SIGHUP or SIGKILL at a random moment (seeded; sometimes a

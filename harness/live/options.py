@@ -13,7 +13,7 @@
     failure_limit = 1                          # no-go after failure_limit + 1 breaches in a row
     step = "5s"                                # the canary judge's range-query step
     min_points = 50                            # the judge's NoData threshold per side
-    judge_mode = "fixed"                       # or "sequential": decide as early as the data allows (sequential.py)
+    judge_mode = "auto"                        # sequential when the harness drives the traffic, else fixed; or either
 
     [tool.harness.live.judge]                  # go_score, nogo_score, metrics.<name> = {query, allowed_increase, ...}
 
@@ -36,6 +36,7 @@ _MATCHER = r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*
 MATCHER = re.compile(_MATCHER)
 SELECTOR = re.compile(r"^\s*\{(?:" + _MATCHER + r"(?:," + _MATCHER + r")*,?)?\s*\}\s*$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+JUDGE_MODES = ("auto", "fixed", "sequential")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -108,7 +109,7 @@ SPEC = OptionSpec(
         Option(
             "min_points", int, default=50, check=at_least(3), high=100_000
         ),  # fewer points per side: the metric is NoData
-        Option("judge_mode", str, default="fixed", choices=("fixed", "sequential")),  # the canary judge's mode
+        Option("judge_mode", str, default="auto", choices=JUDGE_MODES),  # the canary judge's mode (resolved_judge_mode)
     ),
 )
 
@@ -131,8 +132,31 @@ class LiveOptions:
     step_s: float = 5.0
     min_points: int = 50
     step_given: bool = False  # step set by the file, environment or a flag (not the default)
-    judge_mode: str = "fixed"  # fixed: one Mann-Whitney look at the end (judge.py); sequential: sequential.py
+    judge_mode: str = "auto"  # fixed: one Mann-Whitney look at the end (judge.py); sequential: sequential.py
     prometheus_url_from: str = "[tool.harness.live]"
+
+    def resolved_judge_mode(self, driven: bool) -> tuple[str, str]:
+        """The canary judge's mode for this run, and why. `auto` (the default) is sequential when the harness drives
+        the window's traffic (the window is waited for anyway, so a judge that may end it at its decision can only
+        be sooner) and every judge metric suits the sequential tests (counters, increases only); fixed when it
+        only observes a deployment (the past window is there: one look judges it at once) or a team metric is
+        the fixed judge's only."""
+        if self.judge_mode != "auto":
+            return self.judge_mode, f"judge_mode = {self.judge_mode}"
+        if not driven:
+            return "fixed", "judge_mode auto: observing a deployment, the past window is judged at once"
+        from harness.live.judge import judge_options
+        from harness.live.sequential import sequential_options
+
+        metrics = judge_options(self.judge, self.step_s, self.min_points).metrics  # a broken table: raised as is
+        either = [m.name for m in metrics if m.direction != "increase"]
+        if either:
+            return "fixed", f"judge_mode auto: direction = either on {', '.join(either)} (sequential tests increases)"
+        try:
+            sequential_options(self.judge, self.step_s, self.min_points)
+        except ConfigError as exc:
+            return "fixed", f"judge_mode auto: a judge metric is the fixed judge's only ({exc})"
+        return "sequential", "judge_mode auto: the harness drives the traffic, the judge may end the window early"
 
     def check_before_start(self, settings: Settings) -> None:
         """The gate's check before anything starts (harness/gate.py): on a target the harness did not start, the

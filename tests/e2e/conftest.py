@@ -138,6 +138,34 @@ def harness_up(*args: str, env: dict[str, str] | None = None, timeout: float = 1
     assert proc.returncode == 0, f"harness up exited {proc.returncode} on SIGTERM"
 
 
+class Selftested(Run):
+    """A `harness selftest` run: trial(fault) is one fault's trial in its selftest.json."""
+
+    def trial(self, fault: str) -> dict:
+        doc = json.loads((self.reports / "selftest.json").read_text())
+        found = [t for t in doc["faults"] if t["fault"] == fault]
+        assert found, f"no trial of {fault} in the selftest: {self.out[-2000:]}{self.err[-2000:]}"
+        return found[0]
+
+
+@pytest.fixture(scope="session")
+def pr_selftest(tmp_path_factory) -> Selftested:
+    """`harness selftest --phase pr` once for the session: the clean build, then every fault of the pr phase's
+    matrix on one stack (app faults switched at run time), each trial's gate statuses and verdict reasons in
+    selftest.json. test_selftest judges the run; the per-fault tests of test_gate, test_contract_gate and
+    test_security_gate read their fault's trial (one run instead of a gate run, and a stack, per fault)."""
+    run_id = uuid.uuid4().hex
+    reports = tmp_path_factory.mktemp("pr-selftest") / "reports"
+    argv = [sys.executable, "-m", "harness.cli", "selftest", "--phase", "pr", "--reports-dir", str(reports)]
+    env = harness_env(**{RUN_ID: run_id})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env, check=False)
+    deadline = time.monotonic() + 10
+    while (left := stack_processes(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes left behind by the selftest: {left}"
+    return Selftested(done.returncode, done.stdout, done.stderr, reports)
+
+
 def spawn_harness(*args: str, env: dict[str, str]) -> subprocess.Popen:
     """`harness ARGS` in its own session, interruptible as from a terminal (a job a script started in the
     background inherits SIGINT ignored; the child restores it)."""

@@ -34,14 +34,11 @@ def test_clean_app_passes_smoke_and_contract(harness):
         ("breaking_api", "contract.breaking_changes", "operation removed: GET /features"),
     ],
 )
-def test_each_contract_fault_is_no_go_naming_its_gate(harness, fault, gate, detail):
-    run = harness(*GATE, ORCHESTRA_FAULTS=fault)
-    assert run.code == 1, run.out + run.err
-    doc = run.verdict
-    assert doc["verdict"] == "no-go"
-    statuses = {g["id"]: g["status"] for g in doc["gates"]}
-    assert statuses[gate] == "fail", doc["reasons"]
-    reason = next(r for r in doc["reasons"] if r.startswith(f"{gate}:"))
+def test_each_contract_fault_is_no_go_naming_its_gate(pr_selftest, fault, gate, detail):
+    """Each contract fault's trial in the session's pr selftest (the fault switched at run time on its stack)."""
+    trial = pr_selftest.trial(fault)
+    assert trial["verdict"] == "no-go" and trial["gates"][gate] == "fail", trial
+    reason = next(r for r in trial["reasons"] if r.startswith(f"{gate}:"))
     assert detail in reason, reason
 
 

@@ -1,8 +1,9 @@
-"""The fault matrix's new cases trip their gates end to end: the real CLI, a real local stack, each case
-applied as a user would by hand (case.env(): ORCHESTRA_FAULTS, HARNESS_APP_TLS, HARNESS_SECURITY_*).
-
-Each run is narrowed to the suites the case needs (`--suites`, so the verdict is inconclusive or no-go by
-design); what counts is the status of the case's gates in verdict.json. Load runs are a few seconds.
+"""The fault matrix's newer cases trip their gates end to end. The cases of kind `options` and `stack` and the
+load phase's are applied as a user would by hand (case.env(): ORCHESTRA_FAULTS, HARNESS_APP_TLS,
+HARNESS_SECURITY_*) through the real CLI on a real local stack, each run narrowed to the suites the case needs
+(`--suites`, so the verdict is inconclusive or no-go by design); the pr phase's app faults are read from the
+session's pr selftest (their fault switched at run time on its one stack). What counts is the status of the
+case's gates. Load runs are a few seconds.
 """
 
 from __future__ import annotations
@@ -34,13 +35,21 @@ def gate(harness, case: FaultCase, *args: str, **env: str) -> dict[str, str]:
     return got
 
 
-def test_roundtrip_no_store_trips_smoke_roundtrip(harness):
-    got = gate(harness, CASES["roundtrip_no_store"], "--phase", "pr")
+def trial(pr_selftest, case: FaultCase) -> dict[str, str]:
+    """The case's trial in the session's pr selftest: its gates as the case expects; every gate's status."""
+    got = pr_selftest.trial(case.name)
+    for gate_id in case.gates:
+        assert got["gates"][gate_id] == case.expect, f"{case.name}: {gate_id}: {got['reasons']}"
+    return got["gates"]
+
+
+def test_roundtrip_no_store_trips_smoke_roundtrip(pr_selftest):
+    got = trial(pr_selftest, CASES["roundtrip_no_store"])
     assert got["smoke.chat_api"] == "pass"  # the reply was sent: only the round trip shows the loss
 
 
-def test_refused_websocket_handshakes_trip_the_connect_ratio(harness):
-    got = gate(harness, CASES["ws_refuse"], "--phase", "pr", **SHORT_LOAD)
+def test_refused_websocket_handshakes_trip_the_connect_ratio(pr_selftest):
+    got = trial(pr_selftest, CASES["ws_refuse"])
     assert got["load.run"] == "pass"
 
 
@@ -68,7 +77,7 @@ def test_bad_manifests_and_a_critical_vulnerability_trip_the_trivy_gates(harness
     assert (got["security.trivy_high_critical"], got["security.trivy_vulns"]) == ("fail", "fail")
 
 
-def test_a_broken_link_target_trips_the_stateful_contract(harness):
-    got = gate(harness, CASES["session_messages_404"], "--phase", "pr")
+def test_a_broken_link_target_trips_the_stateful_contract(pr_selftest):
+    got = trial(pr_selftest, CASES["session_messages_404"])
     assert got["contract.openapi.stateful"] == "fail"
     assert got["contract.openapi"] == "pass"  # each operation alone is fine: only following the link shows it

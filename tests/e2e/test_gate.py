@@ -52,17 +52,24 @@ def test_clean_app_is_go_in_a_smoke_only_phase(harness):
         ("metrics_missing", "smoke.metrics"),
     ],
 )
-def test_each_fault_is_no_go_naming_its_gate(harness, fault, gate):
-    run = harness(*SMOKE_GATE, ORCHESTRA_FAULTS=fault)
+def test_each_fault_is_no_go_naming_its_gate(pr_selftest, fault, gate):
+    """Each smoke fault's trial in the session's pr selftest (the fault switched at run time on its stack)."""
+    trial = pr_selftest.trial(fault)
+    assert trial["verdict"] == "no-go" and trial["gates"][gate] == "fail", trial
+    assert trial["reasons"][0].startswith(f"{gate}:"), trial["reasons"]
+    assert re.search(r"reproduce: pytest '?tests/smoke/", trial["reasons"][0]), trial["reasons"][0]
+
+
+def test_a_fault_set_by_hand_is_exit_1_naming_its_gate(harness):
+    """As a user sets one: ORCHESTRA_FAULTS when the stack starts; exit 1, the gate on the console."""
+    run = harness(*SMOKE_GATE, ORCHESTRA_FAULTS="chat_5xx")
     assert run.code == 1, run.out + run.err
     doc = run.verdict
     validate_verdict(doc)
     assert doc["verdict"] == "no-go"
-    statuses = {g["id"]: g["status"] for g in doc["gates"]}
-    assert statuses[gate] == "fail"
-    assert doc["reasons"][0].startswith(f"{gate}:"), doc["reasons"]
-    assert re.search(r"reproduce: pytest '?tests/smoke/", doc["reasons"][0]), doc["reasons"][0]
-    assert gate in run.out
+    assert {g["id"]: g["status"] for g in doc["gates"]}["smoke.chat_api"] == "fail"
+    assert doc["reasons"][0].startswith("smoke.chat_api:"), doc["reasons"]
+    assert run.out.startswith("NO-GO") and "smoke.chat_api" in run.out
 
 
 def test_whole_internal_phase_is_inconclusive_while_evidence_is_missing(harness):

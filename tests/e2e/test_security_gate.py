@@ -123,18 +123,15 @@ def test_clean_app_passes_security_and_no_report_contains_the_token(tmp_path, no
         ("cors_wildcard", "security.zap_fail", "10098 Cross-Domain Misconfiguration"),
     ],
 )
-def test_each_security_fault_is_no_go_naming_its_gate(harness, no_vuln_db, fault, gate, detail):
-    run = harness(*GATE, "--policy-file", no_vuln_db, ORCHESTRA_FAULTS=fault)
-    assert run.code == 1, run.out + run.err
-    doc = run.verdict
-    assert doc["verdict"] == "no-go"
-    failed = {g for g, s in statuses(doc).items() if s == "fail"}
+def test_each_security_fault_is_no_go_naming_its_gate(pr_selftest, fault, gate, detail):
+    """Each security fault's trial in the session's pr selftest (the fault switched at run time on its stack)."""
+    trial = pr_selftest.trial(fault)
+    assert trial["verdict"] == "no-go", trial
     expected = next(set(c.gates) for c in load_matrix() if c.name == fault)  # the fault matrix's gates
-    assert gate in expected and failed == expected, doc["reasons"]
-    assert doc["reasons"][0].startswith(f"{gate}: observed"), doc["reasons"]
-    assert detail in doc["reasons"][0], doc["reasons"][0]
-    assert "[new]" in doc["reasons"][0]  # a fresh reports dir: every finding is new since the last run
-    assert gate in run.out
+    assert gate in expected and set(trial["failing_gates"]) == expected, trial["reasons"]
+    assert trial["reasons"][0].startswith(f"{gate}: observed"), trial["reasons"]
+    assert detail in trial["reasons"][0], trial["reasons"][0]
+    assert "[new]" in trial["reasons"][0]  # a trial's own reports dir: every finding is new since the last run
 
 
 def test_malformed_zap_and_trivy_reports_are_one_line_and_an_error(harness, tmp_path, no_vuln_db):

@@ -9,8 +9,8 @@ from harness.fault_matrix import load_matrix
 from harness.policy import default_policy
 
 
-def test_selftest_of_the_pr_phase_catches_every_fault(harness):
-    run = harness("selftest", "--phase", "pr", timeout=600)
+def test_selftest_of_the_pr_phase_catches_every_fault(pr_selftest):
+    run = pr_selftest  # the session's run (tests/e2e/conftest.py): other tests read its trials too
     assert run.code == 0, run.out + run.err[-3000:]
     doc = json.loads((run.reports / "selftest.json").read_text())
     assert doc["ok"] is True and doc["uncaught"] == []
@@ -22,6 +22,8 @@ def test_selftest_of_the_pr_phase_catches_every_fault(harness):
         assert {t["gates"][g] for g in t["expected_gates"]} == {expect[t["fault"]]}, t
         if expect[t["fault"]] == "fail":
             assert t["verdict"] == "no-go" and set(t["expected_gates"]) <= set(t["failing_gates"]), t
+            # the trial's reasons say it as the gate would: a reason names an expected gate
+            assert any(g in r.split(": ")[0] for r in t["reasons"] for g in t["expected_gates"]), t
     # every gate of the phase is proven by at least one fault
     proven = {g for t in trials.values() for g in t["expected_gates"]}
     assert proven == {g.id for g in default_policy().phase("pr").gates}
@@ -93,4 +95,5 @@ def test_absent_evidence_is_never_a_pass_nor_a_no_go_on_a_canary_phase(harness):
     reports = run.reports / "selftest" / "absent_metric_renamed_candidate"
     canary = json.loads((reports / "live" / "canary.json").read_text())
     assert canary["nodata"] == ["error_ratio"] and canary["decision"] == "inconclusive"
-    assert canary["summary"].startswith("score ") and "1 without data: error_ratio" in canary["summary"]
+    assert canary["mode"] == "sequential"  # the default (auto) where the harness drives the traffic
+    assert "; score " in canary["summary"] and "1 without data: error_ratio" in canary["summary"], canary["summary"]

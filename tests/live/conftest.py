@@ -58,6 +58,21 @@ def candidate_selector(target, live_config: LiveOptions) -> str:
 
 
 @pytest.fixture(scope="session")
+def judge_choice(target, live_config: LiveOptions) -> tuple[str, str]:
+    """The canary judge's mode for this run (fixed or sequential: `auto` resolved by
+    LiveOptions.resolved_judge_mode) and why; the judge's note says both."""
+    try:
+        return live_config.resolved_judge_mode(driven=bool(target.ephemeral or live_config.drive_load))
+    except HarnessError as exc:
+        pytest.fail(f"canary judge configuration: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def judge_mode(judge_choice: tuple[str, str]) -> str:
+    return judge_choice[0]
+
+
+@pytest.fixture(scope="session")
 def sequential_state() -> dict[str, Any]:
     """judge_mode = "sequential": the judgement (or the error) the driven traffic or the watch produced."""
     return {}
@@ -99,7 +114,7 @@ def live_traffic(
             pytest.fail(f"live traffic configuration: {exc}", pytrace=False)
         if live_config.watch_s:  # the traffic runs for the whole watch, in the background
             return _background(target, options, live_config, out, notes)
-        if live_config.judge_mode == "sequential" and request.getfixturevalue("baseline_selector"):
+        if request.getfixturevalue("judge_mode") == "sequential" and request.getfixturevalue("baseline_selector"):
             traffic = _drive_judging(target, options, live_config, out, sequential_state, request)
         else:
             traffic = drive(target, options, out / "load")
@@ -189,7 +204,7 @@ def live_readings(
     if not live_config.watch_s:
         return read_live(prometheus, candidate_selector, window, live_config.min_requests)
     canary = None
-    if live_config.judge_mode == "sequential" and request.getfixturevalue("baseline_selector"):
+    if request.getfixturevalue("judge_mode") == "sequential" and request.getfixturevalue("baseline_selector"):
         canary = _sequential_rounds(live_config, live_traffic, sequential_state, request)
     return _watch(prometheus, candidate_selector, live_config, live_dir, harness_settings(pytestconfig), canary)
 

@@ -23,6 +23,13 @@ NO_DATA_HINT = (
 )
 
 
+def mode_note(request) -> str:
+    """Which mode judged, and why (judge_mode, or what `auto` saw): in the judge's note and a failing gate's
+    reason, before the metric lines (a long reason is cut at its end)."""
+    mode, why = request.getfixturevalue("judge_choice")
+    return f" (mode {mode}: {why})"
+
+
 @pytest.fixture(scope="session")
 def judgement(
     prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir, request
@@ -33,7 +40,7 @@ def judgement(
             "baseline_selector in [tool.harness.live] (a deployment), or drop canary.score and canary.critical "
             "in a team policy"
         )
-    if live_config.judge_mode == "sequential":
+    if request.getfixturevalue("judge_mode") == "sequential":
         return _sequential(
             prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_dir, request
         )
@@ -61,6 +68,8 @@ def judgement(
     (out / "canary.json").write_text(
         json.dumps(
             {
+                "mode": request.getfixturevalue("judge_choice")[0],
+                "mode_why": request.getfixturevalue("judge_choice")[1],
                 "score": result.score,
                 "decision": result.decision,
                 "summary": result.summary(),
@@ -73,7 +82,7 @@ def judgement(
     )
     notes_file = out / "notes.json"
     notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
-    notes.append(f"canary judge: {result.summary()} ({result.decision}); " + "; ".join(lines))
+    notes.append(f"canary judge: {result.summary()} ({result.decision}){mode_note(request)}; " + "; ".join(lines))
     notes_file.write_text(json.dumps({"notes": notes}, indent=2))
     result.queries, result.step_s = queries, opts.step_s
     result.window = (end - window, end)
@@ -81,7 +90,7 @@ def judgement(
 
 
 @pytest.mark.check("canary.score", suite="live")
-def test_canary_score(judgement, prometheus, record_property, measure, coverage):
+def test_canary_score(judgement, prometheus, record_property, measure, coverage, request):
     """Score = 100 x Pass / metrics with data (0 when a critical metric is High or Low): no-go below
     nogo_score; go at go_score only when every metric had data; missing (inconclusive) otherwise."""
     start, end = judgement.window
@@ -97,7 +106,8 @@ def test_canary_score(judgement, prometheus, record_property, measure, coverage)
     measure(canary_score=score)
     coverage(metrics=len(judgement.judged))
     if judgement.decision == "no-go":
-        pytest.fail(f"canary {judgement.summary()} < {judgement.nogo_score:g}: {lines}", pytrace=False)
+        summary = f"canary {judgement.summary()} < {judgement.nogo_score:g}"
+        pytest.fail(f"{summary}{mode_note(request)}: {lines}", pytrace=False)
     if judgement.nodata:
         pytest.skip(f"canary {judgement.summary()}: NoData is never a pass ({NO_DATA_HINT}): {lines}")
     if judgement.decision == "inconclusive":
@@ -107,11 +117,11 @@ def test_canary_score(judgement, prometheus, record_property, measure, coverage)
 
 
 @pytest.mark.check("canary.critical", suite="live")
-def test_canary_critical_metrics(judgement, coverage):
+def test_canary_critical_metrics(judgement, coverage, request):
     """Every critical metric (the error ratio by default) has data and passes: High or Low fails, NoData is
     missing (never a pass, never a no-go)."""
     bad = judgement.critical_failed
-    assert not bad, "critical metric(s) not passing: " + "; ".join(m.line() for m in bad)
+    assert not bad, f"critical metric(s) not passing{mode_note(request)}: " + "; ".join(m.line() for m in bad)
     if judgement.critical_nodata:
         pytest.skip(
             "critical metric(s) without data: "
@@ -146,11 +156,14 @@ def _sequential(prometheus, candidate, baseline, live_config, live_traffic, out,
     lines = [m.line() for m in result.metrics]
     queries = counter_queries(candidate) + counter_queries(baseline)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"score": result.score, "decision": result.decision, "metrics": lines, "queries": queries}
+    mode, why = request.getfixturevalue("judge_choice")
+    doc = {"mode": mode, "mode_why": why, "score": result.score, "decision": result.decision}
+    doc |= {"summary": result.summary(), "nodata": [m.name for m in result.nodata], "metrics": lines}
+    doc["queries"] = queries  # the same keys as the fixed judge's, plus "sequential"
     (out / "canary.json").write_text(json.dumps({**doc, "sequential": result.document()}, indent=2))
     notes_file = out / "notes.json"
     notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
-    notes.append(f"canary judge: {result.summary()} ({result.decision}); " + "; ".join(lines))
+    notes.append(f"canary judge: {result.summary()} ({result.decision}){mode_note(request)}; " + "; ".join(lines))
     notes_file.write_text(json.dumps({"notes": notes}, indent=2))
     result.queries = queries
     return result

@@ -265,13 +265,41 @@ def test_no_alert_firing_over_a_quiet_window_is_missing_but_a_firing_alert_still
     assert busy["alerts_firing"].ok and busy["alerts_firing"].value == 0
 
 
-def test_the_judge_mode_is_fixed_by_default_sequential_on_request_and_anything_else_is_refused():
+def test_the_judge_mode_is_auto_by_default_either_on_request_and_anything_else_is_refused():
     from harness.config import load_settings
     from harness.errors import ConfigError
     from harness.live.options import live_options
 
     settings = load_settings({})
-    assert live_options(settings, env={}).judge_mode == "fixed"
+    assert live_options(settings, env={}).judge_mode == "auto"
     assert live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequential"}).judge_mode == "sequential"
-    with pytest.raises(ConfigError, match="judge_mode = 'sequental' is not one of fixed, sequential"):
+    assert live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "fixed"}).judge_mode == "fixed"
+    with pytest.raises(ConfigError, match="judge_mode = 'sequental' is not one of auto, fixed, sequential"):
         live_options(settings, env={"HARNESS_LIVE_JUDGE_MODE": "sequental"})
+
+
+def test_auto_is_sequential_when_the_harness_drives_the_traffic_and_fixed_otherwise():
+    """auto: sequential only where it can only be sooner (the harness drives the window's traffic) and every
+    judge metric suits it; fixed when observing a deployment, or for a team metric the sequential tests cannot
+    read (no counters, or direction = either); an explicit mode is kept whatever the run."""
+    from dataclasses import replace
+
+    from harness.config import load_settings
+    from harness.errors import ConfigError
+    from harness.live.options import live_options
+
+    auto = live_options(load_settings({}), env={})
+    assert auto.resolved_judge_mode(driven=True)[0] == "sequential"
+    mode, why = auto.resolved_judge_mode(driven=False)
+    assert mode == "fixed" and "observing a deployment" in why
+    rate_only = {"metrics": {"queue_s": {"query": "sum(rate(queue_seconds_sum{{sel}}[{range}]))"}}}
+    mode, why = replace(auto, judge=rate_only).resolved_judge_mode(driven=True)
+    assert mode == "fixed" and "queue_s" in why and "numerator and denominator" in why
+    either = {"metrics": {"chat_latency_s": {"direction": "either"}}}
+    mode, why = replace(auto, judge=either).resolved_judge_mode(driven=True)
+    assert mode == "fixed" and "direction = either on chat_latency_s" in why
+    for explicit in ("fixed", "sequential"):
+        assert replace(auto, judge_mode=explicit).resolved_judge_mode(driven=True)[0] == explicit
+        assert replace(auto, judge_mode=explicit).resolved_judge_mode(driven=False)[0] == explicit
+    with pytest.raises(ConfigError, match="unknown key"):  # a broken table is the user's error, not a fallback
+        replace(auto, judge={"metrics": {"chat_latency_s": {"allowed_increse": 0.3}}}).resolved_judge_mode(True)
