@@ -220,6 +220,10 @@ def die_with_parent(sig: int) -> Callable[[], None]:
     parent = os.getpid()
 
     def arm() -> None:
+        # a harness started where SIGINT/SIGTERM are ignored (`cmd &` in a script, nohup) would hand that on
+        # through exec: its services would ignore the stop signal and be killed after the grace, not stopped
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, signal.SIG_DFL)
         if _prctl is None:
             return
         _prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)

@@ -87,6 +87,20 @@ def test_a_polite_child_exits_on_the_stop_signal_within_the_grace(tmp_path):
     assert proc.returncode not in (None, -signal.SIGKILL)
 
 
+def test_a_child_stops_on_sigint_even_when_the_harness_was_started_with_sigint_ignored(tmp_path):
+    """`harness gate &` in a script starts the harness with SIGINT ignored; its services must not inherit that."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with open(tmp_path / "log", "ab") as fh:
+            proc = spawn([PY, "-c", "import time; time.sleep(60)"], fh)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    stop_group(proc.pid, [proc], sig=signal.SIGINT, grace_s=5)
+    assert proc.returncode not in (None, -signal.SIGKILL) and time.monotonic() - t0 < 4
+
+
 def test_the_child_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
     pidfile = tmp_path / "child.pid"
     parent_code = textwrap.dedent(
