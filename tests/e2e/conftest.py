@@ -51,10 +51,15 @@ def nothing_left_behind(monkeypatch):
     run_id = uuid.uuid4().hex
     monkeypatch.setenv(RUN_ID, run_id)
     yield
-    deadline = time.monotonic() + 10  # a stack's own shutdown may still be finishing: poll, then judge
+    assert_nothing_left(run_id, "processes left behind")
+
+
+def assert_nothing_left(run_id: str, what: str) -> None:
+    """No stack process with this run id remains (a stack's own shutdown may still be finishing: poll, then judge)."""
+    deadline = time.monotonic() + 10
     while (left := stack_processes(run_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not left, f"processes left behind: {left}"
+    assert not left, f"{what}: {left}"
 
 
 @dataclass
@@ -159,10 +164,7 @@ def pr_selftest(tmp_path_factory) -> Selftested:
     argv = [sys.executable, "-m", "harness.cli", "selftest", "--phase", "pr", "--reports-dir", str(reports)]
     env = harness_env(**{RUN_ID: run_id})
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env, check=False)
-    deadline = time.monotonic() + 10
-    while (left := stack_processes(run_id)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"processes left behind by the selftest: {left}"
+    assert_nothing_left(run_id, "processes left behind by the selftest")
     return Selftested(done.returncode, done.stdout, done.stderr, reports)
 
 

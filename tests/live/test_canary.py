@@ -30,6 +30,21 @@ def mode_note(request) -> str:
     return f" (mode {mode}: {why})"
 
 
+def record_judgement(out, result, queries: list[str], request, **extra) -> None:
+    """Either mode's judgement to reports/live/canary.json (the same keys; the sequential mode adds its own)
+    and its line to the verdict's notes, saying which mode judged and why."""
+    mode, why = request.getfixturevalue("judge_choice")
+    lines = [m.line() for m in result.metrics]
+    doc = {"mode": mode, "mode_why": why, "score": result.score, "decision": result.decision}
+    doc |= {"summary": result.summary(), "nodata": [m.name for m in result.nodata], "metrics": lines}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "canary.json").write_text(json.dumps({**doc, "queries": queries, **extra}, indent=2))
+    notes_file = out / "notes.json"
+    notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
+    notes.append(f"canary judge: {result.summary()} ({result.decision}){mode_note(request)}; " + "; ".join(lines))
+    notes_file.write_text(json.dumps({"notes": notes}, indent=2))
+
+
 @pytest.fixture(scope="session")
 def judgement(
     prometheus, candidate_selector, baseline_selector, live_config, live_traffic, live_readings, live_dir, request
@@ -62,28 +77,7 @@ def judgement(
         result, queries = judge(prometheus, candidate_selector, baseline_selector, end - window, end, opts)
     except PrometheusError as exc:  # unreachable, or a team metric's PromQL refused: inconclusive, one line
         check_error(f"canary judge: {exc}")
-    out = live_dir
-    out.mkdir(parents=True, exist_ok=True)
-    lines = [m.line() for m in result.metrics]
-    (out / "canary.json").write_text(
-        json.dumps(
-            {
-                "mode": request.getfixturevalue("judge_choice")[0],
-                "mode_why": request.getfixturevalue("judge_choice")[1],
-                "score": result.score,
-                "decision": result.decision,
-                "summary": result.summary(),
-                "nodata": [m.name for m in result.nodata],
-                "metrics": lines,
-                "queries": queries,
-            },
-            indent=2,
-        )
-    )
-    notes_file = out / "notes.json"
-    notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
-    notes.append(f"canary judge: {result.summary()} ({result.decision}){mode_note(request)}; " + "; ".join(lines))
-    notes_file.write_text(json.dumps({"notes": notes}, indent=2))
+    record_judgement(live_dir, result, queries, request)
     result.queries, result.step_s = queries, opts.step_s
     result.window = (end - window, end)
     return result
@@ -153,17 +147,7 @@ def _sequential(prometheus, candidate, baseline, live_config, live_traffic, out,
             result = run_sequential(prometheus, candidate, baseline, start, start + live_config.window_s, opts)
     except PrometheusError as exc:
         check_error(f"canary judge (sequential): {exc}")
-    lines = [m.line() for m in result.metrics]
     queries = counter_queries(candidate) + counter_queries(baseline)
-    out.mkdir(parents=True, exist_ok=True)
-    mode, why = request.getfixturevalue("judge_choice")
-    doc = {"mode": mode, "mode_why": why, "score": result.score, "decision": result.decision}
-    doc |= {"summary": result.summary(), "nodata": [m.name for m in result.nodata], "metrics": lines}
-    doc["queries"] = queries  # the same keys as the fixed judge's, plus "sequential"
-    (out / "canary.json").write_text(json.dumps({**doc, "sequential": result.document()}, indent=2))
-    notes_file = out / "notes.json"
-    notes = json.loads(notes_file.read_text())["notes"] if notes_file.is_file() else []
-    notes.append(f"canary judge: {result.summary()} ({result.decision}){mode_note(request)}; " + "; ".join(lines))
-    notes_file.write_text(json.dumps({"notes": notes}, indent=2))
+    record_judgement(out, result, queries, request, sequential=result.document())
     result.queries = queries
     return result
